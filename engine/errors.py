@@ -1,0 +1,48 @@
+"""Conversa's errors: one root, each raised for one reason. Routes map them to HTTP statuses."""
+
+from __future__ import annotations
+
+
+class ConversaError(Exception):
+    """Root of every error Conversa raises on purpose."""
+
+
+class MalformedWebhook(ConversaError):
+    """Raised when a webhook body is not a usable Evolution event (answered 400/422)."""
+
+
+class Unauthenticated(ConversaError):
+    """Raised when a webhook or operator request lacks the right secret (answered 401)."""
+
+
+class UnknownInstance(ConversaError):
+    """Raised when no registered WhatsApp instance matches a webhook (answered 404)."""
+
+
+class NotFound(ConversaError):
+    """Raised when an operator asks for something that does not exist (answered 404)."""
+
+
+class Conflict(ConversaError):
+    """Raised when a create would duplicate something unique (answered 409)."""
+
+
+class InvalidInput(ConversaError):
+    """Raised when operator input is well-formed but not acceptable (answered 422)."""
+
+
+class ConversationClosing(ConversaError):
+    """Raised by a conversation actor that is shutting down; the caller must retry on a new one."""
+
+
+class LlmUnavailable(ConversaError):
+    """Raised when the chat model times out or fails; the conversation answers politely instead."""
+
+
+class SendFailed(ConversaError):
+    """Raised when Evolution refuses or cannot be reached for a send."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable

@@ -1,0 +1,22 @@
+"""Names of persisted and addressable things, all keyed by cliente (tenant isolation by construction)."""
+
+from __future__ import annotations
+
+
+def get_collection_name(cliente_id: int) -> str:
+    """The Chroma collection (and retriever actor name) that holds one cliente's knowledge."""
+    return f"tenant_{int(cliente_id)}"
+
+
+def session_id(cliente_id: int, chat_jid: str) -> str:
+    """The conversation's session id, also the name of its Ray actor: `cliente_{id}_{chat}`."""
+    if not chat_jid:
+        raise ValueError("chat_jid is required")
+    return f"cliente_{int(cliente_id)}_{chat_jid}"
+
+
+def reply_worker_name(index: int) -> str:
+    return f"reply_worker_{index}"
+
+
+EMBEDDER_NAME = "embedder"

@@ -1,0 +1,235 @@
+"""WhatsApp (Evolution API v2) payload rules: JIDs, message unwrapping, text extraction.
+
+Pure functions over the `data` of a `messages.upsert` webhook. They decide whether a message is a
+customer's text to answer, a human typing on the business phone (takeover), or something the bot
+must ignore, and say why. See shared/reference/evolution-api.md §2 for the shapes handled here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import MalformedWebhook
+
+PHONE_SUFFIX = "@s.whatsapp.net"
+LID_SUFFIX = "@lid"
+GROUP_SUFFIX = "@g.us"
+BROADCAST_SUFFIX = "@broadcast"
+NEWSLETTER_SUFFIX = "@newsletter"
+STATUS_BROADCAST = "status@broadcast"
+
+# Wrappers whose inner `message` is the real content.
+_WRAPPERS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+)
+# Content keys that never carry something a customer asked.
+_NOT_CONTENT = {"messageContextInfo", "senderKeyDistributionMessage", "base64", "mediaUrl"}
+_IGNORED_KINDS = {
+    "reactionMessage": "reaction",
+    "protocolMessage": "protocol",
+    "editedMessage": "edited",
+    "pollUpdateMessage": "poll_update",
+    "keepInChatMessage": "protocol",
+    "pinInChatMessage": "protocol",
+}
+_CAPTIONED = ("imageMessage", "videoMessage", "documentMessage")
+_DEVICE = re.compile(r":\d+(?=@)")
+
+
+@dataclass(frozen=True)
+class CustomerText:
+    """A customer's message with text the bot should answer."""
+
+    key_id: str
+    chat_jid: str  # canonical chat id: the phone JID when known, else the JID as it arrived
+    remote_jid: str  # the JID exactly as it arrived (may be @lid)
+    text: str
+    message_type: str
+    timestamp: int  # epoch seconds (`messageTimestamp`)
+    push_name: str | None
+
+
+@dataclass(frozen=True)
+class HumanTakeover:
+    """A message typed on the business's own phone (`fromMe`): a human is answering this chat."""
+
+    key_id: str
+    chat_jid: str
+    remote_jid: str
+    text: str
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A message the bot must not answer, with the reason recorded for operators."""
+
+    key_id: str
+    reason: str
+    chat_jid: str | None = None
+
+
+Classified = CustomerText | HumanTakeover | Ignored
+
+
+def strip_device(jid: str) -> str:
+    """`5511…:12@s.whatsapp.net` (a device of a user) → `5511…@s.whatsapp.net`."""
+    return _DEVICE.sub("", jid)
+
+
+def jid_kind_to_ignore(jid: str) -> str | None:
+    """The reason a chat JID is never answered (group, status, broadcast, newsletter), or None."""
+    if jid == STATUS_BROADCAST:
+        return "status_broadcast"
+    if jid.endswith(GROUP_SUFFIX):
+        return "group"
+    if jid.endswith(NEWSLETTER_SUFFIX):
+        return "newsletter"
+    if jid.endswith(BROADCAST_SUFFIX):
+        return "broadcast"
+    return None
+
+
+def canonical_chat_jid(key: dict[str, Any]) -> str:
+    """The stable id of a private chat across Evolution versions.
+
+    Evolution sends a contact either as a phone JID or as an opaque `@lid`, and swaps the two
+    between `remoteJid` and `remoteJidAlt` depending on the version. Prefer the phone JID.
+    """
+    remote = strip_device(str(key.get("remoteJid") or ""))
+    if remote.endswith(PHONE_SUFFIX):
+        return remote
+    for field in ("remoteJidAlt", "senderPn"):
+        alt = key.get(field)
+        if isinstance(alt, str) and alt.endswith(PHONE_SUFFIX):
+            return strip_device(alt)
+    return remote
+
+
+def numero_of(jid: str | None) -> str | None:
+    """The digits of a phone JID (`5511…@s.whatsapp.net` → `5511…`), or None."""
+    if not jid or not jid.endswith(PHONE_SUFFIX):
+        return None
+    digits = strip_device(jid).split("@", 1)[0]
+    return digits if digits.isdigit() else None
+
+
+def unwrap(message: dict[str, Any]) -> dict[str, Any]:
+    """Peel ephemeral / view-once / document-with-caption wrappers off a message."""
+    for _ in range(4):  # wrappers nest at most a couple of levels; bound the loop anyway
+        for wrapper in _WRAPPERS:
+            inner = message.get(wrapper)
+            if isinstance(inner, dict) and isinstance(inner.get("message"), dict):
+                message = inner["message"]
+                break
+        else:
+            return message
+    return message
+
+
+def content_kind(message: dict[str, Any]) -> str | None:
+    """The main content key of a message (`conversation`, `imageMessage`, …), ignoring metadata."""
+    for key, value in message.items():
+        if key not in _NOT_CONTENT and value not in (None, "", {}):
+            return key
+    return None
+
+
+def text_of(message: dict[str, Any]) -> str | None:
+    """The text a customer wrote: body, caption, button/list choice, or Evolution's transcript."""
+    if isinstance(message.get("conversation"), str):
+        return message["conversation"]
+    extended = message.get("extendedTextMessage")
+    if isinstance(extended, dict) and isinstance(extended.get("text"), str):
+        return extended["text"]
+    for kind in _CAPTIONED:
+        media = message.get(kind)
+        if isinstance(media, dict) and isinstance(media.get("caption"), str):
+            return media["caption"]
+    for kind, field in (
+        ("buttonsResponseMessage", "selectedDisplayText"),
+        ("templateButtonReplyMessage", "selectedDisplayText"),
+        ("listResponseMessage", "title"),
+    ):
+        reply = message.get(kind)
+        if isinstance(reply, dict) and isinstance(reply.get(field), str):
+            return reply[field]
+    transcript = message.get("speechToText")
+    if isinstance(transcript, str):
+        return transcript
+    return None
+
+
+def parse_timestamp(value: Any) -> int:
+    """`messageTimestamp` as epoch seconds: int, numeric string, or protobuf Long `{low, high}`."""
+    if isinstance(value, bool):
+        raise MalformedWebhook("data.messageTimestamp must be a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, dict) and isinstance(value.get("low"), int):
+        return (int(value.get("high") or 0) << 32) + (value["low"] & 0xFFFFFFFF)
+    raise MalformedWebhook("data.messageTimestamp must be epoch seconds")
+
+
+def classify_upsert(data: Any) -> Classified:
+    """Decide what a `messages.upsert` `data` object is. Raises MalformedWebhook with a reason."""
+    if not isinstance(data, dict):
+        raise MalformedWebhook("data must be an object")
+    key = data.get("key")
+    if not isinstance(key, dict):
+        raise MalformedWebhook("data.key must be an object")
+    key_id = key.get("id")
+    remote = key.get("remoteJid")
+    if not isinstance(key_id, str) or not key_id:
+        raise MalformedWebhook("data.key.id is required")
+    if not isinstance(remote, str) or "@" not in remote:
+        raise MalformedWebhook("data.key.remoteJid must be a WhatsApp JID")
+    raw_message = data.get("message")
+    if raw_message is not None and not isinstance(raw_message, dict):
+        raise MalformedWebhook("data.message must be an object")
+    timestamp = parse_timestamp(data.get("messageTimestamp"))
+
+    jid_reason = jid_kind_to_ignore(remote)
+    if jid_reason:
+        return Ignored(key_id, jid_reason, remote)
+
+    chat_jid = canonical_chat_jid(key)
+    message = unwrap(raw_message or {})
+    kind = content_kind(message)
+    if kind in _IGNORED_KINDS:
+        return Ignored(key_id, _IGNORED_KINDS[kind], chat_jid)
+    text = (text_of(message) or "").strip()
+
+    if key.get("fromMe") is True:
+        return HumanTakeover(key_id, chat_jid, remote, text, timestamp)
+    if not text:
+        return Ignored(key_id, f"no_text:{kind or 'empty'}", chat_jid)
+    return CustomerText(
+        key_id=key_id,
+        chat_jid=chat_jid,
+        remote_jid=remote,
+        text=text,
+        message_type=str(data.get("messageType") or kind or "conversation"),
+        timestamp=timestamp,
+        push_name=data.get("pushName") if isinstance(data.get("pushName"), str) else None,
+    )
+
+
+def event_path_to_name(path_suffix: str) -> str:
+    """`byEvents` path segment → event name: `messages-upsert` → `messages.upsert`."""
+    return path_suffix.strip("/").replace("-", ".").replace("_", ".").lower()
+
+
+def normalize_event_name(event: str) -> str:
+    """Evolution writes events as `messages.upsert` or `MESSAGES_UPSERT`; use the dotted form."""
+    return event.strip().replace("_", ".").replace("-", ".").lower()
