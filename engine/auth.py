@@ -1,0 +1,33 @@
+"""Shared-secret checks, always in constant time and never against a stored plaintext."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def hash_secret(secret: str) -> str:
+    """What we store for a webhook secret: its SHA-256 (the secret is high-entropy, set by us)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(given: str | None, stored_sha256: str) -> bool:
+    if not given:
+        return False
+    return hmac.compare_digest(hash_secret(given), stored_sha256)
+
+
+def token_matches(given: str | None, expected: str) -> bool:
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """`Bearer abc` → `abc`."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None

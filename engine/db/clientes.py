@@ -1,0 +1,139 @@
+"""Queries about clientes and their WhatsApp instances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.auth import hash_secret
+from engine.db.models import Cliente, ClienteStatus, InstanciaStatus, InstanciaWhatsApp
+from engine.errors import Conflict, NotFound
+
+
+@dataclass(frozen=True)
+class InstanceRoute:
+    """What the webhook path needs to know about the instance a post claims to come from."""
+
+    instancia_id: int
+    instance_id: str
+    cliente_id: int
+    cliente_status: ClienteStatus
+    webhook_secret_sha256: str
+    debounce_s: float | None
+    max_wait_s: float | None
+
+
+async def create_cliente(session: AsyncSession, **fields: Any) -> Cliente:
+    cliente = Cliente(**fields)
+    session.add(cliente)
+    await session.flush()
+    await session.refresh(cliente)
+    return cliente
+
+
+async def get_cliente(session: AsyncSession, cliente_id: int) -> Cliente:
+    cliente = await session.get(Cliente, cliente_id)
+    if cliente is None:
+        raise NotFound(f"cliente {cliente_id} does not exist")
+    return cliente
+
+
+async def update_cliente(session: AsyncSession, cliente_id: int, **fields: Any) -> Cliente:
+    cliente = await get_cliente(session, cliente_id)
+    for name, value in fields.items():
+        setattr(cliente, name, value)
+    cliente.updated_at = func.now()
+    await session.flush()
+    await session.refresh(cliente)
+    return cliente
+
+
+async def register_instance(
+    session: AsyncSession,
+    cliente_id: int,
+    *,
+    instance_id: str,
+    numero: str | None,
+    webhook_secret: str,
+    api_key: str | None,
+) -> InstanciaWhatsApp:
+    await get_cliente(session, cliente_id)
+    instancia = InstanciaWhatsApp(
+        cliente_id=cliente_id,
+        instance_id=instance_id,
+        numero=numero,
+        status=InstanciaStatus.PENDENTE,
+        webhook_secret_sha256=hash_secret(webhook_secret),
+        api_key=api_key,
+    )
+    session.add(instancia)
+    try:
+        await session.flush()
+    except IntegrityError as e:
+        raise Conflict(f"instance {instance_id!r} is already registered") from e
+    await session.refresh(instancia)
+    return instancia
+
+
+async def list_instances(session: AsyncSession, cliente_id: int) -> list[InstanciaWhatsApp]:
+    rows = await session.scalars(
+        select(InstanciaWhatsApp)
+        .where(InstanciaWhatsApp.cliente_id == cliente_id)
+        .order_by(InstanciaWhatsApp.id)
+    )
+    return list(rows)
+
+
+async def find_instance_route(
+    session: AsyncSession, *, instance_id: str | None, numero: str | None
+) -> InstanceRoute | None:
+    """The instance a webhook is for: by instance name first, then by the owner's number."""
+    conditions = []
+    if instance_id:
+        conditions.append(InstanciaWhatsApp.instance_id == instance_id)
+    if numero:
+        conditions.append(InstanciaWhatsApp.numero == numero)
+    if not conditions:
+        return None
+    query = (
+        select(
+            InstanciaWhatsApp.id,
+            InstanciaWhatsApp.instance_id,
+            InstanciaWhatsApp.cliente_id,
+            Cliente.status,
+            InstanciaWhatsApp.webhook_secret_sha256,
+            Cliente.debounce_s,
+            Cliente.max_wait_s,
+        )
+        .join(Cliente, Cliente.id == InstanciaWhatsApp.cliente_id)
+        .where(or_(*conditions))
+        # An exact instance-name match beats a number match.
+        .order_by((InstanciaWhatsApp.instance_id == (instance_id or "")).desc())
+        .limit(1)
+    )
+    row = (await session.execute(query)).first()
+    return InstanceRoute(*row) if row else None
+
+
+async def set_instance_state(
+    session: AsyncSession,
+    instancia_id: int,
+    *,
+    status: InstanciaStatus | None = None,
+    qr_code: str | None = None,
+    numero: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"updated_at": func.now()}
+    if status is not None:
+        values["status"] = status
+    if qr_code is not None:
+        values["qr_code"] = qr_code
+    if numero is not None:
+        values["numero"] = numero
+    await session.execute(
+        update(InstanciaWhatsApp).where(InstanciaWhatsApp.id == instancia_id).values(**values)
+    )

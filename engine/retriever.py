@@ -1,0 +1,147 @@
+"""`TenantRetriever`: one detached actor per cliente, bound to Chroma collection `tenant_{id}`.
+
+The actor is the only process that opens its cliente's on-disk Chroma store (a directory of its
+own), because two processes writing one PersistentClient path silently lose vectors. With
+`CHROMA_URL` it talks to a Chroma server instead, which is safe from any number of nodes.
+Queries are embedded by the shared `Embedder` actor. Nothing here can reach another cliente's
+collection: the name is fixed at construction from the cliente id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import ray
+
+from engine.config import EmbeddingModel
+from engine.naming import EMBEDDER_NAME, get_collection_name
+from engine.prompt import Passage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrieverConfig:
+    namespace: str
+    embedding_model: EmbeddingModel
+    chroma_dir: str | None  # on-disk stores, one sub-directory per cliente
+    chroma_url: str | None  # a Chroma server (multi-node)
+
+
+def open_collection(cliente_id: int, config: RetrieverConfig) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    name = get_collection_name(cliente_id)
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if config.chroma_url:
+        url = urlparse(config.chroma_url)
+        client = chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 8000,
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    else:
+        assert config.chroma_dir is not None
+        path = Path(config.chroma_dir) / name
+        path.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    # Vectors are always computed by our Embedder: Chroma's default function would try to
+    # download a model at run time.
+    collection = client.get_or_create_collection(
+        name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+    )
+    return client, collection
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class TenantRetriever:
+    def __init__(self, cliente_id: int, config: RetrieverConfig):
+        self._cliente_id = cliente_id
+        self._name = get_collection_name(cliente_id)
+        self._client, self._collection = open_collection(cliente_id, config)
+        self._embedder = ray.get_actor(EMBEDDER_NAME, namespace=config.namespace)
+
+    async def search(self, query: str, k: int) -> list[Passage]:
+        """The `k` chunks of this cliente's knowledge closest to `query`."""
+        if not query.strip() or k <= 0:
+            return []
+        count = await asyncio.to_thread(self._collection.count)
+        if count == 0:
+            return []
+        [vector] = await self._embedder.embed.remote([query])
+        result = await asyncio.to_thread(
+            self._collection.query,
+            query_embeddings=[vector],
+            n_results=min(k, count),
+            include=["documents", "metadatas", "distances"],
+        )
+        passages = []
+        for text, meta, distance in zip(
+            result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
+        ):
+            meta = meta or {}
+            passages.append(
+                Passage(
+                    text=text,
+                    document_id=meta.get("document_id"),
+                    chunk_index=int(meta.get("chunk", 0)),
+                    distance=float(distance),
+                )
+            )
+        return passages
+
+    async def add_chunks(self, document_id: int, chunks: list[str], first_index: int) -> int:
+        """Embed and store chunks `first_index…` of a document (idempotent: ids are stable)."""
+        if not chunks:
+            return 0
+        vectors = await self._embedder.embed.remote(chunks)
+        ids = [f"doc{document_id}-chunk{first_index + i}" for i in range(len(chunks))]
+        metadatas = [
+            {"document_id": document_id, "chunk": first_index + i, "cliente_id": self._cliente_id}
+            for i in range(len(chunks))
+        ]
+        await asyncio.to_thread(
+            self._collection.upsert,
+            ids=ids,
+            documents=chunks,
+            embeddings=vectors,
+            metadatas=metadatas,
+        )
+        return len(chunks)
+
+    async def delete_document(self, document_id: int) -> None:
+        await asyncio.to_thread(self._collection.delete, where={"document_id": document_id})
+
+    async def delete_all(self) -> None:
+        """`deletar_vectorstore_cliente`: drop the whole collection, then start an empty one."""
+        await asyncio.to_thread(self._client.delete_collection, self._name)
+        self._collection = await asyncio.to_thread(
+            self._client.get_or_create_collection,
+            self._name,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+        log.info("knowledge deleted", extra={"cliente_id": self._cliente_id})
+
+    async def count(self) -> int:
+        return await asyncio.to_thread(self._collection.count)
+
+    async def collection_name(self) -> str:
+        return self._name
+
+
+def retriever_handle(cliente_id: int, config: RetrieverConfig) -> ray.actor.ActorHandle:
+    """Get or create the cliente's retriever (named `tenant_{id}`)."""
+    return TenantRetriever.options(
+        name=get_collection_name(cliente_id),
+        namespace=config.namespace,
+        lifetime="detached",
+        get_if_exists=True,
+    ).remote(cliente_id, config)

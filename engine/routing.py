@@ -1,0 +1,84 @@
+"""Hand an accepted message to its conversation actor, creating the actor if needed.
+
+Handles are cached (a lookup blocks the caller's event loop for ~0.6 ms). A call that finds the
+actor dead or closing (reaped, killed, crashed, or `get_if_exists` returning a dying actor, see
+ray#41324) is retried on a fresh get-or-create, so a message that races the reaper is not lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError
+
+from engine.conversation import ConversationActor, ConversationConfig
+from engine.errors import ConversationClosing
+from engine.webhooks import Delivery
+
+log = logging.getLogger(__name__)
+
+DELIVERY_ATTEMPTS = 5
+HANDLE_CACHE_SIZE = 10_000
+
+
+class ConversationRouter:
+    def __init__(self, config: ConversationConfig):
+        self._config = config
+        self._handles: OrderedDict[str, Any] = OrderedDict()
+
+    def _handle(self, delivery: Delivery, *, fresh: bool) -> Any:
+        name = delivery.session_id
+        if not fresh and name in self._handles:
+            self._handles.move_to_end(name)
+            return self._handles[name]
+        handle = ConversationActor.options(
+            name=name,
+            namespace=self._config.namespace,
+            lifetime="detached",
+            get_if_exists=True,
+        ).remote(
+            cliente_id=delivery.cliente_id,
+            conversation_id=delivery.conversation_id,
+            session_id=delivery.session_id,
+            chat_jid=delivery.chat_jid,
+            policy=delivery.policy,
+            config=self._config,
+        )
+        self._handles[name] = handle
+        if len(self._handles) > HANDLE_CACHE_SIZE:
+            self._handles.popitem(last=False)
+        return handle
+
+    async def deliver(self, delivery: Delivery) -> int:
+        """Returns the size of the burst the message joined."""
+        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+            handle = self._handle(delivery, fresh=attempt > 1)
+            try:
+                return await handle.deliver.remote(delivery.message, delivery.policy)
+            except (RayActorError, ConversationClosing) as e:
+                self._handles.pop(delivery.session_id, None)
+                if attempt == DELIVERY_ATTEMPTS:
+                    raise
+                log.info(
+                    "conversation actor gone; retrying on a new one",
+                    extra={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid,
+                           "attempt": attempt, "error": type(e).__name__},
+                )  # fmt: skip
+                await asyncio.sleep(0.02 * attempt)
+        raise AssertionError("unreachable")
+
+    def forget(self, session_id: str) -> None:
+        self._handles.pop(session_id, None)
+
+
+def kill_actor(name: str, *, namespace: str) -> bool:
+    """Kill a named actor if it is alive (conversation and retriever state is persisted)."""
+    try:
+        ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,212 @@
+"""The Evolution webhook inbox: find the cliente, authenticate, classify, dedupe and persist.
+
+`EvolutionInbox.handle` does all of it in one transaction and returns what the caller must tell
+the conversation actor. Nothing is written unless the post is authenticated and well-formed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine import whatsapp
+from engine.auth import secret_matches
+from engine.db import clientes as clientes_db
+from engine.db import inbox as inbox_db
+from engine.db.models import (
+    Author,
+    ClienteStatus,
+    Direction,
+    InstanciaStatus,
+    MessageStatus,
+)
+from engine.debounce import DebouncePolicy, PendingMessage
+from engine.errors import MalformedWebhook, Unauthenticated, UnknownInstance
+
+log = logging.getLogger(__name__)
+
+_CONNECTION_STATES = {
+    "open": InstanciaStatus.CONECTADA,
+    "close": InstanciaStatus.DESCONECTADA,
+    "refused": InstanciaStatus.ERRO,
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An accepted customer message, to be handed to its conversation actor."""
+
+    cliente_id: int
+    conversation_id: int
+    session_id: str
+    chat_jid: str
+    message: PendingMessage
+    policy: DebouncePolicy
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    status: str  # accepted | duplicate | ignored | recorded
+    detail: str | None = None
+    cliente_id: int | None = None
+    delivery: Delivery | None = None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    event: str
+    instance: str | None
+    sender: str | None
+    data: Any
+
+
+def parse_envelope(payload: Any, *, path_event: str | None) -> Envelope:
+    """Validate the outer shape of an Evolution post (all events share it)."""
+    if not isinstance(payload, dict):
+        raise MalformedWebhook("body must be a JSON object")
+    event = payload.get("event")
+    if not isinstance(event, str) or not event.strip():
+        raise MalformedWebhook("`event` is required")
+    event = whatsapp.normalize_event_name(event)
+    if path_event is not None and whatsapp.event_path_to_name(path_event) != event:
+        raise MalformedWebhook(f"event in the path ({path_event}) and body ({event}) disagree")
+    instance = payload.get("instance")
+    sender = payload.get("sender")
+    if instance is not None and not isinstance(instance, str):
+        raise MalformedWebhook("`instance` must be a string")
+    if sender is not None and not isinstance(sender, str):
+        raise MalformedWebhook("`sender` must be a string")
+    if not instance and not sender:
+        raise MalformedWebhook("`instance` (or `sender`) is required to identify the cliente")
+    if "data" not in payload:
+        raise MalformedWebhook("`data` is required")
+    return Envelope(event, instance or None, sender or None, payload["data"])
+
+
+class EvolutionInbox:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, default_policy: DebouncePolicy):
+        self._sessions = sessions
+        self._default_policy = default_policy
+
+    def _policy(self, route: clientes_db.InstanceRoute) -> DebouncePolicy:
+        debounce_s = route.debounce_s if route.debounce_s is not None else self._default_policy.debounce_s
+        max_wait_s = route.max_wait_s if route.max_wait_s is not None else self._default_policy.max_wait_s
+        return DebouncePolicy(debounce_s, max(max_wait_s, debounce_s))
+
+    async def handle(
+        self, payload: Any, *, secret: str | None, path_event: str | None = None
+    ) -> WebhookOutcome:
+        envelope = parse_envelope(payload, path_event=path_event)
+        async with self._sessions() as session:
+            route = await clientes_db.find_instance_route(
+                session, instance_id=envelope.instance, numero=whatsapp.numero_of(envelope.sender)
+            )
+            if route is None:
+                raise UnknownInstance(
+                    f"no WhatsApp instance {envelope.instance!r} is registered; "
+                    "register it with POST /admin/clientes/{id}/instances"
+                )
+            if not secret_matches(secret, route.webhook_secret_sha256):
+                raise Unauthenticated("missing or wrong webhook secret for this instance")
+
+            if envelope.event == "messages.upsert":
+                outcome = await self._message(session, route, envelope)
+            elif envelope.event in ("connection.update", "qrcode.updated"):
+                outcome = await self._instance_state(session, route, envelope)
+            else:
+                outcome = WebhookOutcome("ignored", f"event:{envelope.event}", route.cliente_id)
+            await session.commit()
+        return outcome
+
+    async def _message(
+        self, session: AsyncSession, route: clientes_db.InstanceRoute, envelope: Envelope
+    ) -> WebhookOutcome:
+        classified = whatsapp.classify_upsert(envelope.data)
+        source = inbox_db.evolution_source(route.instance_id)
+        cliente_id = route.cliente_id
+
+        if isinstance(classified, whatsapp.Ignored):
+            outcome = f"ignored:{classified.reason}"
+        elif isinstance(classified, whatsapp.HumanTakeover):
+            outcome = "takeover"
+        elif route.cliente_status is not ClienteStatus.ATIVO:
+            outcome = f"ignored:cliente_{route.cliente_status.value.lower()}"
+        else:
+            outcome = "accepted"
+        if not await inbox_db.claim_webhook_key(
+            session, source=source, key=classified.key_id, outcome=outcome
+        ):
+            await session.rollback()
+            return WebhookOutcome("duplicate", classified.key_id, cliente_id)
+
+        common = {
+            "cliente_id": cliente_id,
+            "instancia_id": route.instancia_id,
+            "instance_id": route.instance_id,
+            "wa_message_id": classified.key_id,
+        }
+        if isinstance(classified, whatsapp.Ignored):
+            if classified.chat_jid is None or whatsapp.jid_kind_to_ignore(classified.chat_jid):
+                return WebhookOutcome("ignored", classified.reason, cliente_id)  # not a private chat
+            await inbox_db.record_message(
+                session, **common, chat_jid=classified.chat_jid, push_name=None,
+                direction=Direction.INBOUND, author=Author.CUSTOMER, status=MessageStatus.IGNORADA,
+                text="", message_type=None, wa_timestamp=None, ignored_reason=classified.reason,
+            )  # fmt: skip
+            return WebhookOutcome("ignored", classified.reason, cliente_id)
+
+        if isinstance(classified, whatsapp.HumanTakeover):
+            recorded = await inbox_db.record_message(
+                session, **common, chat_jid=classified.chat_jid, push_name=None,
+                direction=Direction.OUTBOUND, author=Author.HUMAN, status=MessageStatus.ENVIADA,
+                text=classified.text, message_type=None, wa_timestamp=classified.timestamp,
+            )  # fmt: skip
+            # A fromMe upsert whose id we already stored is the echo of our own send.
+            detail = "takeover" if recorded.message_id is not None else "own_message_echo"
+            return WebhookOutcome("recorded", detail, cliente_id)
+
+        active = route.cliente_status is ClienteStatus.ATIVO
+        recorded = await inbox_db.record_message(
+            session, **common, chat_jid=classified.chat_jid, push_name=classified.push_name,
+            direction=Direction.INBOUND, author=Author.CUSTOMER,
+            status=MessageStatus.RECEBIDA if active else MessageStatus.IGNORADA,
+            text=classified.text, message_type=classified.message_type,
+            wa_timestamp=classified.timestamp,
+            ignored_reason=None if active else outcome.removeprefix("ignored:"),
+        )  # fmt: skip
+        if not active:
+            return WebhookOutcome("recorded", outcome.removeprefix("ignored:"), cliente_id)
+        if recorded.message_id is None:  # same key.id stored under another idempotency source
+            return WebhookOutcome("duplicate", classified.key_id, cliente_id)
+        delivery = Delivery(
+            cliente_id=cliente_id,
+            conversation_id=recorded.conversation_id,
+            session_id=recorded.session_id,
+            chat_jid=classified.chat_jid,
+            message=PendingMessage(recorded.message_id, classified.text, classified.timestamp),
+            policy=self._policy(route),
+        )
+        return WebhookOutcome("accepted", None, cliente_id, delivery)
+
+    async def _instance_state(
+        self, session: AsyncSession, route: clientes_db.InstanceRoute, envelope: Envelope
+    ) -> WebhookOutcome:
+        data = envelope.data if isinstance(envelope.data, dict) else {}
+        if envelope.event == "connection.update":
+            status = _CONNECTION_STATES.get(str(data.get("state")))
+            numero = whatsapp.numero_of(data.get("wuid")) if status is InstanciaStatus.CONECTADA else None
+            if status is None:
+                return WebhookOutcome("ignored", f"connection:{data.get('state')}", route.cliente_id)
+            await clientes_db.set_instance_state(
+                session, route.instancia_id, status=status, numero=numero
+            )
+            return WebhookOutcome("recorded", f"instance:{status.value}", route.cliente_id)
+        qrcode = data.get("qrcode") if isinstance(data.get("qrcode"), dict) else {}
+        code = qrcode.get("base64") or qrcode.get("code")
+        if not isinstance(code, str) or not code:
+            raise MalformedWebhook("qrcode.updated needs data.qrcode.base64 or data.qrcode.code")
+        await clientes_db.set_instance_state(session, route.instancia_id, qr_code=code)
+        return WebhookOutcome("recorded", "instance:qr_code", route.cliente_id)

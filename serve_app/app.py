@@ -1,0 +1,46 @@
+"""The FastAPI application shared by the Serve deployment and the plain-uvicorn benchmark twin."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from engine.errors import (
+    Conflict,
+    ConversaError,
+    InvalidInput,
+    MalformedWebhook,
+    NotFound,
+    Unauthenticated,
+    UnknownInstance,
+)
+from serve_app import admin, webhooks
+
+STATUS_BY_ERROR: dict[type[ConversaError], int] = {
+    MalformedWebhook: 422,
+    InvalidInput: 422,
+    Unauthenticated: 401,
+    UnknownInstance: 404,
+    NotFound: 404,
+    Conflict: 409,
+}
+
+
+async def _domain_error(request: Request, error: Exception) -> JSONResponse:
+    status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls)), 500)
+    return JSONResponse({"detail": str(error)}, status_code=status)
+
+
+def build_app() -> FastAPI:
+    """Routes only; whoever runs the app puts an `IngressContext` in `app.state.ctx`."""
+    app = FastAPI(title="Conversa", version="0.1.0")
+    app.add_exception_handler(ConversaError, _domain_error)
+    app.include_router(webhooks.router)
+    app.include_router(admin.router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz(request: Request) -> dict[str, str]:
+        settings = request.app.state.ctx.settings
+        return {"status": "ok", "ingress_mode": settings.ingress_mode.value}
+
+    return app

@@ -1,0 +1,86 @@
+"""Everything an ingress process holds: DB pool, inbox, router and background hand-offs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from engine.config import Settings
+from engine.conversation import ConversationConfig
+from engine.db.session import create_engine, session_factory
+from engine.debounce import DebouncePolicy
+from engine.knowledge import Knowledge
+from engine.retriever import RetrieverConfig
+from engine.routing import ConversationRouter
+from engine.webhooks import Delivery, EvolutionInbox
+
+log = logging.getLogger(__name__)
+
+
+def retriever_config(settings: Settings) -> RetrieverConfig:
+    return RetrieverConfig(
+        namespace=settings.ray_namespace,
+        embedding_model=settings.embedding_model,
+        chroma_dir=None if settings.chroma_url else str(settings.chroma_dir.resolve()),
+        chroma_url=settings.chroma_url,
+    )
+
+
+def conversation_config(settings: Settings) -> ConversationConfig:
+    return ConversationConfig(
+        namespace=settings.ray_namespace,
+        history_turns=settings.history_turns,
+        top_k=settings.retrieval_top_k,
+        reply_workers=settings.reply_workers,
+        retriever=retriever_config(settings),
+        log_level=settings.log_level,
+    )
+
+
+class IngressContext:
+    def __init__(self, settings: Settings):
+        assert settings.database_url, "the runtime resolves DATABASE_URL before starting Serve"
+        self.settings = settings
+        self.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        self.sessions = session_factory(self.engine)
+        self.inbox = EvolutionInbox(
+            self.sessions,
+            default_policy=DebouncePolicy(settings.debounce_s, settings.max_wait_s),
+        )
+        self.router = ConversationRouter(conversation_config(settings))
+        self.knowledge = Knowledge(
+            self.sessions,
+            retriever_config(settings),
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+        )
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any], *, what: str, context: dict[str, Any]) -> None:
+        """Run work after the response; failures are logged (the data is already persisted)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error(
+                    f"{what} failed",
+                    extra={**context, "error": repr(finished.exception())},
+                )
+
+        task.add_done_callback(done)
+
+    def hand_off(self, delivery: Delivery) -> None:
+        self.spawn(
+            self.router.deliver(delivery),
+            what="hand-off to conversation actor",
+            context={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid},
+        )
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await self.engine.dispose()

@@ -1,0 +1,279 @@
+"""Fixtures for integration tests: real PostgreSQL, local Ray, Chroma, and test-run HTTP peers.
+
+One Conversa stack (the same `serve_app.runtime.start` that `conversa run` uses) is started per
+test session against a fresh database; each test makes its own clientes, so tests never share
+conversations, and cleans up the actors it caused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from engine.config import Settings
+from engine.db.session import sync_url
+from tests.support.fake_evolution import FakeEvolution
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.http_server import free_port
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+SYSTEM_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def _reachable(url: str) -> bool:
+    try:
+        connection = await asyncpg.connect(url, timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server to create the test database in: CONVERSA_TEST_POSTGRES_URL, the
+    machine's server on 127.0.0.1:5432, or an embedded one started for this run."""
+    configured = os.environ.get("CONVERSA_TEST_POSTGRES_URL")
+    if configured:
+        yield sync_url(configured)
+        return
+    if asyncio.run(_reachable(SYSTEM_PG)):
+        yield SYSTEM_PG
+        return
+    from engine import embedded_postgres
+
+    url, server = embedded_postgres.start(tmp_path_factory.mktemp("pg"))
+    yield sync_url(url)
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh database for this run, migrated by the same Alembic scripts as production."""
+    from sqlalchemy.engine import make_url
+
+    from engine.db import migrate
+
+    name = f"conversa_test_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(postgres_admin_url)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def fake_evolution() -> Iterator[FakeEvolution]:
+    server = FakeEvolution().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, fake_evolution: FakeEvolution, fake_llm: FakeOpenAI) -> Iterator[Settings]:
+    data_dir = Path(tempfile.mkdtemp(prefix="conversa-test-"))
+    base_port = free_port()
+    yield Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment="test",
+        data_dir=data_dir,
+        admin_token=ADMIN_TOKEN,
+        database_url=database_url,
+        db_pool_size=3,
+        ray_num_cpus=2,
+        http_port=base_port,
+        haproxy_stats_port=free_port(),
+        haproxy_metrics_port=free_port(),
+        fallback_proxy_port=free_port(),
+        direct_ingress_min_port=32000 + (base_port % 20) * 100,
+        ingress_replicas=2,
+        reply_workers=2,
+        debounce_s=0.5,
+        max_wait_s=3.0,
+        openai_api_key=fake_llm.api_key,
+        openai_base_url=fake_llm.base_url,
+        llm_timeout_s=2.0,
+        evolution_url=fake_evolution.url,
+        evolution_api_key=fake_evolution.api_key,
+        log_level="INFO",
+    )
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def conversa(settings: Settings) -> Iterator[Any]:
+    """The whole stack, started once per session exactly as `conversa run` starts it."""
+    from serve_app import runtime
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no ~/.ray/auth_token side effect
+    ray_tmp = tempfile.mkdtemp(prefix="cvr-", dir="/tmp")  # short: Ray's socket paths are long
+    running = runtime.start(settings, dashboard=False, temp_dir=ray_tmp)
+    yield running
+    running.stop()
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+@pytest.fixture
+async def api(conversa: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=conversa.base_url,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=60,
+    ) as client:
+        yield client
+
+
+@dataclass
+class TenantHandle:
+    """A cliente made for one test, with its WhatsApp instance."""
+
+    id: int
+    instance: str
+    secret: str
+    api: httpx.AsyncClient
+
+    async def post(self, payload: dict[str, Any], *, secret: str | None = None,
+                   path: str = "/webhooks/evolution") -> httpx.Response:  # fmt: skip
+        headers = {"X-Conversa-Secret": self.secret if secret is None else secret}
+        return await self.api.post(path, json=payload, headers=headers)
+
+    async def conversations(self) -> list[dict[str, Any]]:
+        response = await self.api.get(f"/admin/clientes/{self.id}/conversations")
+        response.raise_for_status()
+        return response.json()
+
+    async def conversation_for(self, chat_jid: str) -> dict[str, Any]:
+        matches = [c for c in await self.conversations() if c["chat_jid"] == chat_jid]
+        assert matches, f"no conversation for {chat_jid}"
+        return matches[0]
+
+    async def turns(self, chat_jid: str) -> list[dict[str, Any]]:
+        conversation = await self.conversation_for(chat_jid)
+        response = await self.api.get(
+            f"/admin/clientes/{self.id}/conversations/{conversation['id']}/turns"
+        )
+        response.raise_for_status()
+        return response.json()
+
+    async def messages(self, chat_jid: str) -> list[dict[str, Any]]:
+        conversation = await self.conversation_for(chat_jid)
+        response = await self.api.get(
+            f"/admin/clientes/{self.id}/conversations/{conversation['id']}/messages"
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+MakeTenant = Callable[..., Awaitable[TenantHandle]]
+
+
+@pytest.fixture
+async def make_tenant(api: httpx.AsyncClient, settings: Settings,
+                      database_url: str) -> AsyncIterator[MakeTenant]:  # fmt: skip
+    """Factory: a cliente with an instance and (optionally) documents, cleaned up after."""
+    made: list[int] = []
+
+    async def make(*, documents: tuple[str, ...] = (), status: str = "ATIVO",
+                   **cliente_fields: Any) -> TenantHandle:  # fmt: skip
+        response = await api.post(
+            "/admin/clientes",
+            json={"nome": f"Loja {uuid.uuid4().hex[:6]}", "status": status, **cliente_fields},
+        )
+        assert response.status_code == 201, response.text
+        cliente_id = response.json()["id"]
+        made.append(cliente_id)
+        instance = f"loja-{cliente_id}-{uuid.uuid4().hex[:6]}"
+        secret = uuid.uuid4().hex + uuid.uuid4().hex
+        response = await api.post(
+            f"/admin/clientes/{cliente_id}/instances",
+            json={"instance_id": instance, "webhook_secret": secret,
+                  "api_key": f"instance-key-{cliente_id}"},
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+        for i, document in enumerate(documents):
+            response = await api.post(
+                f"/admin/clientes/{cliente_id}/documents",
+                params={"title": f"doc-{i}", "wait": "true"},
+                content=document.encode(),
+                headers={"Content-Type": "text/markdown"},
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["status"] == "PRONTO"
+        return TenantHandle(cliente_id, instance, secret, api)
+
+    yield make
+    await _kill_actors_of(made, settings, database_url)
+
+
+async def _kill_actors_of(cliente_ids: list[int], settings: Settings, database_url: str) -> None:
+    from engine.naming import get_collection_name
+    from engine.routing import kill_actor
+
+    if not cliente_ids:
+        return
+    connection = await asyncpg.connect(sync_url(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT session_id FROM conversations WHERE cliente_id = ANY($1::int[])", cliente_ids
+        )
+    finally:
+        await connection.close()
+    names = [r["session_id"] for r in rows] + [get_collection_name(c) for c in cliente_ids]
+    for name in names:
+        kill_actor(name, namespace=settings.ray_namespace)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout_s: float = 20.0,
+                     interval_s: float = 0.1) -> Any:  # fmt: skip
+    """Poll `check` until it returns something truthy; fail with its last value otherwise."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"condition not met in {timeout_s} s; last value: {last!r}")
+
+
+@pytest.fixture
+def db_counts(database_url: str) -> Callable[[], Awaitable[dict[str, int]]]:
+    """Row counts of the tables a webhook may write, to prove a rejected post wrote nothing."""
+
+    async def counts() -> dict[str, int]:
+        connection = await asyncpg.connect(sync_url(database_url))
+        try:
+            return {
+                table: await connection.fetchval(f"SELECT count(*) FROM {table}")
+                for table in ("processed_webhooks", "conversations", "messages", "turns")
+            }
+        finally:
+            await connection.close()
+
+    return counts

@@ -1,0 +1,158 @@
+"""A WhatsApp message in, a grounded reply out: the whole path on real parts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import MakeTenant, eventually
+from tests.support import evolution_payloads as wa
+from tests.support.fake_evolution import FakeEvolution
+
+pytestmark = pytest.mark.integration
+
+PRODUTO_X = "O produto X custa R$ 100 e é azul."
+PRODUTO_Y = "O produto Y custa R$ 200 e é vermelho."
+
+
+async def test_each_cliente_is_answered_only_from_its_own_documents(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution
+) -> None:
+    cliente_1 = await make_tenant(documents=(PRODUTO_X, "O produto X tem garantia de 1 ano."))
+    cliente_2 = await make_tenant(documents=(PRODUTO_Y, "O produto Y tem garantia de 2 anos."))
+    chat = wa.new_chat()  # the same customer writes to both businesses
+
+    for tenant in (cliente_1, cliente_2):
+        response = await tenant.post(wa.text(tenant.instance, chat, "Quanto custa o produto?"))
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "accepted"
+
+    replies = await eventually(lambda: _replies(fake_evolution, chat, count=2))
+    by_instance = {r.instance: r.text for r in replies}
+    reply_1, reply_2 = by_instance[cliente_1.instance], by_instance[cliente_2.instance]
+    assert "produto X" in reply_1 and "azul" in reply_1 and "R$ 100" in reply_1
+    assert "produto Y" not in reply_1 and "vermelho" not in reply_1
+    assert "produto Y" in reply_2 and "vermelho" in reply_2 and "R$ 200" in reply_2
+    assert "produto X" not in reply_2 and "azul" not in reply_2
+
+    [turn_1] = await cliente_1.turns(chat)
+    [turn_2] = await cliente_2.turns(chat)
+    sources_1 = " ".join(s["text"] for s in turn_1["sources"])
+    sources_2 = " ".join(s["text"] for s in turn_2["sources"])
+    assert "produto X" in sources_1 and "produto Y" not in sources_1
+    assert "produto Y" in sources_2 and "produto X" not in sources_2
+
+
+async def test_burst_of_three_messages_gets_one_reply_covering_all_three(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution
+) -> None:
+    tenant = await make_tenant(documents=(PRODUTO_X,), debounce_s=1.0, max_wait_s=6.0)
+    chat = wa.new_chat()
+    parts = ["Oi, bom dia!", "Queria saber do produto X", "Quanto custa e qual a cor?"]
+    base = 1_761_060_000
+    # Posted out of order (as Evolution does), inside the debounce window.
+    for i in (0, 2, 1):
+        response = await tenant.post(wa.text(tenant.instance, chat, parts[i], timestamp=base + i))
+        assert response.json()["status"] == "accepted"
+        await asyncio.sleep(0.2)
+
+    [reply] = await eventually(lambda: _replies(fake_evolution, chat, count=1))
+    await asyncio.sleep(2.0)  # a second reply would have come by now
+    assert len(fake_evolution.sent_to(chat)) == 1
+    assert "\n".join(parts) in reply.text  # one user turn, in the order the customer wrote
+    [turn] = await tenant.turns(chat)
+    assert turn["user_text"] == "\n".join(parts)
+    assert reply.apikey == f"instance-key-{tenant.id}"
+
+
+async def test_max_wait_caps_the_debounce_for_a_chatty_customer(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution
+) -> None:
+    tenant = await make_tenant(documents=(PRODUTO_X,), debounce_s=1.0, max_wait_s=2.5)
+    chat = wa.new_chat()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sent = 0
+    # A message every 0.5 s would push a plain debounce back forever.
+    while loop.time() - started < 5.0:
+        await tenant.post(wa.text(tenant.instance, chat, f"mensagem {sent}"))
+        sent += 1
+        await asyncio.sleep(0.5)
+        if fake_evolution.sent_to(chat):
+            break
+    first = fake_evolution.sent_to(chat)
+    assert first, "no reply although the customer kept writing past max_wait_s"
+    assert first[0].at - started < 2.5 + 1.5
+    assert sent < 10, "the reply only came after the customer stopped"
+
+
+async def test_redelivered_webhook_gets_no_second_reply(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution
+) -> None:
+    tenant = await make_tenant(documents=(PRODUTO_X,))
+    chat = wa.new_chat()
+    payload = wa.text(tenant.instance, chat, "Qual a cor do produto X?")
+    first = await tenant.post(payload)
+    assert first.json()["status"] == "accepted"
+    again = await tenant.post(payload)  # Evolution's retry of the same key.id
+    assert again.status_code == 200
+    assert again.json()["status"] == "duplicate"
+    await eventually(lambda: _replies(fake_evolution, chat, count=1))
+    late = await tenant.post(payload)  # a redelivery after the answer
+    assert late.json()["status"] == "duplicate"
+    await asyncio.sleep(1.5)
+    assert len(fake_evolution.sent_to(chat)) == 1
+    assert len([m for m in await tenant.messages(chat) if m["direction"] == "inbound"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload_of"),
+    [
+        ("group", lambda i, c: wa.text(i, "120363041234567890@g.us", "oi grupo",
+                                       key_extra={"participant": c})),
+        ("status_broadcast", lambda i, c: wa.text(i, "status@broadcast", "meu status")),
+        ("broadcast", lambda i, c: wa.text(i, "1234567890@broadcast", "lista")),
+        ("newsletter", lambda i, c: wa.text(i, "120363000000000000@newsletter", "canal")),
+        ("reaction", lambda i, c: wa.upsert(i, remote_jid=c, message={
+            "reactionMessage": {"key": {"id": "ABC"}, "text": "👍"}}, message_type="reactionMessage")),
+        ("protocol", lambda i, c: wa.upsert(i, remote_jid=c, message={
+            "protocolMessage": {"type": 0, "key": {"id": "ABC"}}}, message_type="protocolMessage")),
+        ("fromMe", lambda i, c: wa.text(i, c, "Oi Maria, aqui é a Carla", from_me=True)),
+    ],
+)  # fmt: skip
+async def test_messages_the_bot_must_not_answer_get_no_reply(
+    kind: str, payload_of, make_tenant: MakeTenant, fake_evolution: FakeEvolution
+) -> None:
+    tenant = await make_tenant(documents=(PRODUTO_X,), debounce_s=0.3, max_wait_s=1.0)
+    chat = wa.new_chat()
+    payload = payload_of(tenant.instance, chat)
+    response = await tenant.post(payload)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] in ("ignored", "recorded")
+    remote = payload["data"]["key"]["remoteJid"]
+    await asyncio.sleep(1.5)
+    assert fake_evolution.sent_to(remote) == [] and fake_evolution.sent_to(chat) == []
+    if kind == "fromMe":  # kept as the human-takeover signal
+        [message] = await tenant.messages(chat)
+        assert (message["author"], message["direction"]) == ("human", "outbound")
+
+
+async def test_inactive_cliente_is_recorded_but_not_answered(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution
+) -> None:
+    tenant = await make_tenant(documents=(PRODUTO_X,), status="SUSPENSO", debounce_s=0.3,
+                               max_wait_s=1.0)  # fmt: skip
+    chat = wa.new_chat()
+    response = await tenant.post(wa.text(tenant.instance, chat, "Quanto custa o produto X?"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "recorded", "detail": "cliente_suspenso"}
+    await asyncio.sleep(1.5)
+    assert fake_evolution.sent_to(chat) == []
+    [message] = await tenant.messages(chat)
+    assert message["status"] == "IGNORADA" and message["text"] == "Quanto custa o produto X?"
+
+
+async def _replies(fake_evolution: FakeEvolution, chat: str, *, count: int):  # type: ignore[no-untyped-def]
+    sent = fake_evolution.sent_to(chat)
+    return sent if len(sent) >= count else None

@@ -1,0 +1,87 @@
+"""A real HTTP server speaking the parts of Evolution API v2 that Conversa calls.
+
+`POST /message/sendText/{instance}` with header `apikey` answers 201 with the stored message
+(same shape as Evolution's), and records every call for the tests to inspect.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tests.support.http_server import ServerThread
+
+
+@dataclass
+class SentText:
+    instance: str
+    number: str
+    text: str
+    apikey: str | None
+    at: float
+    key_id: str
+
+
+@dataclass
+class FakeEvolution:
+    api_key: str = "evolution-global-key"
+    sent: list[SentText] = field(default_factory=list)
+    fail_status: int | None = None  # answer sendText with this status instead of 201
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ServerThread | None = None
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/message/sendText/{instance}")
+        async def send_text(instance: str, request: Request) -> JSONResponse:
+            body: dict[str, Any] = await request.json()
+            apikey = request.headers.get("apikey")
+            if not apikey:
+                return JSONResponse({"status": 401, "error": "Unauthorized"}, status_code=401)
+            if self.fail_status is not None:
+                return JSONResponse({"status": self.fail_status, "error": "failing on purpose"},
+                                    status_code=self.fail_status)  # fmt: skip
+            if not isinstance(body.get("number"), str) or not isinstance(body.get("text"), str):
+                return JSONResponse({"status": 400, "error": "Bad Request"}, status_code=400)
+            key_id = "3EB0" + uuid.uuid4().hex[:18].upper()
+            with self._lock:
+                self.sent.append(SentText(instance, body["number"], body["text"], apikey,
+                                          time.monotonic(), key_id))  # fmt: skip
+            return JSONResponse(
+                {
+                    "key": {"remoteJid": body["number"], "fromMe": True, "id": key_id},
+                    "pushName": "Você",
+                    "status": "PENDING",
+                    "message": {"conversation": body["text"]},
+                    "messageType": "conversation",
+                    "messageTimestamp": int(time.time()),
+                    "source": "web",
+                },
+                status_code=201,
+            )
+
+        return app
+
+    def start(self) -> FakeEvolution:
+        self._server = ServerThread(self.app()).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return self._server.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def sent_to(self, number: str) -> list[SentText]:
+        with self._lock:
+            return [s for s in self.sent if s.number == number]

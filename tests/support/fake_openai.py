@@ -1,0 +1,83 @@
+"""A real HTTP server speaking OpenAI's `POST /v1/chat/completions` (non-streaming).
+
+Its answer is built from what it was given, so tests can see grounding and memory: it quotes the
+knowledge passages of the system prompt and the last user message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tests.support.http_server import ServerThread
+
+KNOWLEDGE_HEADER = "Base de conhecimento:"
+
+
+def passages_in(system_prompt: str) -> list[str]:
+    _, _, knowledge = system_prompt.partition(KNOWLEDGE_HEADER)
+    return [line.split("] ", 1)[1] for line in knowledge.splitlines() if line.startswith("[")]
+
+
+@dataclass
+class FakeOpenAI:
+    api_key: str = "sk-test"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    mode: str = "ok"  # ok | error | slow
+    slow_s: float = 5.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ServerThread | None = None
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def completions(request: Request) -> JSONResponse:
+            if request.headers.get("authorization") != f"Bearer {self.api_key}":
+                return JSONResponse({"error": {"message": "bad key"}}, status_code=401)
+            body = await request.json()
+            with self._lock:
+                self.requests.append(body)
+            if self.mode == "error":
+                return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+            if self.mode == "slow":
+                await asyncio.sleep(self.slow_s)
+            messages = body["messages"]
+            system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+            question = messages[-1]["content"]
+            cited = " | ".join(passages_in(system)) or "sem trechos"
+            content = f"Segundo a base: {cited}. Você perguntou: {question}"
+            return JSONResponse({
+                "id": f"chatcmpl-{len(self.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "fake"),
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            })  # fmt: skip
+
+        return app
+
+    def start(self) -> FakeOpenAI:
+        self._server = ServerThread(self.app()).start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return f"{self._server.url}/v1"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def requests_about(self, text: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.requests if text in r["messages"][-1]["content"]]
