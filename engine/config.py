@@ -54,21 +54,29 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     ingress_mode: IngressMode = IngressMode.HAPROXY
-    ingress_replicas: int = Field(2, description="HAProxy mode wants >= 2 so a restart never stalls acks.")
+    ingress_replicas: int = Field(
+        2, description="HAProxy mode wants >= 2 so a restart never stalls acks."
+    )
     haproxy_stats_port: int = 8404
     haproxy_metrics_port: int = 9101
     fallback_proxy_port: int = 8500
     direct_ingress_min_port: int = 30000
-    reply_workers: int = Field(2, description="Shared actors doing DB/LLM/Evolution I/O for conversations.")
+    reply_workers: int = Field(
+        2, description="Shared actors doing DB/LLM/Evolution I/O for conversations."
+    )
 
     # --- conversation behaviour (global defaults; each cliente may override) ---
-    debounce_s: float = Field(2.0, description="Quiet time after the last message before answering.")
+    debounce_s: float = Field(
+        2.0, description="Quiet time after the last message before answering."
+    )
     max_wait_s: float = Field(12.0, description="Hard cap from the first message of a burst.")
     history_turns: int = Field(10, description="Turns of memory given to the model.")
 
     # --- knowledge / retrieval ---
     embedding_model: EmbeddingModel = EmbeddingModel.USEM3
-    chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; unset = on disk.")
+    chroma_url: str | None = Field(
+        None, description="http://host:port of a Chroma server; unset = on disk."
+    )
     chunk_size: int = 800
     chunk_overlap: int = 120
     retrieval_top_k: int = 4
@@ -96,7 +104,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
-        if self.environment == "production" and self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN:
+        if (
+            self.environment == "production"
+            and self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN
+        ):
             raise ValueError("ADMIN_TOKEN must be set to a real secret when ENVIRONMENT=production")
         if self.max_wait_s < self.debounce_s:
             raise ValueError("MAX_WAIT_S must be >= DEBOUNCE_S")

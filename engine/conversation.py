@@ -80,7 +80,11 @@ class ConversationActor:
 
     @property
     def _log(self) -> dict[str, Any]:
-        return {"cliente_id": self._cliente_id, "chat": self._chat_jid, "session_id": self._session_id}
+        return {
+            "cliente_id": self._cliente_id,
+            "chat": self._chat_jid,
+            "session_id": self._session_id,
+        }
 
     async def _restore(self) -> None:
         """Memory and unanswered messages from PostgreSQL: the actor may be a re-creation."""

@@ -6,6 +6,7 @@ socket inside that directory only, so it cannot clash with another server's port
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -26,6 +27,7 @@ def start(data_dir: Path) -> tuple[str, Any]:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pgserver  # after XDG_RUNTIME_DIR: it reads the runtime dir at import
 
+    _forget_dead_handles(pgdata)
     started = time.monotonic()
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     log.info(
@@ -33,3 +35,18 @@ def start(data_dir: Path) -> tuple[str, Any]:
         extra={"pgdata": str(pgdata), "seconds": round(time.monotonic() - started, 2)},
     )
     return server.get_uri(), server
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """pgserver stops the server when its last user exits, counting users in a pid file; a
+    process that was killed stays counted forever and the server is never stopped. Drop those."""
+    import psutil
+
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))

@@ -77,6 +77,6 @@ class Embedder:
 
 
 def embedder_handle(*, model: EmbeddingModel, namespace: str) -> ray.actor.ActorHandle:
-    return Embedder.options(
+    return Embedder.options(  # type: ignore[attr-defined]
         name=EMBEDDER_NAME, namespace=namespace, lifetime="detached", get_if_exists=True
     ).remote(model.value)

@@ -41,7 +41,11 @@ class Knowledge:
     ) -> int:
         """Chunk, embed and store a stored document; progress is kept on its row."""
         chunks = chunk_text(content, size=self._chunk_size, overlap=self._chunk_overlap)
-        context = {"cliente_id": cliente_id, "document_id": document_id, "chunks_total": len(chunks)}
+        context = {
+            "cliente_id": cliente_id,
+            "document_id": document_id,
+            "chunks_total": len(chunks),
+        }
         retriever = retriever_handle(cliente_id, self._retriever)
         done = 0
         try:
@@ -57,9 +61,12 @@ class Knowledge:
         except Exception as e:
             log.exception("ingestion failed", extra=context)
             await self._progress(
-                document_id, done, len(chunks), status=DocumentStatus.ERRO,
+                document_id,
+                done,
+                len(chunks),
+                status=DocumentStatus.ERRO,
                 error=f"{type(e).__name__}: {e}. Upload the document again to retry.",
-            )  # fmt: skip
+            )
             raise
         await self._progress(document_id, done, len(chunks), status=DocumentStatus.PRONTO)
         log.info("document ready", extra=context)
@@ -76,7 +83,12 @@ class Knowledge:
     ) -> None:
         async with self._sessions() as session:
             await knowledge_db.set_progress(
-                session, document_id, chunks_done=done, chunks_total=total, status=status, error=error
+                session,
+                document_id,
+                chunks_done=done,
+                chunks_total=total,
+                status=status,
+                error=error,
             )
             await session.commit()
 

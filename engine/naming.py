@@ -1,4 +1,4 @@
-"""Names of persisted and addressable things, all keyed by cliente (tenant isolation by construction)."""
+"""Names of persisted and addressable things, all keyed by cliente (isolation by construction)."""
 
 from __future__ import annotations
 

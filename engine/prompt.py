@@ -16,7 +16,9 @@ GROUNDING_RULE = (
     "Nunca invente preços, prazos ou políticas. Responda no idioma do cliente."
 )
 NO_PASSAGES = "(Nenhum trecho relevante foi encontrado na base de conhecimento.)"
-OFFLINE_PREFIX = "[Modo offline: respondendo direto da base de conhecimento, sem modelo de linguagem.]"
+OFFLINE_PREFIX = (
+    "[Modo offline: respondendo direto da base de conhecimento, sem modelo de linguagem.]"
+)
 OFFLINE_NOTHING_FOUND = "Não encontrei essa informação na nossa base de conhecimento."
 
 

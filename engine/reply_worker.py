@@ -46,7 +46,11 @@ class ReplyWorker:
         self._model = ChatModel(settings)
         self._evolution: EvolutionClient | None = None
         if settings.evolution_url:
-            key = settings.evolution_api_key.get_secret_value() if settings.evolution_api_key else None
+            key = (
+                settings.evolution_api_key.get_secret_value()
+                if settings.evolution_api_key
+                else None
+            )
             self._evolution = EvolutionClient(
                 base_url=settings.evolution_url, api_key=key, timeout_s=settings.evolution_timeout_s
             )
@@ -96,9 +100,14 @@ class ReplyWorker:
             await session.commit()
         log.info(
             "turn answered",
-            extra={**context, "reply_kind": reply.kind, "passages": len(passages),
-                   "messages": len(start.message_ids), "send_status": outbound.status.value},
-        )  # fmt: skip
+            extra={
+                **context,
+                "reply_kind": reply.kind,
+                "passages": len(passages),
+                "messages": len(start.message_ids),
+                "send_status": outbound.status.value,
+            },
+        )
         return TurnResult(reply.text, reply.kind, outbound.status is not MessageStatus.FALHOU)
 
     async def _send(
@@ -125,7 +134,7 @@ class ReplyWorker:
 def start_reply_workers(settings: Settings) -> list[ray.actor.ActorHandle]:
     """Get or create the pool; the returned handles are already usable."""
     handles = [
-        ReplyWorker.options(
+        ReplyWorker.options(  # type: ignore[attr-defined]
             name=reply_worker_name(i),
             namespace=settings.ray_namespace,
             lifetime="detached",

@@ -139,7 +139,7 @@ class TenantRetriever:
 
 def retriever_handle(cliente_id: int, config: RetrieverConfig) -> ray.actor.ActorHandle:
     """Get or create the cliente's retriever (named `tenant_{id}`)."""
-    return TenantRetriever.options(
+    return TenantRetriever.options(  # type: ignore[attr-defined]
         name=get_collection_name(cliente_id),
         namespace=config.namespace,
         lifetime="detached",

@@ -35,7 +35,7 @@ class ConversationRouter:
         if not fresh and name in self._handles:
             self._handles.move_to_end(name)
             return self._handles[name]
-        handle = ConversationActor.options(
+        handle = ConversationActor.options(  # type: ignore[attr-defined]
             name=name,
             namespace=self._config.namespace,
             lifetime="detached",
@@ -65,9 +65,13 @@ class ConversationRouter:
                     raise
                 log.info(
                     "conversation actor gone; retrying on a new one",
-                    extra={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid,
-                           "attempt": attempt, "error": type(e).__name__},
-                )  # fmt: skip
+                    extra={
+                        "cliente_id": delivery.cliente_id,
+                        "chat": delivery.chat_jid,
+                        "attempt": attempt,
+                        "error": type(e).__name__,
+                    },
+                )
                 await asyncio.sleep(0.02 * attempt)
         raise AssertionError("unreachable")
 

@@ -87,13 +87,19 @@ def parse_envelope(payload: Any, *, path_event: str | None) -> Envelope:
 
 
 class EvolutionInbox:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, default_policy: DebouncePolicy):
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, default_policy: DebouncePolicy
+    ):
         self._sessions = sessions
         self._default_policy = default_policy
 
     def _policy(self, route: clientes_db.InstanceRoute) -> DebouncePolicy:
-        debounce_s = route.debounce_s if route.debounce_s is not None else self._default_policy.debounce_s
-        max_wait_s = route.max_wait_s if route.max_wait_s is not None else self._default_policy.max_wait_s
+        debounce_s = (
+            route.debounce_s if route.debounce_s is not None else self._default_policy.debounce_s
+        )
+        max_wait_s = (
+            route.max_wait_s if route.max_wait_s is not None else self._default_policy.max_wait_s
+        )
         return DebouncePolicy(debounce_s, max(max_wait_s, debounce_s))
 
     async def handle(
@@ -142,7 +148,7 @@ class EvolutionInbox:
             await session.rollback()
             return WebhookOutcome("duplicate", classified.key_id, cliente_id)
 
-        common = {
+        common: dict[str, Any] = {
             "cliente_id": cliente_id,
             "instancia_id": route.instancia_id,
             "instance_id": route.instance_id,
@@ -150,33 +156,55 @@ class EvolutionInbox:
         }
         if isinstance(classified, whatsapp.Ignored):
             if classified.chat_jid is None or whatsapp.jid_kind_to_ignore(classified.chat_jid):
-                return WebhookOutcome("ignored", classified.reason, cliente_id)  # not a private chat
+                return WebhookOutcome(
+                    "ignored", classified.reason, cliente_id
+                )  # not a private chat
             await inbox_db.record_message(
-                session, **common, chat_jid=classified.chat_jid, push_name=None,
-                direction=Direction.INBOUND, author=Author.CUSTOMER, status=MessageStatus.IGNORADA,
-                text="", message_type=None, wa_timestamp=None, ignored_reason=classified.reason,
-            )  # fmt: skip
+                session,
+                **common,
+                chat_jid=classified.chat_jid,
+                push_name=None,
+                direction=Direction.INBOUND,
+                author=Author.CUSTOMER,
+                status=MessageStatus.IGNORADA,
+                text="",
+                message_type=None,
+                wa_timestamp=None,
+                ignored_reason=classified.reason,
+            )
             return WebhookOutcome("ignored", classified.reason, cliente_id)
 
         if isinstance(classified, whatsapp.HumanTakeover):
             recorded = await inbox_db.record_message(
-                session, **common, chat_jid=classified.chat_jid, push_name=None,
-                direction=Direction.OUTBOUND, author=Author.HUMAN, status=MessageStatus.ENVIADA,
-                text=classified.text, message_type=None, wa_timestamp=classified.timestamp,
-            )  # fmt: skip
+                session,
+                **common,
+                chat_jid=classified.chat_jid,
+                push_name=None,
+                direction=Direction.OUTBOUND,
+                author=Author.HUMAN,
+                status=MessageStatus.ENVIADA,
+                text=classified.text,
+                message_type=None,
+                wa_timestamp=classified.timestamp,
+            )
             # A fromMe upsert whose id we already stored is the echo of our own send.
             detail = "takeover" if recorded.message_id is not None else "own_message_echo"
             return WebhookOutcome("recorded", detail, cliente_id)
 
         active = route.cliente_status is ClienteStatus.ATIVO
         recorded = await inbox_db.record_message(
-            session, **common, chat_jid=classified.chat_jid, push_name=classified.push_name,
-            direction=Direction.INBOUND, author=Author.CUSTOMER,
+            session,
+            **common,
+            chat_jid=classified.chat_jid,
+            push_name=classified.push_name,
+            direction=Direction.INBOUND,
+            author=Author.CUSTOMER,
             status=MessageStatus.RECEBIDA if active else MessageStatus.IGNORADA,
-            text=classified.text, message_type=classified.message_type,
+            text=classified.text,
+            message_type=classified.message_type,
             wa_timestamp=classified.timestamp,
             ignored_reason=None if active else outcome.removeprefix("ignored:"),
-        )  # fmt: skip
+        )
         if not active:
             return WebhookOutcome("recorded", outcome.removeprefix("ignored:"), cliente_id)
         if recorded.message_id is None:  # same key.id stored under another idempotency source
@@ -197,15 +225,21 @@ class EvolutionInbox:
         data = envelope.data if isinstance(envelope.data, dict) else {}
         if envelope.event == "connection.update":
             status = _CONNECTION_STATES.get(str(data.get("state")))
-            numero = whatsapp.numero_of(data.get("wuid")) if status is InstanciaStatus.CONECTADA else None
+            numero = (
+                whatsapp.numero_of(data.get("wuid"))
+                if status is InstanciaStatus.CONECTADA
+                else None
+            )
             if status is None:
-                return WebhookOutcome("ignored", f"connection:{data.get('state')}", route.cliente_id)
+                return WebhookOutcome(
+                    "ignored", f"connection:{data.get('state')}", route.cliente_id
+                )
             await clientes_db.set_instance_state(
                 session, route.instancia_id, status=status, numero=numero
             )
             return WebhookOutcome("recorded", f"instance:{status.value}", route.cliente_id)
-        qrcode = data.get("qrcode") if isinstance(data.get("qrcode"), dict) else {}
-        code = qrcode.get("base64") or qrcode.get("code")
+        qrcode = data.get("qrcode")
+        code = (qrcode.get("base64") or qrcode.get("code")) if isinstance(qrcode, dict) else None
         if not isinstance(code, str) or not code:
             raise MalformedWebhook("qrcode.updated needs data.qrcode.base64 or data.qrcode.code")
         await clientes_db.set_instance_state(session, route.instancia_id, qr_code=code)

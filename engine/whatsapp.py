@@ -7,6 +7,7 @@ must ignore, and say why. See shared/reference/evolution-api.md §2 for the shap
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -172,13 +173,19 @@ def parse_timestamp(value: Any) -> int:
         raise MalformedWebhook("data.messageTimestamp must be a number")
     if isinstance(value, int):
         return value
-    if isinstance(value, float):
+    if isinstance(value, float) and math.isfinite(value):
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
         return int(value.strip())
-    if isinstance(value, dict) and isinstance(value.get("low"), int):
-        return (int(value.get("high") or 0) << 32) + (value["low"] & 0xFFFFFFFF)
+    if isinstance(value, dict):
+        low, high = value.get("low"), value.get("high") or 0
+        if isinstance(low, int) and _is_int(low) and _is_int(high):
+            return (high << 32) + (low & 0xFFFFFFFF)
     raise MalformedWebhook("data.messageTimestamp must be epoch seconds")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def classify_upsert(data: Any) -> Classified:

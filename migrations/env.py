@@ -21,7 +21,9 @@ def _url() -> str:
 
         url = Settings().database_url
     if not url:
-        raise SystemExit("No database: set DATABASE_URL (or run `conversa migrate`, which starts one).")
+        raise SystemExit(
+            "No database: set DATABASE_URL (or run `conversa migrate`, which starts one)."
+        )
     return async_url(url)
 
 

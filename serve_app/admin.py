@@ -80,7 +80,10 @@ async def register_instance(cliente_id: int, body: InstanceCreate, ctx: Ctx) -> 
 async def list_instances(cliente_id: int, ctx: Ctx) -> list[InstanceOut]:
     async with ctx.sessions() as session:
         await clientes_db.get_cliente(session, cliente_id)
-        return [InstanceOut.model_validate(i) for i in await clientes_db.list_instances(session, cliente_id)]
+        return [
+            InstanceOut.model_validate(i)
+            for i in await clientes_db.list_instances(session, cliente_id)
+        ]
 
 
 @router.post("/clientes/{cliente_id}/documents", response_model=DocumentOut)
@@ -126,23 +129,32 @@ async def upload_document(
         await ingest
         response.status_code = status.HTTP_200_OK
     else:
-        ctx.spawn(ingest, what="ingestion", context={"cliente_id": cliente_id, "document_id": document.id})
+        ctx.spawn(
+            ingest, what="ingestion", context={"cliente_id": cliente_id, "document_id": document.id}
+        )
         response.status_code = status.HTTP_202_ACCEPTED
     async with ctx.sessions() as session:
-        return DocumentOut.model_validate(await knowledge_db.get_document(session, cliente_id, document.id))
+        return DocumentOut.model_validate(
+            await knowledge_db.get_document(session, cliente_id, document.id)
+        )
 
 
 @router.get("/clientes/{cliente_id}/documents", response_model=list[DocumentOut])
 async def list_documents(cliente_id: int, ctx: Ctx) -> list[DocumentOut]:
     async with ctx.sessions() as session:
         await clientes_db.get_cliente(session, cliente_id)
-        return [DocumentOut.model_validate(d) for d in await knowledge_db.list_documents(session, cliente_id)]
+        return [
+            DocumentOut.model_validate(d)
+            for d in await knowledge_db.list_documents(session, cliente_id)
+        ]
 
 
 @router.get("/clientes/{cliente_id}/documents/{document_id}", response_model=DocumentOut)
 async def get_document(cliente_id: int, document_id: int, ctx: Ctx) -> DocumentOut:
     async with ctx.sessions() as session:
-        return DocumentOut.model_validate(await knowledge_db.get_document(session, cliente_id, document_id))
+        return DocumentOut.model_validate(
+            await knowledge_db.get_document(session, cliente_id, document_id)
+        )
 
 
 @router.delete("/clientes/{cliente_id}/knowledge", response_model=KnowledgeDeleted)
@@ -150,8 +162,11 @@ async def delete_knowledge(cliente_id: int, ctx: Ctx) -> KnowledgeDeleted:
     """`deletar_vectorstore_cliente`: the cliente's collection and documents are removed."""
     async with ctx.sessions() as session:
         await clientes_db.get_cliente(session, cliente_id)
-        busy = [d.id for d in await knowledge_db.list_documents(session, cliente_id)
-                if d.status is DocumentStatus.PROCESSANDO]  # fmt: skip
+        busy = [
+            d.id
+            for d in await knowledge_db.list_documents(session, cliente_id)
+            if d.status is DocumentStatus.PROCESSANDO
+        ]
     if busy:
         raise InvalidInput(f"documents {busy} are still being ingested; wait for them to finish")
     deleted = await ctx.knowledge.deletar_vectorstore_cliente(cliente_id)

@@ -28,8 +28,10 @@ class Ingress:
     def __init__(self, settings: Settings):
         configure_logging(settings.log_level)
         self._ctx = IngressContext(settings)
-        log.info("ingress replica ready", extra={"ingress_mode": settings.ingress_mode.value,
-                                                 **self._runtime_flags()})  # fmt: skip
+        log.info(
+            "ingress replica ready",
+            extra={"ingress_mode": settings.ingress_mode.value, **self._runtime_flags()},
+        )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         app = build_app()
@@ -52,4 +54,5 @@ class Ingress:
 
 
 def build(settings: Settings) -> serve.Application:
-    return Ingress.options(num_replicas=settings.ingress_replicas).bind(settings)
+    replicas = settings.ingress_replicas
+    return Ingress.options(num_replicas=replicas).bind(settings)  # type: ignore[attr-defined]

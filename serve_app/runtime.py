@@ -82,14 +82,17 @@ class Running:
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def stop(self) -> None:
+        """A cluster this process started goes down whole (Serve and every actor with it);
+        on a shared cluster only Conversa's app is deleted."""
         import ray
         from ray import serve
 
         try:
-            serve.shutdown()
-        finally:
             if self.owns_ray:
                 ray.shutdown()
+            elif ray.is_initialized() and self.base_url:
+                serve.delete(APP_NAME)
+        finally:
             if self.postgres is not None:
                 self.postgres.cleanup()
 
@@ -118,13 +121,8 @@ def init_ray(settings: Settings, *, dashboard: bool = True, temp_dir: str | None
 
 
 def start(settings: Settings, *, dashboard: bool = True, temp_dir: str | None = None) -> Running:
-    """Everything `conversa run` starts, in order; each step is timed and logged."""
-    from ray import serve
-
-    from engine.embeddings import embedder_handle
-    from engine.reply_worker import start_reply_workers
-    from serve_app.deployment import build
-
+    """Everything `conversa run` starts, in order; each step is timed and logged. If a step
+    fails (or Ctrl-C arrives), what was already started is stopped again."""
     timings: dict[str, float] = {}
 
     def step(name: str, started: float) -> None:
@@ -134,35 +132,49 @@ def start(settings: Settings, *, dashboard: bool = True, temp_dir: str | None = 
     started = time.monotonic()
     settings, postgres = resolve_database(settings)
     step("postgres", started)
+    running = Running(settings, "", None, postgres, owns_ray=False, timings_s=timings)
+    try:
+        _start_on_database(running, dashboard=dashboard, temp_dir=temp_dir, step=step)
+    except BaseException:
+        running.stop()
+        raise
+    return running
 
+
+def _start_on_database(
+    running: Running, *, dashboard: bool, temp_dir: str | None, step: Any
+) -> None:
+    import ray
+    from ray import serve
+
+    from engine.embeddings import embedder_handle
+    from engine.reply_worker import start_reply_workers
+    from serve_app.deployment import build
+
+    settings = running.settings
     started = time.monotonic()
     migrate.upgrade(settings.database_url or "")
     step("migrations", started)
 
     started = time.monotonic()
-    owns_ray = init_ray(settings, dashboard=dashboard, temp_dir=temp_dir)
+    running.owns_ray = init_ray(settings, dashboard=dashboard, temp_dir=temp_dir)
     step("ray", started)
 
     started = time.monotonic()
-    import ray
-
-    ray.get(embedder_handle(model=settings.embedding_model, namespace=settings.ray_namespace)
-            .embed.remote(["ok"]))  # fmt: skip
+    embedder = embedder_handle(model=settings.embedding_model, namespace=settings.ray_namespace)
+    ray.get(embedder.embed.remote(["ok"]))
     start_reply_workers(settings)
     step("shared actors", started)
 
     started = time.monotonic()
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
     serve.run(build(settings), name=APP_NAME, route_prefix="/")
-    base_url = f"http://{settings.http_host}:{settings.http_port}"
-    wait_until_serving(base_url, timeout_s=float(os.environ.get("CONVERSA_SERVE_TIMEOUT_S", "60")))
+    running.base_url = f"http://{settings.http_host}:{settings.http_port}"
+    wait_until_serving(running.base_url)
     step("serve", started)
     verify_ingress_mode(settings)
-
-    dashboard_url = None
-    if dashboard and owns_ray:
-        dashboard_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
-    return Running(settings, base_url, dashboard_url, postgres, owns_ray, timings)
+    if dashboard and running.owns_ray:
+        running.dashboard_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
 
 
 def wait_until_serving(base_url: str, *, timeout_s: float = 60.0) -> None:

@@ -55,11 +55,15 @@ class ClienteOut(_Out):
 class InstanceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    instance_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-                             description="The Evolution instance name.")  # fmt: skip
+    instance_id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="The Evolution instance name."
+    )
     numero: str | None = Field(None, pattern=r"^\d{8,15}$", description="Digits only, with DDI.")
-    webhook_secret: str = Field(min_length=16, max_length=200,
-                                description="Evolution sends it in the X-Conversa-Secret header.")  # fmt: skip
+    webhook_secret: str = Field(
+        min_length=16,
+        max_length=200,
+        description="Evolution sends it in the X-Conversa-Secret header.",
+    )
     api_key: str | None = Field(None, max_length=200, description="The instance's Evolution key.")
 
 

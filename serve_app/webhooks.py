@@ -24,15 +24,21 @@ async def _handle(request: Request, ctx: Ctx, path_event: str | None) -> JSONRes
         payload = json.loads(body)
     except ValueError:
         return JSONResponse({"detail": "body is not valid JSON"}, status_code=400)
-    secret = request.headers.get(SECRET_HEADER) or bearer_token(request.headers.get("authorization"))
+    secret = request.headers.get(SECRET_HEADER) or bearer_token(
+        request.headers.get("authorization")
+    )
     outcome = await ctx.inbox.handle(payload, secret=secret, path_event=path_event)
     if outcome.delivery is not None:
         ctx.hand_off(outcome.delivery)
     log.info(
         "webhook",
-        extra={"cliente_id": outcome.cliente_id, "outcome": outcome.status, "detail": outcome.detail,
-               "chat": outcome.delivery.chat_jid if outcome.delivery else None},
-    )  # fmt: skip
+        extra={
+            "cliente_id": outcome.cliente_id,
+            "outcome": outcome.status,
+            "detail": outcome.detail,
+            "chat": outcome.delivery.chat_jid if outcome.delivery else None,
+        },
+    )
     ack = WebhookAck(status=outcome.status, detail=outcome.detail)
     return JSONResponse(ack.model_dump(), status_code=200)
 

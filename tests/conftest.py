@@ -34,7 +34,7 @@ SYSTEM_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 async def _reachable(url: str) -> bool:
     try:
         connection = await asyncpg.connect(url, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await connection.close()
     return True
@@ -96,7 +96,9 @@ def fake_llm() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, fake_evolution: FakeEvolution, fake_llm: FakeOpenAI) -> Iterator[Settings]:
+def settings(
+    database_url: str, fake_evolution: FakeEvolution, fake_llm: FakeOpenAI
+) -> Iterator[Settings]:
     data_dir = Path(tempfile.mkdtemp(prefix="conversa-test-"))
     base_port = free_port()
     yield Settings(
@@ -158,8 +160,13 @@ class TenantHandle:
     secret: str
     api: httpx.AsyncClient
 
-    async def post(self, payload: dict[str, Any], *, secret: str | None = None,
-                   path: str = "/webhooks/evolution") -> httpx.Response:  # fmt: skip
+    async def post(
+        self,
+        payload: dict[str, Any],
+        *,
+        secret: str | None = None,
+        path: str = "/webhooks/evolution",
+    ) -> httpx.Response:
         headers = {"X-Conversa-Secret": self.secret if secret is None else secret}
         return await self.api.post(path, json=payload, headers=headers)
 
@@ -194,13 +201,15 @@ MakeTenant = Callable[..., Awaitable[TenantHandle]]
 
 
 @pytest.fixture
-async def make_tenant(api: httpx.AsyncClient, settings: Settings,
-                      database_url: str) -> AsyncIterator[MakeTenant]:  # fmt: skip
+async def make_tenant(
+    api: httpx.AsyncClient, settings: Settings, database_url: str
+) -> AsyncIterator[MakeTenant]:
     """Factory: a cliente with an instance and (optionally) documents, cleaned up after."""
     made: list[int] = []
 
-    async def make(*, documents: tuple[str, ...] = (), status: str = "ATIVO",
-                   **cliente_fields: Any) -> TenantHandle:  # fmt: skip
+    async def make(
+        *, documents: tuple[str, ...] = (), status: str = "ATIVO", **cliente_fields: Any
+    ) -> TenantHandle:
         response = await api.post(
             "/admin/clientes",
             json={"nome": f"Loja {uuid.uuid4().hex[:6]}", "status": status, **cliente_fields},
@@ -212,9 +221,12 @@ async def make_tenant(api: httpx.AsyncClient, settings: Settings,
         secret = uuid.uuid4().hex + uuid.uuid4().hex
         response = await api.post(
             f"/admin/clientes/{cliente_id}/instances",
-            json={"instance_id": instance, "webhook_secret": secret,
-                  "api_key": f"instance-key-{cliente_id}"},
-        )  # fmt: skip
+            json={
+                "instance_id": instance,
+                "webhook_secret": secret,
+                "api_key": f"instance-key-{cliente_id}",
+            },
+        )
         assert response.status_code == 201, response.text
         for i, document in enumerate(documents):
             response = await api.post(
@@ -249,8 +261,9 @@ async def _kill_actors_of(cliente_ids: list[int], settings: Settings, database_u
         kill_actor(name, namespace=settings.ray_namespace)
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout_s: float = 20.0,
-                     interval_s: float = 0.1) -> Any:  # fmt: skip
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout_s: float = 20.0, interval_s: float = 0.1
+) -> Any:
     """Poll `check` until it returns something truthy; fail with its last value otherwise."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     last: Any = None

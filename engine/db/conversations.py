@@ -183,7 +183,9 @@ async def list_conversations(session: AsyncSession, cliente_id: int) -> list[Con
     return list(rows)
 
 
-async def require_conversation(session: AsyncSession, cliente_id: int, conversation_id: int) -> None:
+async def require_conversation(
+    session: AsyncSession, cliente_id: int, conversation_id: int
+) -> None:
     """NotFound unless the conversation exists and belongs to this cliente."""
     owner = await session.scalar(
         select(Conversation.cliente_id).where(Conversation.id == conversation_id)
@@ -192,7 +194,9 @@ async def require_conversation(session: AsyncSession, cliente_id: int, conversat
         raise NotFound(f"conversation {conversation_id} does not exist for cliente {cliente_id}")
 
 
-async def list_messages(session: AsyncSession, cliente_id: int, conversation_id: int) -> list[Message]:
+async def list_messages(
+    session: AsyncSession, cliente_id: int, conversation_id: int
+) -> list[Message]:
     """A conversation's messages, oldest first."""
     await require_conversation(session, cliente_id, conversation_id)
     rows = await session.scalars(

@@ -55,19 +55,19 @@ async def upsert_conversation(
     push_name: str | None,
 ) -> tuple[int, str]:
     sid = session_id(cliente_id, chat_jid)
-    statement = insert(Conversation).values(
+    values = insert(Conversation).values(
         cliente_id=cliente_id,
         instancia_id=instancia_id,
         chat_jid=chat_jid,
         session_id=sid,
         push_name=push_name,
     )
-    statement = statement.on_conflict_do_update(
+    statement = values.on_conflict_do_update(
         index_elements=[Conversation.cliente_id, Conversation.chat_jid],
         set_={
             # Replies go out through the instance the customer last wrote to.
-            "instancia_id": statement.excluded.instancia_id,
-            "push_name": func.coalesce(statement.excluded.push_name, Conversation.push_name),
+            "instancia_id": values.excluded.instancia_id,
+            "push_name": func.coalesce(values.excluded.push_name, Conversation.push_name),
             "last_message_at": func.now(),
         },
     ).returning(Conversation.id)

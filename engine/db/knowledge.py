@@ -66,7 +66,9 @@ async def set_progress(
     )
 
 
-async def get_document(session: AsyncSession, cliente_id: int, document_id: int) -> KnowledgeDocument:
+async def get_document(
+    session: AsyncSession, cliente_id: int, document_id: int
+) -> KnowledgeDocument:
     document = await session.scalar(
         select(KnowledgeDocument).where(
             KnowledgeDocument.id == document_id, KnowledgeDocument.cliente_id == cliente_id
@@ -90,4 +92,4 @@ async def delete_all(session: AsyncSession, cliente_id: int) -> int:
     result = await session.execute(
         delete(KnowledgeDocument).where(KnowledgeDocument.cliente_id == cliente_id)
     )
-    return result.rowcount or 0
+    return result.rowcount or 0  # type: ignore[attr-defined]  # a CursorResult

@@ -1,4 +1,4 @@
-"""Apply and check Alembic migrations from code (the run path and the tests use the same scripts)."""
+"""Apply and check Alembic migrations from code (the run path and tests use the same scripts)."""
 
 from __future__ import annotations
 

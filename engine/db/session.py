@@ -7,16 +7,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 
 def async_url(url: str) -> str:
-    """Any PostgreSQL URL (`postgres://`, `postgresql://`, `…+asyncpg://`) for the asyncpg driver."""
+    """Any PostgreSQL URL (`postgres://`, `postgresql://`, `…+asyncpg://`) for asyncpg."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
     if parsed.get_backend_name() != "postgresql":
-        raise ValueError(f"DATABASE_URL must be a PostgreSQL URL, got {parsed.get_backend_name()!r}")
+        raise ValueError(
+            f"DATABASE_URL must be a PostgreSQL URL, got {parsed.get_backend_name()!r}"
+        )
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 def sync_url(url: str) -> str:
     """The same database for code that needs a plain `postgresql://` URL (asyncpg.connect)."""
-    return make_url(async_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+    return (
+        make_url(async_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
 
 
 def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:

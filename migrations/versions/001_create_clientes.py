@@ -20,12 +20,24 @@ def upgrade() -> None:
         sa.Column("nome", sa.String(200), nullable=False),
         sa.Column(
             "status",
-            sa.Enum("PENDENTE", "ATIVO", "INADIMPLENTE", "SUSPENSO", "CANCELADO",
-                    name="cliente_status", native_enum=False, length=20),
+            sa.Enum(
+                "PENDENTE",
+                "ATIVO",
+                "INADIMPLENTE",
+                "SUSPENSO",
+                "CANCELADO",
+                name="cliente_status",
+                native_enum=False,
+                length=20,
+            ),
             nullable=False,
         ),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_clientes"),
     )
     op.create_index("ix_clientes_status", "clientes", ["status"])

@@ -34,10 +34,18 @@ def upgrade() -> None:
         _created("last_message_at"),
         _created("created_at"),
         sa.PrimaryKeyConstraint("id", name="pk_conversations"),
-        sa.ForeignKeyConstraint(["cliente_id"], ["clientes.id"], ondelete="CASCADE",
-                                name="fk_conversations_cliente_id_clientes"),
-        sa.ForeignKeyConstraint(["instancia_id"], ["instancias_whatsapp.id"], ondelete="SET NULL",
-                                name="fk_conversations_instancia_id_instancias_whatsapp"),
+        sa.ForeignKeyConstraint(
+            ["cliente_id"],
+            ["clientes.id"],
+            ondelete="CASCADE",
+            name="fk_conversations_cliente_id_clientes",
+        ),
+        sa.ForeignKeyConstraint(
+            ["instancia_id"],
+            ["instancias_whatsapp.id"],
+            ondelete="SET NULL",
+            name="fk_conversations_instancia_id_instancias_whatsapp",
+        ),
         sa.UniqueConstraint("cliente_id", "chat_jid", name="uq_conversations_cliente_id_chat_jid"),
         sa.UniqueConstraint("session_id", name="uq_conversations_session_id"),
     )
@@ -48,8 +56,9 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), primary_key=True),
         sa.Column("conversation_id", sa.BigInteger(), nullable=False),
         sa.Column("cliente_id", sa.Integer(), nullable=False),
-        sa.Column("status", _status("turn_status", "PROCESSANDO", "RESPONDIDA", "FALHOU"),
-                  nullable=False),
+        sa.Column(
+            "status", _status("turn_status", "PROCESSANDO", "RESPONDIDA", "FALHOU"), nullable=False
+        ),
         sa.Column("user_text", sa.Text(), nullable=False),
         sa.Column("reply_text", sa.Text()),
         sa.Column("reply_kind", sa.String(20)),
@@ -57,10 +66,15 @@ def upgrade() -> None:
         _created("created_at"),
         sa.Column("answered_at", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("id", name="pk_turns"),
-        sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="CASCADE",
-                                name="fk_turns_conversation_id_conversations"),
-        sa.ForeignKeyConstraint(["cliente_id"], ["clientes.id"], ondelete="CASCADE",
-                                name="fk_turns_cliente_id_clientes"),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            ondelete="CASCADE",
+            name="fk_turns_conversation_id_conversations",
+        ),
+        sa.ForeignKeyConstraint(
+            ["cliente_id"], ["clientes.id"], ondelete="CASCADE", name="fk_turns_cliente_id_clientes"
+        ),
     )
     op.create_index("ix_turns_conversation_id", "turns", ["conversation_id"])
     op.create_index("ix_turns_cliente_id", "turns", ["cliente_id"])
@@ -73,8 +87,19 @@ def upgrade() -> None:
         sa.Column("turn_id", sa.BigInteger()),
         sa.Column("direction", _status("direction", "inbound", "outbound"), nullable=False),
         sa.Column("author", _status("author", "customer", "bot", "human"), nullable=False),
-        sa.Column("status", _status("message_status", "RECEBIDA", "RESPONDIDA", "IGNORADA",
-                                    "ENVIADA", "REGISTRADA", "FALHOU"), nullable=False),
+        sa.Column(
+            "status",
+            _status(
+                "message_status",
+                "RECEBIDA",
+                "RESPONDIDA",
+                "IGNORADA",
+                "ENVIADA",
+                "REGISTRADA",
+                "FALHOU",
+            ),
+            nullable=False,
+        ),
         sa.Column("instance_id", sa.String(100), nullable=False),
         sa.Column("wa_message_id", sa.String(100)),
         sa.Column("message_type", sa.String(60)),
@@ -84,20 +109,34 @@ def upgrade() -> None:
         sa.Column("wa_timestamp", sa.BigInteger()),
         _created("created_at"),
         sa.PrimaryKeyConstraint("id", name="pk_messages"),
-        sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="CASCADE",
-                                name="fk_messages_conversation_id_conversations"),
-        sa.ForeignKeyConstraint(["cliente_id"], ["clientes.id"], ondelete="CASCADE",
-                                name="fk_messages_cliente_id_clientes"),
-        sa.ForeignKeyConstraint(["turn_id"], ["turns.id"], ondelete="SET NULL",
-                                name="fk_messages_turn_id_turns"),
-        sa.UniqueConstraint("instance_id", "wa_message_id",
-                            name="uq_messages_instance_id_wa_message_id"),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            ondelete="CASCADE",
+            name="fk_messages_conversation_id_conversations",
+        ),
+        sa.ForeignKeyConstraint(
+            ["cliente_id"],
+            ["clientes.id"],
+            ondelete="CASCADE",
+            name="fk_messages_cliente_id_clientes",
+        ),
+        sa.ForeignKeyConstraint(
+            ["turn_id"], ["turns.id"], ondelete="SET NULL", name="fk_messages_turn_id_turns"
+        ),
+        sa.UniqueConstraint(
+            "instance_id", "wa_message_id", name="uq_messages_instance_id_wa_message_id"
+        ),
     )
     op.create_index("ix_messages_conversation_id", "messages", ["conversation_id"])
     op.create_index("ix_messages_cliente_id", "messages", ["cliente_id"])
     op.create_index("ix_messages_turn_id", "messages", ["turn_id"])
-    op.create_index("ix_messages_pending", "messages", ["conversation_id"],
-                    postgresql_where=sa.text("status = 'RECEBIDA'"))
+    op.create_index(
+        "ix_messages_pending",
+        "messages",
+        ["conversation_id"],
+        postgresql_where=sa.text("status = 'RECEBIDA'"),
+    )
 
 
 def downgrade() -> None:

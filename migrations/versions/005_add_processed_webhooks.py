@@ -19,8 +19,9 @@ def upgrade() -> None:
         sa.Column("source", sa.String(120), nullable=False),
         sa.Column("key", sa.String(200), nullable=False),
         sa.Column("outcome", sa.String(80), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "received_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.PrimaryKeyConstraint("source", "key", name="pk_processed_webhooks"),
     )
     # Old keys can be pruned by age once Evolution/Stripe have stopped retrying them.

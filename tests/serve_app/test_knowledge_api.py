@@ -32,15 +32,19 @@ async def test_upload_is_accepted_then_progress_reaches_ready(make_tenant: MakeT
     assert document["status"] == "PROCESSANDO"
 
     async def ready():  # type: ignore[no-untyped-def]
-        current = (await tenant.api.get(f"/admin/clientes/{tenant.id}/documents/{document['id']}")).json()
+        current = (
+            await tenant.api.get(f"/admin/clientes/{tenant.id}/documents/{document['id']}")
+        ).json()
         return current if current["status"] == "PRONTO" else None
 
     done = await eventually(ready, timeout_s=60)
     assert done["chunks_total"] == done["chunks_done"] > 5  # 800-character chunks
     again = await tenant.api.post(
-        f"/admin/clientes/{tenant.id}/documents", params={"title": "faq again"},
-        content=FAQ.encode(), headers={"Content-Type": "text/markdown"},
-    )  # fmt: skip
+        f"/admin/clientes/{tenant.id}/documents",
+        params={"title": "faq again"},
+        content=FAQ.encode(),
+        headers={"Content-Type": "text/markdown"},
+    )
     assert again.status_code == 200 and again.json()["id"] == document["id"]
 
 
@@ -59,9 +63,11 @@ async def test_bad_documents_are_refused_with_a_reason(
 ) -> None:
     tenant = await make_tenant()
     response = await tenant.api.post(
-        f"/admin/clientes/{tenant.id}/documents", params={"title": "x"},
-        content=content, headers={"Content-Type": content_type},
-    )  # fmt: skip
+        f"/admin/clientes/{tenant.id}/documents",
+        params={"title": "x"},
+        content=content,
+        headers={"Content-Type": content_type},
+    )
     assert response.status_code == status
     assert response.json()["detail"]
     listed = await tenant.api.get(f"/admin/clientes/{tenant.id}/documents")
@@ -71,8 +77,9 @@ async def test_bad_documents_are_refused_with_a_reason(
 async def test_deleting_knowledge_removes_it_from_replies(
     make_tenant: MakeTenant, fake_evolution: FakeEvolution
 ) -> None:
-    tenant = await make_tenant(documents=("A loja abre aos sábados das 8h às 12h.",),
-                               debounce_s=0.3, max_wait_s=1.0)  # fmt: skip
+    tenant = await make_tenant(
+        documents=("A loja abre aos sábados das 8h às 12h.",), debounce_s=0.3, max_wait_s=1.0
+    )
     response = await tenant.api.delete(f"/admin/clientes/{tenant.id}/knowledge")
     assert response.status_code == 200
     assert response.json() == {"collection": f"tenant_{tenant.id}", "documents_deleted": 1}
@@ -112,11 +119,18 @@ async def test_instance_names_are_unique(make_tenant: MakeTenant) -> None:
 
 async def test_connection_updates_are_reflected_on_the_instance(make_tenant: MakeTenant) -> None:
     tenant = await make_tenant()
-    response = await tenant.post({
-        "event": "connection.update", "instance": tenant.instance,
-        "data": {"instance": tenant.instance, "wuid": "5511912345678@s.whatsapp.net",
-                 "state": "open", "statusReason": 200},
-    })  # fmt: skip
+    response = await tenant.post(
+        {
+            "event": "connection.update",
+            "instance": tenant.instance,
+            "data": {
+                "instance": tenant.instance,
+                "wuid": "5511912345678@s.whatsapp.net",
+                "state": "open",
+                "statusReason": 200,
+            },
+        }
+    )
     assert response.status_code == 200
     [instance] = (await tenant.api.get(f"/admin/clientes/{tenant.id}/instances")).json()
     assert instance["status"] == "CONECTADA" and instance["numero"] == "5511912345678"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import ray
 
 from tests.conftest import MakeTenant, eventually
@@ -9,16 +10,15 @@ from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
 
-import pytest
-
 pytestmark = pytest.mark.integration
 
 
 async def test_memory_survives_killing_the_conversation_actor(
     make_tenant: MakeTenant, fake_evolution: FakeEvolution, fake_llm: FakeOpenAI, settings
 ) -> None:
-    tenant = await make_tenant(documents=("O produto X custa R$ 100 e é azul.",),
-                               debounce_s=0.3, max_wait_s=1.0)  # fmt: skip
+    tenant = await make_tenant(
+        documents=("O produto X custa R$ 100 e é azul.",), debounce_s=0.3, max_wait_s=1.0
+    )
     chat = wa.new_chat()
     await tenant.post(wa.text(tenant.instance, chat, "Meu nome é Joana. Quanto custa o produto X?"))
     [first_reply] = await eventually(lambda: _sent(fake_evolution, chat, 1))
@@ -61,8 +61,12 @@ async def test_lid_chat_is_answered_on_the_phone_number(
 ) -> None:
     tenant = await make_tenant(debounce_s=0.3, max_wait_s=1.0)
     phone = wa.new_chat()
-    payload = wa.text(tenant.instance, "123456789012345@lid", "Oi, tudo bem?",
-                      key_extra={"remoteJidAlt": phone, "addressingMode": "lid"})  # fmt: skip
+    payload = wa.text(
+        tenant.instance,
+        "123456789012345@lid",
+        "Oi, tudo bem?",
+        key_extra={"remoteJidAlt": phone, "addressingMode": "lid"},
+    )
     assert (await tenant.post(payload)).json()["status"] == "accepted"
     await eventually(lambda: _sent(fake_evolution, phone, 1))
     assert [c["chat_jid"] for c in await tenant.conversations()] == [phone]

@@ -109,18 +109,36 @@ async def test_redelivered_webhook_gets_no_second_reply(
 @pytest.mark.parametrize(
     ("kind", "payload_of"),
     [
-        ("group", lambda i, c: wa.text(i, "120363041234567890@g.us", "oi grupo",
-                                       key_extra={"participant": c})),
+        (
+            "group",
+            lambda i, c: wa.text(
+                i, "120363041234567890@g.us", "oi grupo", key_extra={"participant": c}
+            ),
+        ),
         ("status_broadcast", lambda i, c: wa.text(i, "status@broadcast", "meu status")),
         ("broadcast", lambda i, c: wa.text(i, "1234567890@broadcast", "lista")),
         ("newsletter", lambda i, c: wa.text(i, "120363000000000000@newsletter", "canal")),
-        ("reaction", lambda i, c: wa.upsert(i, remote_jid=c, message={
-            "reactionMessage": {"key": {"id": "ABC"}, "text": "👍"}}, message_type="reactionMessage")),
-        ("protocol", lambda i, c: wa.upsert(i, remote_jid=c, message={
-            "protocolMessage": {"type": 0, "key": {"id": "ABC"}}}, message_type="protocolMessage")),
+        (
+            "reaction",
+            lambda i, c: wa.upsert(
+                i,
+                remote_jid=c,
+                message={"reactionMessage": {"key": {"id": "ABC"}, "text": "👍"}},
+                message_type="reactionMessage",
+            ),
+        ),
+        (
+            "protocol",
+            lambda i, c: wa.upsert(
+                i,
+                remote_jid=c,
+                message={"protocolMessage": {"type": 0, "key": {"id": "ABC"}}},
+                message_type="protocolMessage",
+            ),
+        ),
         ("fromMe", lambda i, c: wa.text(i, c, "Oi Maria, aqui é a Carla", from_me=True)),
     ],
-)  # fmt: skip
+)
 async def test_messages_the_bot_must_not_answer_get_no_reply(
     kind: str, payload_of, make_tenant: MakeTenant, fake_evolution: FakeEvolution
 ) -> None:
@@ -141,8 +159,9 @@ async def test_messages_the_bot_must_not_answer_get_no_reply(
 async def test_inactive_cliente_is_recorded_but_not_answered(
     make_tenant: MakeTenant, fake_evolution: FakeEvolution
 ) -> None:
-    tenant = await make_tenant(documents=(PRODUTO_X,), status="SUSPENSO", debounce_s=0.3,
-                               max_wait_s=1.0)  # fmt: skip
+    tenant = await make_tenant(
+        documents=(PRODUTO_X,), status="SUSPENSO", debounce_s=0.3, max_wait_s=1.0
+    )
     chat = wa.new_chat()
     response = await tenant.post(wa.text(tenant.instance, chat, "Quanto custa o produto X?"))
     assert response.status_code == 200

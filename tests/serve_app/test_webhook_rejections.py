@@ -10,7 +10,9 @@ from tests.support import evolution_payloads as wa
 pytestmark = pytest.mark.integration
 
 
-async def test_wrong_or_missing_secret_is_401_and_writes_nothing(make_tenant: MakeTenant, db_counts) -> None:
+async def test_wrong_or_missing_secret_is_401_and_writes_nothing(
+    make_tenant: MakeTenant, db_counts
+) -> None:
     tenant = await make_tenant()
     payload = wa.text(tenant.instance, wa.new_chat(), "oi")
     before = await db_counts()
@@ -41,7 +43,9 @@ async def test_bearer_authorization_header_is_accepted(make_tenant: MakeTenant) 
     assert response.json()["status"] == "accepted"
 
 
-async def test_unknown_instance_is_404_so_evolution_stops_retrying(make_tenant: MakeTenant, db_counts) -> None:
+async def test_unknown_instance_is_404_so_evolution_stops_retrying(
+    make_tenant: MakeTenant, db_counts
+) -> None:
     tenant = await make_tenant()
     before = await db_counts()
     response = await tenant.post(
@@ -67,9 +71,10 @@ async def test_malformed_envelope_is_4xx_with_a_reason(
     tenant = await make_tenant()
     before = await db_counts()
     response = await tenant.api.post(
-        "/webhooks/evolution", content=body, headers={"X-Conversa-Secret": tenant.secret,
-                                                      "Content-Type": "application/json"},
-    )  # fmt: skip
+        "/webhooks/evolution",
+        content=body,
+        headers={"X-Conversa-Secret": tenant.secret, "Content-Type": "application/json"},
+    )
     assert response.status_code == status
     assert reason in response.json()["detail"]
     assert await db_counts() == before
@@ -85,8 +90,9 @@ async def test_malformed_envelope_is_4xx_with_a_reason(
         (lambda p: p["data"].update(message="text"), "data.message"),
     ],
 )
-async def test_malformed_message_is_422_with_a_reason(mutate, reason: str, make_tenant: MakeTenant,
-                                                     db_counts) -> None:  # fmt: skip
+async def test_malformed_message_is_422_with_a_reason(
+    mutate, reason: str, make_tenant: MakeTenant, db_counts
+) -> None:
     tenant = await make_tenant()
     payload = wa.text(tenant.instance, wa.new_chat(), "oi")
     mutate(payload)
@@ -114,6 +120,7 @@ async def test_operator_api_needs_the_admin_token(make_tenant: MakeTenant) -> No
         response = await tenant.api.get(f"/admin/clientes/{tenant.id}", headers=headers)
         # httpx merges client headers; override Authorization explicitly for the empty case
         if not headers:
-            response = await tenant.api.get(f"/admin/clientes/{tenant.id}",
-                                            headers={"Authorization": ""})  # fmt: skip
+            response = await tenant.api.get(
+                f"/admin/clientes/{tenant.id}", headers={"Authorization": ""}
+            )
         assert response.status_code == 401

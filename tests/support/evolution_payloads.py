@@ -31,8 +31,12 @@ def upsert(
         "event": "messages.upsert",
         "instance": instance,
         "data": {
-            "key": {"remoteJid": remote_jid, "fromMe": from_me, "id": key_id or new_key_id(),
-                    **(key_extra or {})},
+            "key": {
+                "remoteJid": remote_jid,
+                "fromMe": from_me,
+                "id": key_id or new_key_id(),
+                **(key_extra or {}),
+            },
             "pushName": push_name,
             "status": "SERVER_ACK" if from_me else "DELIVERY_ACK",
             "message": message,

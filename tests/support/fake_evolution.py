@@ -46,14 +46,19 @@ class FakeEvolution:
             if not apikey:
                 return JSONResponse({"status": 401, "error": "Unauthorized"}, status_code=401)
             if self.fail_status is not None:
-                return JSONResponse({"status": self.fail_status, "error": "failing on purpose"},
-                                    status_code=self.fail_status)  # fmt: skip
+                return JSONResponse(
+                    {"status": self.fail_status, "error": "failing on purpose"},
+                    status_code=self.fail_status,
+                )
             if not isinstance(body.get("number"), str) or not isinstance(body.get("text"), str):
                 return JSONResponse({"status": 400, "error": "Bad Request"}, status_code=400)
             key_id = "3EB0" + uuid.uuid4().hex[:18].upper()
             with self._lock:
-                self.sent.append(SentText(instance, body["number"], body["text"], apikey,
-                                          time.monotonic(), key_id))  # fmt: skip
+                self.sent.append(
+                    SentText(
+                        instance, body["number"], body["text"], apikey, time.monotonic(), key_id
+                    )
+                )
             return JSONResponse(
                 {
                     "key": {"remoteJid": body["number"], "fromMe": True, "id": key_id},
