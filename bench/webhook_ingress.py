@@ -2,32 +2,35 @@
 
 What it measures, in one run on loopback:
 
-* ack latency p50/p99/max (client side), webhooks/s, and server CPU per webhook, for a bounded
-  burst of Evolution `messages.upsert` webhooks posted to `/webhooks/evolution`
+* ack latency p50/p99/max (client side) and webhooks/s for a bounded burst of Evolution
+  `messages.upsert` webhooks posted to `/webhooks/evolution`, each with a fresh `data.key.id`,
   - through the real stack (`serve_app.runtime.start`: HAProxy -> Ingress replicas), and
   - through a plain-uvicorn twin (bench/uvicorn_twin.py) running the same `build_app()` with the
     same `IngressContext`, joined to the same Ray cluster, handing off to the same actors;
-* server CPU from /proc utime+stime deltas (psutil), by process role: the ingress side (Serve
-  replicas, haproxy, HAProxyManager, ProxyActor, ServeController) or the uvicorn process, the
-  conversation actors, every Ray-cluster process, this database's PostgreSQL backends, and the
-  load generator (this script's main thread). "net" subtracts the idle background rate measured
-  just before the bursts. A burst's CPU window runs from its first post until every accepted
+* server CPU per webhook from /proc utime+stime (+ reaped children) deltas (psutil), by process
+  role: the ingress side (Serve replicas, haproxy, HAProxyManager, ProxyActor, ServeController)
+  or the uvicorn process, the conversation actors, every Ray-cluster process, the PostgreSQL
+  server (all its databases), and the load generator (this script's main thread); plus the
+  PostgreSQL connections opened (pg_stat_database.sessions). "net" subtracts the idle rate
+  sampled before the bursts. A burst's CPU window runs from its first post until every accepted
   message is in its conversation actor (the hand-off runs after the ack);
-* memory (USS and RSS) of one live conversation actor and the average over all K of them, plus
-  one ReplyWorker, the Embedder, one Ingress replica and the uvicorn twin for context.
+* memory (USS, RSS) of one live conversation actor and the average over all K, against a bare
+  async Ray actor (and which packages the conversation actor loads beyond it), plus one
+  ReplyWorker, the Embedder, one Ingress replica and the uvicorn twin for context.
 
-The cliente gets a long debounce so no reply is produced while measuring: only the ack path and
-the hand-off to the conversation actor are exercised. No OpenAI key, no Evolution URL.
+The cliente gets the longest debounce the API allows, so no reply is produced while measuring:
+only the ack path and the hand-off are exercised. No OpenAI key, no Evolution URL.
 
-Run from the repository root:
+Run from the repository root (a default run takes about a minute on 2 cores):
 
     .venv/bin/python bench/webhook_ingress.py [--webhooks 2000] [--concurrency 16] [--chats 10]
         [--warmup 200] [--idle-s 5] [--json out.json] [--keep-logs] [--time-limit-s 600]
 
 Database: DATABASE_URL if set; else a throwaway database on postgresql://postgres@127.0.0.1:5432
 (dropped at the end) if reachable; else the embedded PostgreSQL. Everything started is torn down,
-also on error or when the time limit is hit. Targets for later tuning: ack p99 < 50 ms and
-<= 60 MB per live conversation actor.
+also on error or when the time limit is hit. Closed-loop load: at saturation the latency is
+mostly queueing (concurrency / throughput); `--concurrency 1` shows the unloaded ack latency.
+Targets for later tuning: ack p99 < 50 ms and <= 60 MB per live conversation actor.
 """
 
 from __future__ import annotations
@@ -177,6 +180,7 @@ def bench_settings(database_url: str | None, data_dir: Path) -> Settings:
         database_url=database_url,
         ray_address=None,
         ray_num_cpus=2,
+        dashboard_port=free_port(),  # unused (dashboard off), but Ray checks it is free
         http_port=base_port,
         haproxy_stats_port=free_port(),
         haproxy_metrics_port=free_port(),
@@ -191,26 +195,47 @@ def bench_settings(database_url: str | None, data_dir: Path) -> Settings:
     )
 
 
-def start_stack(settings: Settings, cleanup: contextlib.ExitStack) -> tuple[Any, Path]:
+def start_stack(settings: Settings, cleanup: contextlib.ExitStack, keep_logs: bool) -> tuple:
     from serve_app import runtime
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no ~/.ray/auth_token side effect
+    # Only shortens teardown: a stopping direct-ingress replica otherwise stays up 30 s so that
+    # load balancers can deregister it. No replica stops during the measurements.
+    os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
     ray_tmp = Path(tempfile.mkdtemp(prefix="cvr-b-", dir="/tmp"))  # short: socket path limits
-    cleanup.callback(shutil.rmtree, runtime.haproxy_runtime_dir(settings), ignore_errors=True)
+    hap_dir = runtime.haproxy_runtime_dir(settings)
+    # Registered before the stop below, so they run after it (ExitStack is LIFO).
+    cleanup.callback(shutil.rmtree, hap_dir, ignore_errors=True)
+    if not keep_logs:
+        cleanup.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
     try:
         running = runtime.start(settings, dashboard=False, temp_dir=str(ray_tmp))
     except BaseException:
         if ray.is_initialized():
             ray.shutdown()
         raise
-    cleanup.callback(_stop_stack, running)
+    cleanup.callback(stop_stack, running, [str(ray_tmp), str(hap_dir)])
     say(f"stack up at {running.base_url}: {running.timings_s}")
     return running, ray_tmp
 
 
-def _stop_stack(running: Any) -> None:
+def stop_stack(running: Any, markers: list[str]) -> None:
+    """Running.stop(), then wait for what the stack started to exit (haproxy is reparented to
+    init when its manager actor dies); terminate, by pid, whatever is still there after 15 s."""
+    started = time.monotonic()
     say("stopping the stack (serve.shutdown, ray.shutdown, embedded PostgreSQL if any)")
     running.stop()
+    leftovers = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(process.info["cmdline"] or [])
+        if process.pid != os.getpid() and any(marker in cmd for marker in markers):
+            leftovers.append(process)
+    _, alive = psutil.wait_procs(leftovers, timeout=15)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    note = f"; terminated {len(alive)} leftover process(es)" if alive else ""
+    say(f"stack stopped in {time.monotonic() - started:.1f} s{note}")
 
 
 def start_twin(settings: Settings, data_dir: Path, nice: int) -> tuple[subprocess.Popen, str, Path]:
@@ -394,7 +419,7 @@ def role_of(process: psutil.Process) -> str:
     try:
         cmd = " ".join(process.cmdline())
         name = process.name()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
+    except psutil.Error:
         return "gone"
     prefixes = {
         "ray::ServeReplica": "serve_replica",
@@ -413,99 +438,138 @@ def role_of(process: psutil.Process) -> str:
         return "haproxy"
     if name in ("raylet", "gcs_server"):
         return name
-    return "ray_other"  # IDLE workers, agents, log_monitor, monitor.py
+    return "ray_other"  # IDLE workers, dashboard/runtime-env agents, log_monitor, monitor.py
 
 
-def ray_processes(exclude: set[int]) -> dict[int, psutil.Process]:
-    """Every process of the local Ray cluster: this driver's descendants minus `exclude` and
-    PostgreSQL (gcs_server, raylet, Ray's Python daemons and everything under the raylet)."""
-    out = {}
-    for process in psutil.Process().children(recursive=True):
-        try:
-            if process.pid in exclude or process.name() in ("postgres", "pg_ctl"):
-                continue
-        except psutil.NoSuchProcess:
-            continue
-        out[process.pid] = process
-    return out
-
-
-def pg_backends(database_url: str | None) -> dict[int, psutil.Process]:
-    """PostgreSQL backends serving this run's database (found by the name in their title)."""
+def find_postmaster(database_url: str | None, data_dir: Path) -> psutil.Process | None:
+    """The PostgreSQL server holding this run's database, if it runs on this machine: the
+    embedded one under data_dir, or the parent of a backend whose title names the database."""
     from sqlalchemy.engine import make_url
 
     if not database_url:
-        return {}
+        return None
     db_name = make_url(sync_url(database_url)).database
-    out = {}
-    for process in psutil.process_iter(["name", "cmdline"]):
-        cmd = " ".join(process.info["cmdline"] or [])
-        if process.info["name"] == "postgres" and f" {db_name} " in cmd:
-            out[process.pid] = process
-    return out
+    for process in psutil.process_iter(["name", "cmdline", "ppid"]):
+        argv = process.info["cmdline"] or []
+        if process.info["name"] != "postgres":
+            continue
+        if "-D" in argv and str(data_dir.resolve()) in " ".join(argv):
+            return process
+        if f" {db_name} " in " ".join(argv):
+            with contextlib.suppress(psutil.Error):
+                return psutil.Process(process.info["ppid"])
+    return None
 
 
 @dataclass
-class Processes:
-    """What is sampled: pid -> (role, Process)."""
+class Sampler:
+    """CPU by process role. Each sample rediscovers the processes and reads utime+stime plus the
+    CPU of children already reaped (cutime+cstime), so that processes starting or exiting between
+    two samples (e.g. PostgreSQL backends) are accounted for exactly in the totals."""
 
-    by_pid: dict[int, tuple[str, psutil.Process]]
+    twin_pid: int | None = None
+    postmaster: psutil.Process | None = None
 
-    @classmethod
-    def discover(cls, twin_pid: int | None, database_url: str | None) -> Processes:
-        twin: dict[int, psutil.Process] = {}
-        if twin_pid is not None:
-            root = psutil.Process(twin_pid)
-            twin = {p.pid: p for p in [root, *root.children(recursive=True)]}
-        by_pid = {pid: (role_of(p), p) for pid, p in ray_processes(set(twin)).items()}
-        by_pid |= {pid: ("uvicorn_twin", p) for pid, p in twin.items()}
-        by_pid |= {pid: ("postgres_backend", p) for pid, p in pg_backends(database_url).items()}
-        return cls(by_pid)
+    def processes(self) -> dict[int, tuple[str, psutil.Process]]:
+        twin = {}
+        if self.twin_pid is not None:
+            with contextlib.suppress(psutil.Error):
+                root = psutil.Process(self.twin_pid)
+                twin = {p.pid: p for p in [root, *root.children(recursive=True)]}
+        out = {}
+        # Ray: this driver's descendants (gcs_server, raylet, Ray's daemons, every worker and
+        # haproxy under the raylet) minus the twin and an embedded PostgreSQL.
+        for process in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if process.pid not in twin and process.name() not in ("postgres", "pg_ctl"):
+                    out[process.pid] = (role_of(process), process)
+        out |= {pid: ("uvicorn_twin", p) for pid, p in twin.items()}
+        if self.postmaster is not None:
+            with contextlib.suppress(psutil.Error):
+                for p in [self.postmaster, *self.postmaster.children(recursive=True)]:
+                    out[p.pid] = ("postgres_server", p)
+        return out
+
+    def sample(self) -> dict[int, tuple[str, float]]:
+        out = {}
+        for pid, (role, process) in self.processes().items():
+            with contextlib.suppress(psutil.Error):
+                t = process.cpu_times()
+                out[pid] = (role, t.user + t.system + t.children_user + t.children_system)
+        return out
 
     def inventory(self) -> dict[str, str]:
         """role -> 'count (nice n)'."""
-        counts: Counter = Counter(role for role, _ in self.by_pid.values())
+        counts: Counter = Counter()
         nices: dict[str, set[int]] = {}
-        for role, process in self.by_pid.values():
+        for role, process in self.processes().values():
+            counts[role] += 1
             with contextlib.suppress(psutil.Error):
                 nices.setdefault(role, set()).add(process.nice())
         return {r: f"{n} (nice {','.join(map(str, sorted(nices.get(r, ()))))})"
                 for r, n in sorted(counts.items())}  # fmt: skip
 
-    def cpu_seconds(self) -> dict[int, float]:
-        out = {}
-        for pid, (_, process) in self.by_pid.items():
-            with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
-                out[pid] = times.user + times.system
-        return out
+    def first_pid(self, role: str) -> int | None:
+        return next((pid for pid, (r, _) in sorted(self.processes().items()) if r == role), None)
 
 
-def cpu_by_role(procs: Processes, before: dict[int, float], after: dict[int, float]) -> dict:
+def cpu_by_role(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict:
     """CPU seconds per role between two samples, plus the sums that are compared."""
     roles: Counter = Counter()
-    for pid, (role, _) in procs.by_pid.items():
-        if pid in before and pid in after:
-            roles[role] += after[pid] - before[pid]
-    ray_total = sum(v for r, v in roles.items() if r not in ("uvicorn_twin", "postgres_backend"))
+    for role, seconds in after.values():
+        roles[role] += seconds
+    for role, seconds in before.values():
+        roles[role] -= seconds
+    not_ray = ("uvicorn_twin", "postgres_server")
     return {
         "roles": dict(roles),
         "serve_ingress": sum(roles[r] for r in INGRESS_ROLES),
         "uvicorn_twin": roles["uvicorn_twin"],
         "conversation_actors": roles["conversation"],
-        "ray_cluster_total": ray_total,
-        "postgres_backends": roles["postgres_backend"],
+        "ray_cluster_total": sum(v for r, v in roles.items() if r not in not_ray),
+        "postgres_server": roles["postgres_server"],
     }
 
 
 def net_of_idle(cpu: dict, idle: dict, idle_s: float, window_s: float) -> dict:
     """The same sums minus the idle background rate times the window."""
-    keys = ("serve_ingress", "uvicorn_twin", "conversation_actors", "ray_cluster_total",
-            "postgres_backends")  # fmt: skip
-    return {k: cpu[k] - idle[k] / idle_s * window_s for k in keys}
+    return {k: v - idle[k] / idle_s * window_s for k, v in cpu.items() if k != "roles"}
+
+
+class PgStats:
+    """pg_stat_database counters of this run's database, over one connection kept open."""
+
+    def __init__(self, database_url: str):
+        self._url = sync_url(database_url)
+        self._connection: Any = None
+
+    async def sessions(self) -> int:
+        """Connections ever opened to the database (a closed one is counted when it exits)."""
+        if self._connection is None:
+            self._connection = await asyncpg.connect(self._url, timeout=10)
+        return await self._connection.fetchval(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        )
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
 
 
 # --------------------------------------------------------------------------- memory
+
+
+@ray.remote(num_cpus=0)
+class BareActor:
+    """An async Ray actor with none of our code: the floor a conversation actor stands on."""
+
+    async def pid(self) -> int:
+        return os.getpid()
+
+
+def _loaded_packages(actor: Any) -> list[str]:
+    """Runs inside an actor (`__ray_call__`): the top-level packages it has imported."""
+    return sorted({name.split(".")[0] for name in sys.modules if not name.startswith("_")})
 
 
 def memory_of(pid: int) -> dict[str, float]:
@@ -513,29 +577,37 @@ def memory_of(pid: int) -> dict[str, float]:
     return {"pid": pid, "uss_mb": info.uss / MB, "pss_mb": info.pss / MB, "rss_mb": info.rss / MB}
 
 
-def first_pid(procs: Processes, role: str) -> int | None:
-    return next((pid for pid, (r, _) in sorted(procs.by_pid.items()) if r == role), None)
-
-
-async def memory_report(handles: list[Any], procs: Processes) -> dict[str, Any]:
+async def memory_report(handles: list[Any], sampler: Sampler) -> dict[str, Any]:
     statuses = await asyncio.gather(*(h.status.remote() for h in handles))
     actors = [memory_of(s["pid"]) for s in statuses]
     out: dict[str, Any] = {
         "conversation_actor": actors[0],
         "conversation_actor_avg": {
             "count": len(actors),
-            "uss_mb": sum(a["uss_mb"] for a in actors) / len(actors),
-            "pss_mb": sum(a["pss_mb"] for a in actors) / len(actors),
-            "rss_mb": sum(a["rss_mb"] for a in actors) / len(actors),
+            **{k: sum(a[k] for a in actors) / len(actors) for k in ("uss_mb", "pss_mb", "rss_mb")},
             "pending_messages_avg": sum(s["pending"] for s in statuses) / len(statuses),
         },
     }
     for role in ("reply_worker", "embedder", "serve_replica", "uvicorn_twin"):
-        pid = first_pid(procs, role)
+        pid = sampler.first_pid(role)
         if pid is not None:
             with contextlib.suppress(psutil.Error):
                 out[role] = memory_of(pid)
     return out
+
+
+async def actor_floor(conversation: Any) -> dict[str, Any]:
+    """USS of a bare async actor, and the packages a conversation actor loads beyond it."""
+    if __name__ != "__main__":  # imported: ship this module's functions by value to the actors
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    bare = BareActor.remote()
+    try:
+        floor = memory_of(await bare.pid.remote())
+        mine = await conversation.__ray_call__.remote(_loaded_packages)
+        base = await bare.__ray_call__.remote(_loaded_packages)
+    finally:
+        ray.kill(bare)
+    return {"bare_actor": floor, "packages_beyond_bare_actor": sorted(set(mine) - set(base))}
 
 
 # --------------------------------------------------------------------------- one target
@@ -548,22 +620,36 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
-async def measure_target(name: str, session: aiohttp.ClientSession, base_url: str,
-                         tenant: Tenant, handles: list[Any], procs: Processes,
-                         args: argparse.Namespace, idle: dict) -> dict[str, Any]:  # fmt: skip
+@dataclass
+class Bench:
+    """What every phase needs."""
+
+    args: argparse.Namespace
+    session: aiohttp.ClientSession
+    tenant: Tenant
+    handles: list[Any]
+    sampler: Sampler
+    pg: PgStats
+
+
+async def measure_target(bench: Bench, name: str, base_url: str, idle: dict) -> dict[str, Any]:
+    args = bench.args
     url = base_url + WEBHOOK_PATH
-    bodies = make_bodies(tenant, args.webhooks, name)
-    held_before = sum(await pending_per_actor(handles))
+    bodies = make_bodies(bench.tenant, args.webhooks, name)
+    held_before = sum(await pending_per_actor(bench.handles))
+    sessions_before = await bench.pg.sessions()
     say(f"{name}: burst of {args.webhooks} webhooks, concurrency {args.concurrency} -> {url}")
-    cpu_before = procs.cpu_seconds()
+    cpu_before = bench.sampler.sample()
     started = time.monotonic()
     async with asyncio.timeout(remaining_s(args)):
-        burst = await post_burst(session, url, tenant, bodies, args.concurrency, name)
+        burst = await post_burst(bench.session, url, bench.tenant, bodies, args.concurrency, name)
     accepted = sum(burst.accepted_per_chat.values())
-    settle_s = await wait_delivered(handles, held_before + accepted)
+    settle_s = await wait_delivered(bench.handles, held_before + accepted)
     window_s = time.monotonic() - started
-    cpu = cpu_by_role(procs, cpu_before, procs.cpu_seconds())
+    cpu = cpu_by_role(cpu_before, bench.sampler.sample())
     net = net_of_idle(cpu, idle["cpu"], idle["seconds"], window_s)
+    await asyncio.sleep(1.0)  # closed backends report their session when they exit
+    sessions = await bench.pg.sessions() - sessions_before
     lat_ms = [x * 1000 for x in burst.latencies_s]
     say(
         f"{name}: {dict(burst.outcomes)} in {burst.wall_s:.2f} s, p99 "
@@ -585,33 +671,48 @@ async def measure_target(name: str, session: aiohttp.ClientSession, base_url: st
         "cpu_ms_per_webhook_net": {k: v * per for k, v in net.items()},
         "cpu_ms_per_webhook_by_role": {k: v * per for k, v in sorted(cpu["roles"].items())},
         "loadgen_cpu_ms_per_request": burst.loadgen_cpu_s * per,
+        "pg_connections_opened": sessions,
     }  # fmt: skip
 
 
-async def warm_up(name: str, session: aiohttp.ClientSession, base_url: str, tenant: Tenant,
-                  handles: list[Any], args: argparse.Namespace) -> None:  # fmt: skip
+async def warm_up(bench: Bench, name: str, base_url: str) -> None:
+    args = bench.args
     if not args.warmup:
         return
-    held = sum(await pending_per_actor(handles))
+    held = sum(await pending_per_actor(bench.handles))
     say(f"{name}: warm-up, {args.warmup} webhooks")
-    bodies = make_bodies(tenant, args.warmup, f"{name}-warmup")
+    bodies = make_bodies(bench.tenant, args.warmup, f"{name}-warmup")
     async with asyncio.timeout(remaining_s(args)):
-        burst = await post_burst(session, base_url + WEBHOOK_PATH, tenant, bodies,
+        burst = await post_burst(bench.session, base_url + WEBHOOK_PATH, bench.tenant, bodies,
                                  args.concurrency, f"{name} warm-up")  # fmt: skip
-    await wait_delivered(handles, held + sum(burst.accepted_per_chat.values()))
+    await wait_delivered(bench.handles, held + sum(burst.accepted_per_chat.values()))
     if set(burst.outcomes) != {"accepted"}:
         say(f"  WARNING: warm-up outcomes {dict(burst.outcomes)}")
 
 
-async def sample_idle(procs: Processes, seconds: float) -> dict[str, Any]:
+async def sample_idle(sampler: Sampler, seconds: float) -> dict[str, Any]:
     say(f"sampling idle background CPU for {seconds:.0f} s")
-    before = procs.cpu_seconds()
+    before = sampler.sample()
     await asyncio.sleep(seconds)
-    cpu = cpu_by_role(procs, before, procs.cpu_seconds())
-    return {"seconds": seconds, "cpu": cpu}
+    return {"seconds": seconds, "cpu": cpu_by_role(before, sampler.sample())}
 
 
 # --------------------------------------------------------------------------- the run
+
+
+async def prewarm(session: aiohttp.ClientSession, base_url: str, args: argparse.Namespace,
+                  namespace: str) -> tuple[Tenant, list[Any]]:  # fmt: skip
+    """A cliente with an instance, and one live conversation actor per chat."""
+    tenant = await create_tenant(session, base_url, args.chats)
+    say(f"cliente {tenant.cliente_id}, instance {tenant.instance}: pre-warming {args.chats} "
+        "conversation actors (one webhook each)")  # fmt: skip
+    bodies = make_bodies(tenant, args.chats, "pre-warm")
+    burst = await post_burst(session, base_url + WEBHOOK_PATH, tenant, bodies, 4, "pre-warm")
+    if set(burst.outcomes) != {"accepted"}:
+        raise RuntimeError(f"pre-warm webhooks were not all accepted: {dict(burst.outcomes)}")
+    handles = await actor_handles(tenant, namespace, timeout_s=min(120, remaining_s(args)))
+    say(f"{len(handles)} conversation actors live")
+    return tenant, handles
 
 
 async def run(args: argparse.Namespace, running: Any, data_dir: Path,
@@ -619,47 +720,44 @@ async def run(args: argparse.Namespace, running: Any, data_dir: Path,
     settings = running.settings
     timeout = aiohttp.ClientTimeout(total=args.request_timeout_s)
     connector = aiohttp.TCPConnector(limit=args.concurrency)
+    pg = PgStats(settings.database_url)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        tenant = await create_tenant(session, running.base_url, args.chats)
-        say(f"cliente {tenant.cliente_id}, instance {tenant.instance}; pre-warming {args.chats} "
-            "conversation actors")  # fmt: skip
-        prewarm = make_bodies(tenant, args.chats, "pre-warm")
-        url = running.base_url + WEBHOOK_PATH
-        await post_burst(session, url, tenant, prewarm, args.concurrency, "pre-warm")
-        handles = await actor_handles(tenant, settings.ray_namespace, timeout_s=120)
-        say(f"{len(handles)} conversation actors live")
+        tenant, handles = await prewarm(session, running.base_url, args, settings.ray_namespace)
+        sampler = Sampler(postmaster=find_postmaster(settings.database_url, data_dir))
+        memory_fresh = await memory_report(handles, sampler)
+        floor = await actor_floor(handles[0])
 
-        procs = Processes.discover(None, settings.database_url)
-        memory_fresh = await memory_report(handles, procs)
-        replica_nice = psutil.Process(first_pid(procs, "serve_replica") or os.getpid()).nice()
+        replica_nice = psutil.Process(sampler.first_pid("serve_replica") or os.getpid()).nice()
         twin, twin_url, twin_log = start_twin(settings, data_dir, replica_nice - os.nice(0))
         cleanup.callback(stop_twin, twin)
         say(f"uvicorn twin pid {twin.pid} at {twin_url} (nice {replica_nice}, like the replicas)")
         await wait_healthy(session, twin_url, twin)
+        sampler.twin_pid = twin.pid
 
-        await warm_up("serve", session, running.base_url, tenant, handles, args)
-        await warm_up("uvicorn", session, twin_url, tenant, handles, args)
-        procs = Processes.discover(twin.pid, settings.database_url)
-        say(f"processes sampled: {procs.inventory()}")
-        idle = await sample_idle(procs, args.idle_s)
-
-        results = {
-            "serve": await measure_target("serve", session, running.base_url, tenant, handles,
-                                          procs, args, idle),
-            "uvicorn": await measure_target("uvicorn", session, twin_url, tenant, handles,
-                                            procs, args, idle),
-        }  # fmt: skip
-        memory = await memory_report(handles, procs)
+        bench = Bench(args, session, tenant, handles, sampler, pg)
+        try:
+            await warm_up(bench, "serve", running.base_url)
+            await warm_up(bench, "uvicorn", twin_url)
+            say(f"processes sampled: {sampler.inventory()}")
+            idle = await sample_idle(sampler, args.idle_s)
+            results = {
+                "serve": await measure_target(bench, "serve", running.base_url, idle),
+                "uvicorn": await measure_target(bench, "uvicorn", twin_url, idle),
+            }
+            memory = await memory_report(handles, sampler)
+        finally:
+            await pg.close()
     return {
         "config": {**{k: str(v) for k, v in vars(args).items()},
                    "cpus": os.cpu_count(), "ingress_replicas": settings.ingress_replicas,
                    "db_pool_size": settings.db_pool_size,
                    "ingress_mode": settings.ingress_mode.value,
-                   "process_inventory": procs.inventory(), "twin_log": str(twin_log)},
+                   "process_inventory": sampler.inventory(), "twin_log": str(twin_log)},
         "idle_cores": {k: v / idle["seconds"] for k, v in idle["cpu"].items() if k != "roles"},
         "results": results,
         "memory_after_prewarm": memory_fresh,
         "memory_after_bursts": memory,
+        "actor_floor": floor,
     }  # fmt: skip
 
 
@@ -667,17 +765,28 @@ async def run(args: argparse.Namespace, running: Any, data_dir: Path,
 
 
 def scan_logs(paths: list[Path], limit: int = 3) -> dict[str, Any]:
-    """Lines that look like errors, per file (first `limit` distinct ones kept)."""
-    markers = ('"level": "ERROR"', " ERROR ", "Traceback", "Exception:")
+    """Lines that look like errors, per file (first `limit` distinct ones kept); a traceback is
+    shown as its exception line."""
+    markers = ('"level": "ERROR"', " ERROR ", "Traceback (most recent call last)")
     found: dict[str, Any] = {}
     for path in paths:
         if not path.is_file():
             continue
-        hits = [line.strip() for line in path.read_text(errors="replace").splitlines()
+        lines = path.read_text(errors="replace").splitlines()
+        hits = [_error_summary(lines, i) for i, line in enumerate(lines)
                 if any(m in line for m in markers)]  # fmt: skip
         if hits:
             found[str(path)] = {"count": len(hits), "first": list(dict.fromkeys(hits))[:limit]}
     return found
+
+
+def _error_summary(lines: list[str], i: int) -> str:
+    if "Traceback (most recent call last)" not in lines[i]:
+        return lines[i].strip()
+    for line in lines[i + 1 : i + 400]:
+        if line and not line.startswith((" ", "Traceback", "During handling", "The above")):
+            return f"Traceback: {line.strip()}"
+    return lines[i].strip()
 
 
 def log_files(ray_tmp: Path, twin_log: Path | None) -> list[Path]:
@@ -723,8 +832,10 @@ def print_report(report: dict[str, Any]) -> None:
              uc["ray_cluster_total"] + uc["uvicorn_twin"]),
         _row("  net of idle", sn["ray_cluster_total"],
              un["ray_cluster_total"] + un["uvicorn_twin"]),
-        _row("PostgreSQL backends ms/webhook", sc["postgres_backends"], uc["postgres_backends"],
-             compare=False),
+        _row("PostgreSQL server ms/webhook (all DBs)", sc["postgres_server"],
+             uc["postgres_server"], compare=False),
+        _row("PostgreSQL connections opened", s["pg_connections_opened"],
+             u["pg_connections_opened"], 0, compare=False),
         _row("load generator ms/request", s["loadgen_cpu_ms_per_request"],
              u["loadgen_cpu_ms_per_request"], compare=False),
         _row("last ack -> all delivered, s", s["settle_s"], u["settle_s"], compare=False),
@@ -732,7 +843,7 @@ def print_report(report: dict[str, Any]) -> None:
     print("\n=== webhook ack path: Serve (HAProxy) vs plain uvicorn, same run ===")
     _table(("", "serve", "uvicorn", "serve/uvicorn"), rows)
 
-    print("\nCPU ms/webhook by process role (gross, whole CPU window):")
+    print("\nCPU ms/webhook by process role (gross, first post until all delivered):")
     sr, ur = s["cpu_ms_per_webhook_by_role"], u["cpu_ms_per_webhook_by_role"]
     roles = sorted(set(sr) | set(ur))
     _table(
@@ -741,11 +852,14 @@ def print_report(report: dict[str, Any]) -> None:
     )
     idle = report["idle_cores"]
     print(
-        f"idle background (cores): Serve ingress {idle['serve_ingress']:.3f}, "
-        f"all Ray {idle['ray_cluster_total']:.3f}, uvicorn twin {idle['uvicorn_twin']:.3f}"
+        f"idle background (cores): Serve ingress {idle['serve_ingress']:.3f}, all Ray "
+        f"{idle['ray_cluster_total']:.3f}, uvicorn twin {idle['uvicorn_twin']:.3f}, "
+        f"PostgreSQL {max(0.0, idle['postgres_server']):.3f}"
     )
     print("\nMemory (MB):")
     _table(("process", "USS", "RSS", ""), _memory_rows(report))
+    extra = report["actor_floor"]["packages_beyond_bare_actor"]
+    print(f"packages a conversation actor loads beyond a bare actor: {', '.join(extra)}")
     uss = report["memory_after_bursts"]["conversation_actor_avg"]["uss_mb"]
     p99_met = "met" if sa["p99"] < TARGET_P99_MS else "NOT met"
     uss_met = "met" if uss <= TARGET_USS_MB else "NOT met"
@@ -767,6 +881,9 @@ def _memory_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
             (f"avg of {avg['count']} conversation actors, {label}", fmt(avg["uss_mb"], 1),
              fmt(avg["rss_mb"], 1), pending),
         ]  # fmt: skip
+    floor = report["actor_floor"]["bare_actor"]
+    rows.append(("bare async Ray actor (floor)", fmt(floor["uss_mb"], 1), fmt(floor["rss_mb"], 1),
+                 "no Conversa code"))  # fmt: skip
     after = report["memory_after_bursts"]
     for role in ("reply_worker", "embedder", "serve_replica", "uvicorn_twin"):
         if role in after:
@@ -789,33 +906,37 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 def main() -> int:
     args = parse_args()
     install_time_limit(args.time_limit_s)
-    report: dict[str, Any] = {}
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(signal.alarm, 0)  # runs last; teardown is not cut short by the alarm
-        database_url, db_note = choose_database(cleanup)
-        say(f"database: {db_note}")
-        data_dir = Path(tempfile.mkdtemp(prefix="conversa-bench-"))
-        cleanup.callback(shutil.rmtree, data_dir, ignore_errors=True)
-        say("starting the stack: PostgreSQL, migrations, Ray, shared actors, Serve (HAProxy)")
-        running, ray_tmp = start_stack(bench_settings(database_url, data_dir), cleanup)
-        if not args.keep_logs:
-            cleanup.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
+    with contextlib.ExitStack() as cleanup:  # every start registers its own teardown
         try:
-            report = asyncio.run(run(args, running, data_dir, cleanup))
+            report = measure(args, cleanup)
         finally:
-            twin_log = data_dir / "uvicorn-twin.log"
-            report["log_errors"] = scan_logs(log_files(ray_tmp, twin_log))
-            report["ray_temp_dir"] = str(ray_tmp) + ("" if args.keep_logs else " (deleted)")
-            _print_log_errors(report["log_errors"])
-            if args.keep_logs and twin_log.is_file():
-                shutil.copy(twin_log, ray_tmp / "uvicorn-twin.log")
-        signal.alarm(0)
-        say("measurements done; tearing down")
+            signal.alarm(0)  # the teardown that follows is never cut short
+            say("tearing down")
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
         print(f"\nwrote {args.json}")
     return 0
+
+
+def measure(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> dict[str, Any]:
+    database_url, db_note = choose_database(cleanup)
+    say(f"database: {db_note}")
+    data_dir = Path(tempfile.mkdtemp(prefix="conversa-bench-"))
+    cleanup.callback(shutil.rmtree, data_dir, ignore_errors=True)
+    say("starting the stack: PostgreSQL, migrations, Ray, shared actors, Serve (HAProxy)")
+    running, ray_tmp = start_stack(bench_settings(database_url, data_dir), cleanup, args.keep_logs)
+    report: dict[str, Any] = {}
+    try:
+        report = asyncio.run(run(args, running, data_dir, cleanup))
+    finally:  # also on error: what went wrong is often in these logs
+        twin_log = data_dir / "uvicorn-twin.log"
+        report["log_errors"] = scan_logs(log_files(ray_tmp, twin_log))
+        report["ray_temp_dir"] = str(ray_tmp) + ("" if args.keep_logs else " (deleted)")
+        _print_log_errors(report["log_errors"])
+        if args.keep_logs and twin_log.is_file():
+            shutil.copy(twin_log, ray_tmp / "uvicorn-twin.log")
+    return report
 
 
 def _print_log_errors(found: dict[str, Any]) -> None:

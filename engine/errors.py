@@ -31,8 +31,8 @@ class InvalidInput(ConversaError):
     """Raised when operator input is well-formed but not acceptable (answered 422)."""
 
 
-class ConversationClosing(ConversaError):
-    """Raised by a conversation actor that is shutting down; the caller must retry on a new one."""
+class ActorClosing(ConversaError):
+    """Raised by an actor that has begun to leave (idle or evicted); retry on a new one."""
 
 
 class LlmUnavailable(ConversaError):

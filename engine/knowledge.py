@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from engine.chunking import chunk_text
 from engine.db import knowledge as knowledge_db
 from engine.db.models import DocumentStatus
-from engine.retriever import RetrieverConfig, retriever_handle
+from engine.retriever import RetrieverClient, RetrieverConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +46,13 @@ class Knowledge:
             "document_id": document_id,
             "chunks_total": len(chunks),
         }
-        retriever = retriever_handle(cliente_id, self._retriever)
+        retriever = RetrieverClient(cliente_id, self._retriever)
         done = 0
         try:
             await self._progress(document_id, done, len(chunks))
             for start in range(0, len(chunks), INGEST_BATCH):
-                done += await retriever.add_chunks.remote(
-                    document_id, chunks[start : start + INGEST_BATCH], start
+                done += await retriever.call(
+                    "add_chunks", document_id, chunks[start : start + INGEST_BATCH], start
                 )
                 await self._progress(document_id, done, len(chunks))
                 log.info("ingesting", extra={**context, "chunks_done": done})
@@ -94,7 +94,7 @@ class Knowledge:
 
     async def deletar_vectorstore_cliente(self, cliente_id: int) -> int:
         """Delete all of a cliente's knowledge: its Chroma collection and its documents."""
-        await retriever_handle(cliente_id, self._retriever).delete_all.remote()
+        await RetrieverClient(cliente_id, self._retriever).call("delete_all")
         async with self._sessions() as session:
             deleted = await knowledge_db.delete_all(session, cliente_id)
             await session.commit()

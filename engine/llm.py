@@ -75,6 +75,20 @@ class ChatModel:
             )
             return Reply(self._settings.llm_fallback_message, "fallback")
 
+    @property
+    def transcribes(self) -> bool:
+        return self._client is not None and bool(self._settings.transcription_model)
+
+    async def transcribe(self, audio: bytes, *, mimetype: str) -> str:
+        """Speech to text through the OpenAI-compatible `/audio/transcriptions` endpoint."""
+        assert self.transcribes, "check .transcribes first"
+        extension = mimetype.split("/")[-1].split(";")[0].strip() or "ogg"
+        result = await self._client.audio.transcriptions.create(
+            model=self._settings.transcription_model,
+            file=(f"audio.{extension}", audio, mimetype.split(";")[0]),
+        )
+        return (getattr(result, "text", None) or str(result)).strip()
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()

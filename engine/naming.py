@@ -20,3 +20,5 @@ def reply_worker_name(index: int) -> str:
 
 
 EMBEDDER_NAME = "embedder"
+SUPERVISOR_NAME = "supervisor"
+CONVERSATION_SLOT = "conversation_slot"  # Ray resource: each node offers MAX_LIVE_CONVERSATIONS

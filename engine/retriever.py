@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import ray
 
 from engine.config import EmbeddingModel
+from engine.errors import ActorClosing
 from engine.naming import EMBEDDER_NAME, get_collection_name
 from engine.prompt import Passage
 
@@ -31,6 +32,7 @@ class RetrieverConfig:
     embedding_model: EmbeddingModel
     chroma_dir: str | None  # on-disk stores, one sub-directory per cliente
     chroma_url: str | None  # a Chroma server (multi-node)
+    idle_ttl_s: float = 900.0
 
 
 def open_collection(cliente_id: int, config: RetrieverConfig) -> Any:
@@ -67,9 +69,40 @@ class TenantRetriever:
         self._name = get_collection_name(cliente_id)
         self._client, self._collection = open_collection(cliente_id, config)
         self._embedder = ray.get_actor(EMBEDDER_NAME, namespace=config.namespace)
+        self._idle_ttl_s = config.idle_ttl_s
+        self._loop = asyncio.get_running_loop()
+        self._in_flight = 0
+        self._closing = False
+        self._idle_timer = self._loop.call_later(self._idle_ttl_s, self._idle_expired)
+
+    def _use(self) -> None:
+        """Every call: refuse once leaving (callers retry), and push the idle deadline back."""
+        if self._closing:
+            raise ActorClosing(self._name)
+        self._idle_timer.cancel()
+        self._idle_timer = self._loop.call_later(self._idle_ttl_s, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        if self._in_flight:
+            self._idle_timer = self._loop.call_later(self._idle_ttl_s, self._idle_expired)
+            return
+        self._closing = True
+        log.info("retriever leaving after idle", extra={"cliente_id": self._cliente_id})
+        self._loop.create_task(self._leave())
+
+    async def _leave(self) -> None:
+        ray.actor.exit_actor()
 
     async def search(self, query: str, k: int) -> list[Passage]:
         """The `k` chunks of this cliente's knowledge closest to `query`."""
+        self._use()
+        self._in_flight += 1
+        try:
+            return await self._search(query, k)
+        finally:
+            self._in_flight -= 1
+
+    async def _search(self, query: str, k: int) -> list[Passage]:
         if not query.strip() or k <= 0:
             return []
         count = await asyncio.to_thread(self._collection.count)
@@ -99,6 +132,14 @@ class TenantRetriever:
 
     async def add_chunks(self, document_id: int, chunks: list[str], first_index: int) -> int:
         """Embed and store chunks `first_index…` of a document (idempotent: ids are stable)."""
+        self._use()
+        self._in_flight += 1
+        try:
+            return await self._add_chunks(document_id, chunks, first_index)
+        finally:
+            self._in_flight -= 1
+
+    async def _add_chunks(self, document_id: int, chunks: list[str], first_index: int) -> int:
         if not chunks:
             return 0
         vectors = await self._embedder.embed.remote(chunks)
@@ -116,11 +157,9 @@ class TenantRetriever:
         )
         return len(chunks)
 
-    async def delete_document(self, document_id: int) -> None:
-        await asyncio.to_thread(self._collection.delete, where={"document_id": document_id})
-
     async def delete_all(self) -> None:
         """`deletar_vectorstore_cliente`: drop the whole collection, then start an empty one."""
+        self._use()
         await asyncio.to_thread(self._client.delete_collection, self._name)
         self._collection = await asyncio.to_thread(
             self._client.get_or_create_collection,
@@ -133,9 +172,6 @@ class TenantRetriever:
     async def count(self) -> int:
         return await asyncio.to_thread(self._collection.count)
 
-    async def collection_name(self) -> str:
-        return self._name
-
 
 def retriever_handle(cliente_id: int, config: RetrieverConfig) -> ray.actor.ActorHandle:
     """Get or create the cliente's retriever (named `tenant_{id}`)."""
@@ -145,3 +181,27 @@ def retriever_handle(cliente_id: int, config: RetrieverConfig) -> ray.actor.Acto
         lifetime="detached",
         get_if_exists=True,
     ).remote(cliente_id, config)
+
+
+class RetrieverClient:
+    """Calls one cliente's retriever, re-creating it if it was reaped, crashed or is leaving."""
+
+    ATTEMPTS = 4
+
+    def __init__(self, cliente_id: int, config: RetrieverConfig):
+        self._cliente_id = cliente_id
+        self._config = config
+        self._handle: Any = None
+
+    async def call(self, method: str, *args: Any) -> Any:
+        for attempt in range(1, self.ATTEMPTS + 1):
+            if self._handle is None:
+                self._handle = retriever_handle(self._cliente_id, self._config)
+            try:
+                return await getattr(self._handle, method).remote(*args)
+            except (ray.exceptions.RayActorError, ActorClosing):
+                self._handle = None
+                if attempt == self.ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")

@@ -16,12 +16,12 @@ import ray
 from ray.exceptions import RayActorError
 
 from engine.conversation import ConversationActor, ConversationConfig
-from engine.errors import ConversationClosing
+from engine.errors import ActorClosing
 from engine.webhooks import Delivery
 
 log = logging.getLogger(__name__)
 
-DELIVERY_ATTEMPTS = 5
+DELIVERY_ATTEMPTS = 8  # with the back-off below: ~1.5 s, ample for a dying actor to free its name
 HANDLE_CACHE_SIZE = 10_000
 
 
@@ -35,11 +35,13 @@ class ConversationRouter:
         if not fresh and name in self._handles:
             self._handles.move_to_end(name)
             return self._handles[name]
+        resources = {self._config.slot_resource: 1} if self._config.slot_resource else {}
         handle = ConversationActor.options(  # type: ignore[attr-defined]
             name=name,
             namespace=self._config.namespace,
             lifetime="detached",
             get_if_exists=True,
+            resources=resources,
         ).remote(
             cliente_id=delivery.cliente_id,
             conversation_id=delivery.conversation_id,
@@ -59,7 +61,7 @@ class ConversationRouter:
             handle = self._handle(delivery, fresh=attempt > 1)
             try:
                 return await handle.deliver.remote(delivery.message, delivery.policy)
-            except (RayActorError, ConversationClosing) as e:
+            except (RayActorError, ActorClosing) as e:
                 self._handles.pop(delivery.session_id, None)
                 if attempt == DELIVERY_ATTEMPTS:
                     raise
@@ -72,7 +74,7 @@ class ConversationRouter:
                         "error": type(e).__name__,
                     },
                 )
-                await asyncio.sleep(0.02 * attempt)
+                await asyncio.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
 
     def forget(self, session_id: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,6 +21,7 @@ from engine.db.models import (
     Author,
     ClienteStatus,
     Direction,
+    GroupReplies,
     InstanciaStatus,
     MessageStatus,
 )
@@ -27,6 +29,11 @@ from engine.debounce import DebouncePolicy, PendingMessage
 from engine.errors import MalformedWebhook, Unauthenticated, UnknownInstance
 
 log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
 
 _CONNECTION_STATES = {
     "open": InstanciaStatus.CONECTADA,
@@ -88,10 +95,15 @@ def parse_envelope(payload: Any, *, path_event: str | None) -> Envelope:
 
 class EvolutionInbox:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, default_policy: DebouncePolicy
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        default_policy: DebouncePolicy,
+        human_pause_s: float,
     ):
         self._sessions = sessions
         self._default_policy = default_policy
+        self._human_pause_s = human_pause_s
 
     def _policy(self, route: clientes_db.InstanceRoute) -> DebouncePolicy:
         debounce_s = (
@@ -131,93 +143,120 @@ class EvolutionInbox:
         self, session: AsyncSession, route: clientes_db.InstanceRoute, envelope: Envelope
     ) -> WebhookOutcome:
         classified = whatsapp.classify_upsert(envelope.data)
-        source = inbox_db.evolution_source(route.instance_id)
         cliente_id = route.cliente_id
+        if isinstance(classified, whatsapp.CustomerText) and classified.group is not None:
+            if not self._answers_group(route, envelope, classified.group):
+                classified = whatsapp.Ignored(classified.key_id, "group", classified.chat_jid)
 
         if isinstance(classified, whatsapp.Ignored):
             outcome = f"ignored:{classified.reason}"
         elif isinstance(classified, whatsapp.HumanTakeover):
-            outcome = "takeover"
+            outcome = "human"
         elif route.cliente_status is not ClienteStatus.ATIVO:
             outcome = f"ignored:cliente_{route.cliente_status.value.lower()}"
         else:
             outcome = "accepted"
+        source = inbox_db.evolution_source(route.instance_id)
         if not await inbox_db.claim_webhook_key(
             session, source=source, key=classified.key_id, outcome=outcome
         ):
             await session.rollback()
             return WebhookOutcome("duplicate", classified.key_id, cliente_id)
 
+        if isinstance(classified, whatsapp.Ignored) and (
+            classified.chat_jid is None or whatsapp.jid_kind_to_ignore(classified.chat_jid)
+        ):
+            return WebhookOutcome("ignored", classified.reason, cliente_id)  # not a private chat
+        assert classified.chat_jid is not None
+        conversation = await inbox_db.upsert_conversation(
+            session,
+            cliente_id=cliente_id,
+            instancia_id=route.instancia_id,
+            chat_jid=classified.chat_jid,
+            push_name=classified.push_name
+            if isinstance(classified, whatsapp.CustomerText)
+            else None,
+        )
         common: dict[str, Any] = {
+            "conversation_id": conversation.id,
             "cliente_id": cliente_id,
-            "instancia_id": route.instancia_id,
             "instance_id": route.instance_id,
             "wa_message_id": classified.key_id,
         }
         if isinstance(classified, whatsapp.Ignored):
-            if classified.chat_jid is None or whatsapp.jid_kind_to_ignore(classified.chat_jid):
-                return WebhookOutcome(
-                    "ignored", classified.reason, cliente_id
-                )  # not a private chat
-            await inbox_db.record_message(
-                session,
-                **common,
-                chat_jid=classified.chat_jid,
-                push_name=None,
-                direction=Direction.INBOUND,
-                author=Author.CUSTOMER,
-                status=MessageStatus.IGNORADA,
-                text="",
-                message_type=None,
-                wa_timestamp=None,
+            await inbox_db.insert_message(
+                session, **common, direction=Direction.INBOUND, author=Author.CUSTOMER,
+                status=MessageStatus.IGNORADA, text="", message_type=None, wa_timestamp=None,
                 ignored_reason=classified.reason,
-            )
+            )  # fmt: skip
             return WebhookOutcome("ignored", classified.reason, cliente_id)
-
         if isinstance(classified, whatsapp.HumanTakeover):
-            recorded = await inbox_db.record_message(
-                session,
-                **common,
-                chat_jid=classified.chat_jid,
-                push_name=None,
-                direction=Direction.OUTBOUND,
-                author=Author.HUMAN,
-                status=MessageStatus.ENVIADA,
-                text=classified.text,
-                message_type=None,
-                wa_timestamp=classified.timestamp,
-            )
-            # A fromMe upsert whose id we already stored is the echo of our own send.
-            detail = "takeover" if recorded.message_id is not None else "own_message_echo"
-            return WebhookOutcome("recorded", detail, cliente_id)
+            return await self._human(session, route, conversation, classified, common)
 
-        active = route.cliente_status is ClienteStatus.ATIVO
-        recorded = await inbox_db.record_message(
-            session,
-            **common,
-            chat_jid=classified.chat_jid,
-            push_name=classified.push_name,
-            direction=Direction.INBOUND,
-            author=Author.CUSTOMER,
-            status=MessageStatus.RECEBIDA if active else MessageStatus.IGNORADA,
-            text=classified.text,
-            message_type=classified.message_type,
-            wa_timestamp=classified.timestamp,
-            ignored_reason=None if active else outcome.removeprefix("ignored:"),
-        )
-        if not active:
-            return WebhookOutcome("recorded", outcome.removeprefix("ignored:"), cliente_id)
-        if recorded.message_id is None:  # same key.id stored under another idempotency source
+        paused = conversation.paused_until is not None and conversation.paused_until > _now()
+        reason = outcome.removeprefix("ignored:") if outcome != "accepted" else None
+        if reason is None and paused:
+            reason = "paused"
+        message_id = await inbox_db.insert_message(
+            session, **common, direction=Direction.INBOUND, author=Author.CUSTOMER,
+            status=MessageStatus.IGNORADA if reason else MessageStatus.RECEBIDA,
+            text=classified.text, message_type=classified.message_type,
+            wa_timestamp=classified.timestamp, ignored_reason=reason,
+        )  # fmt: skip
+        if reason is not None:
+            return WebhookOutcome("recorded", reason, cliente_id)
+        if message_id is None:  # same key.id stored under another idempotency source
             return WebhookOutcome("duplicate", classified.key_id, cliente_id)
+        policy = self._policy(route)
+        await inbox_db.set_answer_deadline(session, conversation.id, max_wait_s=policy.max_wait_s)
         delivery = Delivery(
             cliente_id=cliente_id,
-            conversation_id=recorded.conversation_id,
-            session_id=recorded.session_id,
+            conversation_id=conversation.id,
+            session_id=conversation.session_id,
             chat_jid=classified.chat_jid,
-            message=PendingMessage(recorded.message_id, classified.text, classified.timestamp),
-            policy=self._policy(route),
+            message=PendingMessage(message_id, classified.text, classified.timestamp),
+            policy=policy,
         )
         return WebhookOutcome("accepted", None, cliente_id, delivery)
+
+    async def _human(
+        self,
+        session: AsyncSession,
+        route: clientes_db.InstanceRoute,
+        conversation: inbox_db.ConversationRow,
+        message: whatsapp.HumanTakeover,
+        common: dict[str, Any],
+    ) -> WebhookOutcome:
+        """A message typed on the business phone: record it and pause the bot in this chat,
+        unless it is the echo of a reply Conversa sent itself."""
+        echo = await inbox_db.is_own_echo(session, conversation.id, message.text)
+        message_id = await inbox_db.insert_message(
+            session, **common, direction=Direction.OUTBOUND,
+            author=Author.BOT if echo else Author.HUMAN, status=MessageStatus.ENVIADA,
+            text=message.text, message_type=None, wa_timestamp=message.timestamp,
+        )  # fmt: skip
+        if echo or message_id is None:
+            return WebhookOutcome("recorded", "own_message_echo", route.cliente_id)
+        pause_s = route.human_pause_s if route.human_pause_s is not None else self._human_pause_s
+        await inbox_db.pause(session, conversation.id, seconds=pause_s, by="human")
+        log.info(
+            "human took over; bot paused",
+            extra={"cliente_id": route.cliente_id, "chat": message.chat_jid, "pause_s": pause_s},
+        )
+        return WebhookOutcome("recorded", "human_takeover", route.cliente_id)
+
+    def _answers_group(
+        self,
+        route: clientes_db.InstanceRoute,
+        envelope: Envelope,
+        group: whatsapp.GroupContext,
+    ) -> bool:
+        if route.group_replies is not GroupReplies.MENTIONED:
+            return False
+        owner = {j for j in (envelope.sender,) if j}
+        if route.numero:
+            owner.add(f"{route.numero}{whatsapp.PHONE_SUFFIX}")
+        return whatsapp.mentions(group, owner)
 
     async def _instance_state(
         self, session: AsyncSession, route: clientes_db.InstanceRoute, envelope: Envelope

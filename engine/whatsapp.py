@@ -40,20 +40,39 @@ _IGNORED_KINDS = {
     "pinInChatMessage": "protocol",
 }
 _CAPTIONED = ("imageMessage", "videoMessage", "documentMessage")
+_TEXT_KINDS = {
+    "conversation",
+    "extendedTextMessage",
+    "buttonsResponseMessage",
+    "templateButtonReplyMessage",
+    "listResponseMessage",
+}
+_MENTION = re.compile(r"@\d{5,}\s*")
 _DEVICE = re.compile(r":\d+(?=@)")
 
 
 @dataclass(frozen=True)
+class GroupContext:
+    """Who wrote in a group, and whom they mentioned (to answer only when mentioned)."""
+
+    participant: str | None
+    mentioned_jids: tuple[str, ...]
+    quoted_participant: str | None  # author of the message this one replies to
+
+
+@dataclass(frozen=True)
 class CustomerText:
-    """A customer's message with text the bot should answer."""
+    """A customer's message for the bot: its text, or media it may not be able to read."""
 
     key_id: str
     chat_jid: str  # canonical chat id: the phone JID when known, else the JID as it arrived
     remote_jid: str  # the JID exactly as it arrived (may be @lid)
-    text: str
+    text: str  # empty when `media` has no caption or transcript
     message_type: str
     timestamp: int  # epoch seconds (`messageTimestamp`)
     push_name: str | None
+    media: bool = False  # audio, image, sticker, location…: not (only) text
+    group: GroupContext | None = None  # set for `@g.us` chats
 
 
 @dataclass(frozen=True)
@@ -207,29 +226,79 @@ def classify_upsert(data: Any) -> Classified:
     timestamp = parse_timestamp(data.get("messageTimestamp"))
 
     jid_reason = jid_kind_to_ignore(remote)
-    if jid_reason:
+    if jid_reason and jid_reason != "group":
         return Ignored(key_id, jid_reason, remote)
 
-    chat_jid = canonical_chat_jid(key)
+    chat_jid = remote if jid_reason == "group" else canonical_chat_jid(key)
     message = unwrap(raw_message or {})
     kind = content_kind(message)
     if kind in _IGNORED_KINDS:
         return Ignored(key_id, _IGNORED_KINDS[kind], chat_jid)
     text = (text_of(message) or "").strip()
+    media = kind is not None and kind not in _TEXT_KINDS
 
+    if jid_reason == "group":
+        if key.get("fromMe") is True or not text:
+            return Ignored(key_id, "group", chat_jid)
+        return CustomerText(
+            key_id=key_id,
+            chat_jid=chat_jid,
+            remote_jid=remote,
+            text=_MENTION.sub("", text).strip() or text,
+            message_type=str(data.get("messageType") or kind or "conversation"),
+            timestamp=timestamp,
+            push_name=_push_name(data),
+            media=media,
+            group=_group_context(key, data, message),
+        )
     if key.get("fromMe") is True:
         return HumanTakeover(key_id, chat_jid, remote, text, timestamp)
-    if not text:
-        return Ignored(key_id, f"no_text:{kind or 'empty'}", chat_jid)
+    if not text and not media:
+        return Ignored(key_id, "empty", chat_jid)
     return CustomerText(
         key_id=key_id,
         chat_jid=chat_jid,
         remote_jid=remote,
         text=text,
-        message_type=str(data.get("messageType") or kind or "conversation"),
+        message_type=str(kind or data.get("messageType") or "conversation"),
         timestamp=timestamp,
-        push_name=data.get("pushName") if isinstance(data.get("pushName"), str) else None,
+        push_name=_push_name(data),
+        media=media,
     )
+
+
+def _push_name(data: dict[str, Any]) -> str | None:
+    name = data.get("pushName")
+    return name if isinstance(name, str) else None
+
+
+def _group_context(
+    key: dict[str, Any], data: dict[str, Any], message: dict[str, Any]
+) -> GroupContext:
+    contexts = [data.get("contextInfo")]
+    for value in message.values():
+        if isinstance(value, dict):
+            contexts.append(value.get("contextInfo"))
+    mentioned: list[str] = []
+    quoted: str | None = None
+    for context in contexts:
+        if not isinstance(context, dict):
+            continue
+        mentioned += [j for j in context.get("mentionedJid") or [] if isinstance(j, str)]
+        if isinstance(context.get("participant"), str) and context.get("quotedMessage"):
+            quoted = strip_device(context["participant"])
+    participant = None
+    for field in ("participantAlt", "participant"):
+        value = key.get(field)
+        if isinstance(value, str) and value.endswith(PHONE_SUFFIX):
+            participant = strip_device(value)
+            break
+    return GroupContext(participant, tuple(strip_device(j) for j in mentioned), quoted)
+
+
+def mentions(group: GroupContext, owner_jids: set[str]) -> bool:
+    """Whether a group message is addressed to the business: mentioned, or a reply to it."""
+    return bool(owner_jids & set(group.mentioned_jids)) or group.quoted_participant in owner_jids
 
 
 def event_path_to_name(path_suffix: str) -> str:

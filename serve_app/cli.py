@@ -97,10 +97,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_ray_env(args: argparse.Namespace) -> int:
     """Environment to export before `ray start` on a cluster Conversa will attach to."""
-    from serve_app.runtime import ray_process_env
+    from serve_app.runtime import node_resources, ray_process_env
 
-    for key, value in sorted(ray_process_env(Settings()).items()):
+    settings = Settings()
+    for key, value in sorted(ray_process_env(settings).items()):
         print(f"export {key}={value}")
+    print(f"export CONVERSA_RAY_RESOURCES='{json.dumps(node_resources(settings))}'")
+    print('# then: ray start ... --resources="$CONVERSA_RAY_RESOURCES"')
     return 0
 
 

@@ -8,35 +8,14 @@ from collections.abc import Coroutine
 from typing import Any
 
 from engine.config import Settings
-from engine.conversation import ConversationConfig
 from engine.db.session import create_engine, session_factory
 from engine.debounce import DebouncePolicy
 from engine.knowledge import Knowledge
-from engine.retriever import RetrieverConfig
 from engine.routing import ConversationRouter
 from engine.webhooks import Delivery, EvolutionInbox
+from engine.wiring import conversation_config, retriever_config
 
 log = logging.getLogger(__name__)
-
-
-def retriever_config(settings: Settings) -> RetrieverConfig:
-    return RetrieverConfig(
-        namespace=settings.ray_namespace,
-        embedding_model=settings.embedding_model,
-        chroma_dir=None if settings.chroma_url else str(settings.chroma_dir.resolve()),
-        chroma_url=settings.chroma_url,
-    )
-
-
-def conversation_config(settings: Settings) -> ConversationConfig:
-    return ConversationConfig(
-        namespace=settings.ray_namespace,
-        history_turns=settings.history_turns,
-        top_k=settings.retrieval_top_k,
-        reply_workers=settings.reply_workers,
-        retriever=retriever_config(settings),
-        log_level=settings.log_level,
-    )
 
 
 class IngressContext:
@@ -48,6 +27,7 @@ class IngressContext:
         self.inbox = EvolutionInbox(
             self.sessions,
             default_policy=DebouncePolicy(settings.debounce_s, settings.max_wait_s),
+            human_pause_s=settings.human_pause_s,
         )
         self.router = ConversationRouter(conversation_config(settings))
         self.knowledge = Knowledge(

@@ -18,6 +18,7 @@ import httpx
 
 from engine.config import IngressMode, Settings
 from engine.db import migrate
+from engine.naming import CONVERSATION_SLOT
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ def ray_process_env(settings: Settings) -> dict[str, str]:
             "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(settings.direct_ingress_min_port + 1000),
         }
     return env
+
+
+def node_resources(settings: Settings) -> dict[str, float]:
+    """Custom resources every node offers: the per-node cap on live conversation actors."""
+    return {CONVERSATION_SLOT: float(settings.max_live_conversations)}
 
 
 def haproxy_runtime_dir(settings: Settings) -> Path:
@@ -111,6 +117,7 @@ def init_ray(settings: Settings, *, dashboard: bool = True, temp_dir: str | None
         address="local",
         namespace=settings.ray_namespace,
         num_cpus=settings.ray_num_cpus,
+        resources=node_resources(settings),
         include_dashboard=dashboard,
         dashboard_host=settings.dashboard_host,
         dashboard_port=settings.dashboard_port,
@@ -149,6 +156,8 @@ def _start_on_database(
 
     from engine.embeddings import embedder_handle
     from engine.reply_worker import start_reply_workers
+    from engine.supervisor import start_supervisor
+    from engine.wiring import conversation_config
     from serve_app.deployment import build
 
     settings = running.settings
@@ -161,9 +170,11 @@ def _start_on_database(
     step("ray", started)
 
     started = time.monotonic()
+    require_slots(settings)
     embedder = embedder_handle(model=settings.embedding_model, namespace=settings.ray_namespace)
     ray.get(embedder.embed.remote(["ok"]))
     start_reply_workers(settings)
+    start_supervisor(settings, conversation_config(settings))
     step("shared actors", started)
 
     started = time.monotonic()
@@ -175,6 +186,18 @@ def _start_on_database(
     verify_ingress_mode(settings)
     if dashboard and running.owns_ray:
         running.dashboard_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
+
+
+def require_slots(settings: Settings) -> None:
+    """Conversation actors need the slot resource; without it their creation waits forever."""
+    import ray
+
+    if ray.cluster_resources().get(CONVERSATION_SLOT, 0) <= 0:
+        raise RuntimeError(
+            f"the Ray cluster offers no `{CONVERSATION_SLOT}` resource, so no conversation actor "
+            "could be placed. Start every node with the `--resources` that `conversa ray-env` "
+            "prints."
+        )
 
 
 def wait_until_serving(base_url: str, *, timeout_s: float = 60.0) -> None:

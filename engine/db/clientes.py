@@ -10,7 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.auth import hash_secret
-from engine.db.models import Cliente, ClienteStatus, InstanciaStatus, InstanciaWhatsApp
+from engine.db.models import (
+    Cliente,
+    ClienteStatus,
+    GroupReplies,
+    InstanciaStatus,
+    InstanciaWhatsApp,
+)
 from engine.errors import Conflict, NotFound
 
 
@@ -23,8 +29,11 @@ class InstanceRoute:
     cliente_id: int
     cliente_status: ClienteStatus
     webhook_secret_sha256: str
+    numero: str | None
     debounce_s: float | None
     max_wait_s: float | None
+    human_pause_s: float | None
+    group_replies: GroupReplies
 
 
 async def create_cliente(session: AsyncSession, **fields: Any) -> Cliente:
@@ -106,8 +115,11 @@ async def find_instance_route(
             InstanciaWhatsApp.cliente_id,
             Cliente.status,
             InstanciaWhatsApp.webhook_secret_sha256,
+            InstanciaWhatsApp.numero,
             Cliente.debounce_s,
             Cliente.max_wait_s,
+            Cliente.human_pause_s,
+            Cliente.group_replies,
         )
         .join(Cliente, Cliente.id == InstanciaWhatsApp.cliente_id)
         .where(or_(*conditions))
@@ -116,7 +128,7 @@ async def find_instance_route(
         .limit(1)
     )
     row = (await session.execute(query)).first()
-    return InstanceRoute(*row) if row else None
+    return InstanceRoute(*tuple(row)) if row else None
 
 
 async def set_instance_state(

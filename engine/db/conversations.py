@@ -1,11 +1,17 @@
-"""Queries the conversation pipeline needs: pending messages, memory, turns and replies."""
+"""Queries the conversation pipeline needs: claiming bursts, memory, turns, replies, recovery.
+
+A turn moves PROCESSANDO → ENVIANDO → RESPONDIDA (or FALHOU). Its reply and each part to send are
+recorded before anything is sent, so recovery resends only parts never confirmed, and never
+generates a second, different reply for the same burst.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.db.models import (
@@ -19,31 +25,63 @@ from engine.db.models import (
     Turn,
     TurnStatus,
 )
-from engine.debounce import PendingMessage, merge_burst
+from engine.debounce import PendingMessage
 from engine.errors import NotFound
 from engine.prompt import Turn as MemoryTurn
+from engine.turn_policy import BurstMessage, ConversationState
+
+# Replies that carry the conversation forward (a fixed notice is not memory).
+MEMORY_KINDS = ("llm", "offline", "fallback")
 
 
 @dataclass(frozen=True)
-class TurnStart:
-    """A turn that claimed its messages: everything needed to answer and send it."""
+class ConversationContext:
+    """The conversation, its cliente's settings and the instance replies go through."""
+
+    conversation_id: int
+    cliente_id: int
+    chat_jid: str
+    instance_id: str | None
+    instance_api_key: str | None
+    cliente: dict[str, Any]  # the cliente's behaviour columns (None = global default)
+
+
+@dataclass(frozen=True)
+class OutboundPart:
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """A turn whose reply was recorded but not (entirely) confirmed sent: finish sending it."""
 
     turn_id: int
-    cliente_id: int
+    reply_text: str
+    reply_kind: str
+    unsent: tuple[OutboundPart, ...]
     message_ids: tuple[int, ...]
-    user_text: str
-    system_prompt: str | None
-    chat_jid: str
-    instance_id: str | None  # Evolution instance to send through
-    instance_api_key: str | None
 
 
 @dataclass(frozen=True)
-class Outbound:
-    text: str
-    status: MessageStatus
-    wa_message_id: str | None = None
-    error: str | None = None
+class Claim:
+    context: ConversationContext
+    burst: tuple[BurstMessage, ...]
+    state: ConversationState
+    resumable: Resumable | None
+
+
+_CLIENTE_BEHAVIOUR = (
+    Cliente.system_prompt,
+    Cliente.max_wait_s,
+    Cliente.human_pause_s,
+    Cliente.session_expire_s,
+    Cliente.finish_keyword,
+    Cliente.finish_message,
+    Cliente.media_unsupported_message,
+    Cliente.out_of_office_message,
+    Cliente.business_hours,
+)
 
 
 async def load_pending(session: AsyncSession, conversation_id: int) -> list[PendingMessage]:
@@ -56,13 +94,17 @@ async def load_pending(session: AsyncSession, conversation_id: int) -> list[Pend
 
 
 async def load_memory(session: AsyncSession, conversation_id: int, limit: int) -> list[MemoryTurn]:
-    """The last `limit` answered turns, oldest first."""
+    """The last `limit` answered turns of the current session, oldest first."""
     rows = await session.execute(
         select(Turn.user_text, Turn.reply_text)
+        .join(Conversation, Conversation.id == Turn.conversation_id)
         .where(
             Turn.conversation_id == conversation_id,
             Turn.status == TurnStatus.RESPONDIDA,
+            Turn.reply_kind.in_(MEMORY_KINDS),
             Turn.reply_text.is_not(None),
+            Conversation.session_started_at.is_not(None),
+            Turn.created_at >= Conversation.session_started_at,
         )
         .order_by(Turn.id.desc())
         .limit(limit)
@@ -70,117 +112,320 @@ async def load_memory(session: AsyncSession, conversation_id: int, limit: int) -
     return [MemoryTurn(row.user_text, row.reply_text) for row in reversed(rows.all())]
 
 
-async def begin_turn(session: AsyncSession, conversation_id: int) -> TurnStart | None:
-    """Claim every unanswered message of the conversation into a new turn (None if none left).
+async def pending_audio(session: AsyncSession, conversation_id: int) -> list[tuple[int, str, str]]:
+    """Unanswered voice messages with no text yet: (message id, instance, WhatsApp key id)."""
+    rows = await session.execute(
+        select(Message.id, Message.instance_id, Message.wa_message_id).where(
+            Message.conversation_id == conversation_id,
+            Message.status == MessageStatus.RECEBIDA,
+            Message.message_type == "audioMessage",
+            Message.text == "",
+        )
+    )
+    return [(row.id, row.instance_id, row.wa_message_id) for row in rows]
 
-    Claiming all of them, not just the ones an actor happens to hold, means a message whose
-    hand-off to the actor was lost is still answered by the conversation's next turn.
+
+async def set_text(session: AsyncSession, message_id: int, text: str) -> None:
+    await session.execute(update(Message).where(Message.id == message_id).values(text=text))
+
+
+async def claim(session: AsyncSession, conversation_id: int) -> Claim | None:
+    """Lock the conversation and gather its unanswered messages (None if there are none).
+
+    Every unanswered message is claimed, not only those an actor happens to hold, so a message
+    whose hand-off to the actor was lost is still answered by the conversation's next turn.
     """
-    context = (
+    row = (
         await session.execute(
             select(
                 Conversation.cliente_id,
                 Conversation.chat_jid,
-                Cliente.system_prompt,
+                Conversation.paused_until,
+                Conversation.session_started_at,
+                Conversation.out_of_office_sent_at,
                 InstanciaWhatsApp.instance_id,
                 InstanciaWhatsApp.api_key,
+                *_CLIENTE_BEHAVIOUR,
             )
             .join(Cliente, Cliente.id == Conversation.cliente_id)
             .outerjoin(InstanciaWhatsApp, InstanciaWhatsApp.id == Conversation.instancia_id)
             .where(Conversation.id == conversation_id)
+            .with_for_update(of=Conversation)
         )
     ).first()
-    if context is None:
+    if row is None:
         return None
-    rows = (
+    pending = (
         await session.execute(
-            select(Message.id, Message.text, Message.wa_timestamp)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.status == MessageStatus.RECEBIDA,
-            )
+            select(Message.id, Message.text, Message.message_type, Message.wa_timestamp,
+                   Message.turn_id)
+            .where(Message.conversation_id == conversation_id,
+                   Message.status == MessageStatus.RECEBIDA)
             .order_by(Message.wa_timestamp, Message.id)
-            .with_for_update(skip_locked=True)
+        )
+    ).all()  # fmt: skip
+    if not pending:
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(answer_due_at=None)
+        )
+        return None
+    context = ConversationContext(
+        conversation_id=conversation_id,
+        cliente_id=row.cliente_id,
+        chat_jid=row.chat_jid,
+        instance_id=row.instance_id,
+        instance_api_key=row.api_key,
+        cliente={column.key: getattr(row, column.key) for column in _CLIENTE_BEHAVIOUR},
+    )
+    resumable = await _resumable(session, {m.turn_id for m in pending if m.turn_id is not None})
+    if resumable is not None:
+        pending = [m for m in pending if m.id in resumable.message_ids]
+    last_activity = await session.scalar(
+        select(func.max(Message.created_at)).where(
+            Message.conversation_id == conversation_id, Message.id < min(m.id for m in pending)
+        )
+    )
+    return Claim(
+        context=context,
+        burst=tuple(
+            BurstMessage(m.id, m.text, m.message_type, m.wa_timestamp or 0) for m in pending
+        ),
+        state=ConversationState(
+            paused_until=row.paused_until,
+            session_started_at=row.session_started_at,
+            last_activity_at=last_activity,
+            out_of_office_sent_at=row.out_of_office_sent_at,
+        ),
+        resumable=resumable,
+    )
+
+
+async def _resumable(session: AsyncSession, turn_ids: set[int]) -> Resumable | None:
+    """The oldest of these turns whose reply was recorded but not all sent; older turns whose
+    producer died before any reply existed are marked ABANDONADA (their messages are reclaimed)."""
+    if not turn_ids:
+        return None
+    turns = (
+        await session.execute(
+            select(Turn.id, Turn.status, Turn.reply_text, Turn.reply_kind)
+            .where(Turn.id.in_(turn_ids))
+            .order_by(Turn.id)
         )
     ).all()
-    if not rows:
+    sending = [t for t in turns if t.status is TurnStatus.ENVIANDO]
+    dead = [t.id for t in turns if t.status is TurnStatus.PROCESSANDO]
+    if dead:
+        await session.execute(
+            update(Turn).where(Turn.id.in_(dead)).values(status=TurnStatus.ABANDONADA)
+        )
+    if not sending:
         return None
-    burst = [PendingMessage(row.id, row.text, row.wa_timestamp or 0) for row in rows]
-    user_text = merge_burst(burst)
+    turn = sending[0]
+    unsent = (
+        await session.execute(
+            select(Message.id, Message.text)
+            .where(Message.turn_id == turn.id, Message.direction == Direction.OUTBOUND,
+                   Message.status == MessageStatus.ENVIANDO)
+            .order_by(Message.id)
+        )
+    ).all()  # fmt: skip
+    inbound = await session.scalars(
+        select(Message.id).where(
+            Message.turn_id == turn.id,
+            Message.direction == Direction.INBOUND,
+            Message.status == MessageStatus.RECEBIDA,
+        )
+    )
+    return Resumable(
+        turn_id=turn.id,
+        reply_text=turn.reply_text or "",
+        reply_kind=turn.reply_kind or "llm",
+        unsent=tuple(OutboundPart(m.id, m.text) for m in unsent),
+        message_ids=tuple(inbound),
+    )
+
+
+async def start_turn(
+    session: AsyncSession,
+    claim: Claim,
+    *,
+    user_text: str,
+    new_session: bool,
+    out_of_office: bool,
+) -> int:
+    context = claim.context
     turn = Turn(
-        conversation_id=conversation_id,
+        conversation_id=context.conversation_id,
         cliente_id=context.cliente_id,
         status=TurnStatus.PROCESSANDO,
         user_text=user_text,
     )
     session.add(turn)
     await session.flush()
-    ids = tuple(m.message_id for m in burst)
+    ids = [m.message_id for m in claim.burst]
     await session.execute(update(Message).where(Message.id.in_(ids)).values(turn_id=turn.id))
-    return TurnStart(
-        turn_id=turn.id,
-        cliente_id=context.cliente_id,
-        message_ids=ids,
-        user_text=user_text,
-        system_prompt=context.system_prompt,
-        chat_jid=context.chat_jid,
-        instance_id=context.instance_id,
-        instance_api_key=context.api_key,
+    changes: dict[str, Any] = {}
+    if new_session:
+        changes["session_started_at"] = func.now()
+    if out_of_office:
+        changes["out_of_office_sent_at"] = func.now()
+    if changes:
+        await session.execute(
+            update(Conversation).where(Conversation.id == context.conversation_id).values(**changes)
+        )
+    return turn.id
+
+
+async def skip_burst(session: AsyncSession, claim: Claim, *, reason: str) -> None:
+    """Record that a burst gets no reply (paused, closed and already told)."""
+    ids = [m.message_id for m in claim.burst]
+    await session.execute(
+        update(Message)
+        .where(Message.id.in_(ids))
+        .values(status=MessageStatus.IGNORADA, ignored_reason=reason)
+    )
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id == claim.context.conversation_id)
+        .values(answer_due_at=None)
+    )
+
+
+async def record_reply(
+    session: AsyncSession,
+    *,
+    turn_id: int,
+    context: ConversationContext,
+    reply_text: str,
+    reply_kind: str,
+    sources: list[dict[str, Any]],
+    parts: list[str],
+) -> list[OutboundPart]:
+    """Store the reply and one ENVIANDO row per part, before any part is sent."""
+    await session.execute(
+        update(Turn)
+        .where(Turn.id == turn_id)
+        .values(status=TurnStatus.ENVIANDO, reply_text=reply_text, reply_kind=reply_kind,
+                sources=sources)
+    )  # fmt: skip
+    rows = [
+        Message(
+            conversation_id=context.conversation_id,
+            cliente_id=context.cliente_id,
+            turn_id=turn_id,
+            direction=Direction.OUTBOUND,
+            author=Author.BOT,
+            status=MessageStatus.ENVIANDO,
+            instance_id=context.instance_id or "",
+            text=part,
+        )
+        for part in parts
+    ]
+    session.add_all(rows)
+    await session.flush()
+    return [OutboundPart(row.id, row.text) for row in rows]
+
+
+async def mark_part(
+    session: AsyncSession,
+    message_id: int,
+    *,
+    status: MessageStatus,
+    wa_message_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(status=status, wa_message_id=wa_message_id, error=error)
     )
 
 
 async def complete_turn(
     session: AsyncSession,
-    start: TurnStart,
     *,
+    turn_id: int,
     conversation_id: int,
-    reply_text: str,
-    reply_kind: str,
-    sources: list[dict[str, Any]],
-    outbound: list[Outbound],
+    delivered: bool,
+    close_session: bool,
+    max_wait_s: float,
 ) -> None:
-    delivered = all(o.status is not MessageStatus.FALHOU for o in outbound)
     await session.execute(
         update(Turn)
-        .where(Turn.id == start.turn_id)
+        .where(Turn.id == turn_id)
         .values(
             status=TurnStatus.RESPONDIDA if delivered else TurnStatus.FALHOU,
-            reply_text=reply_text,
-            reply_kind=reply_kind,
-            sources=sources,
             answered_at=func.now(),
         )
     )
     await session.execute(
         update(Message)
-        .where(Message.id.in_(start.message_ids), Message.status == MessageStatus.RECEBIDA)
+        .where(
+            Message.turn_id == turn_id,
+            Message.direction == Direction.INBOUND,
+            Message.status == MessageStatus.RECEBIDA,
+        )
         .values(status=MessageStatus.RESPONDIDA)
     )
-    for part in outbound:
-        session.add(
-            Message(
-                conversation_id=conversation_id,
-                cliente_id=start.cliente_id,
-                turn_id=start.turn_id,
-                direction=Direction.OUTBOUND,
-                author=Author.BOT,
-                status=part.status,
-                instance_id=start.instance_id or "",
-                wa_message_id=part.wa_message_id,
-                text=part.text,
-                error=part.error,
-            )
-        )
-    await session.flush()
-
-
-async def list_conversations(session: AsyncSession, cliente_id: int) -> list[Conversation]:
-    rows = await session.scalars(
-        select(Conversation)
-        .where(Conversation.cliente_id == cliente_id)
-        .order_by(Conversation.last_message_at.desc())
+    still_pending = exists().where(
+        Message.conversation_id == conversation_id, Message.status == MessageStatus.RECEBIDA
     )
-    return list(rows)
+    changes: dict[str, Any] = {
+        # Messages that came during this turn make the next burst: give it a fresh deadline.
+        "answer_due_at": select(func.now() + timedelta(seconds=max_wait_s))
+        .where(still_pending)
+        .scalar_subquery(),
+    }
+    if close_session:
+        changes["session_started_at"] = None
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(**changes)
+    )
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """A conversation whose burst should have been answered by now."""
+
+    conversation_id: int
+    cliente_id: int
+    session_id: str
+    chat_jid: str
+    debounce_s: float | None
+    max_wait_s: float | None
+    pending: tuple[PendingMessage, ...]
+
+
+async def overdue_conversations(
+    session: AsyncSession, *, grace_s: float, limit: int = 200
+) -> list[Overdue]:
+    """Conversations past their durable deadline (plus `grace_s`), oldest first; each one's
+    deadline is pushed back so it is re-activated once, not on every scan."""
+    rows = (
+        await session.execute(
+            select(Conversation.id, Conversation.cliente_id, Conversation.session_id,
+                   Conversation.chat_jid, Cliente.debounce_s, Cliente.max_wait_s)
+            .join(Cliente, Cliente.id == Conversation.cliente_id)
+            .where(Conversation.answer_due_at < func.now() - timedelta(seconds=grace_s))
+            .order_by(Conversation.answer_due_at)
+            .limit(limit)
+            .with_for_update(of=Conversation, skip_locked=True)
+        )
+    ).all()  # fmt: skip
+    found = []
+    for row in rows:
+        pending = await load_pending(session, row.id)
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == row.id)
+            .values(answer_due_at=func.now() + timedelta(seconds=grace_s) if pending else None)
+        )
+        if pending:
+            found.append(Overdue(row.id, row.cliente_id, row.session_id, row.chat_jid,
+                                 row.debounce_s, row.max_wait_s, tuple(pending)))  # fmt: skip
+    return found
 
 
 async def require_conversation(
@@ -192,6 +437,15 @@ async def require_conversation(
     )
     if owner != cliente_id:
         raise NotFound(f"conversation {conversation_id} does not exist for cliente {cliente_id}")
+
+
+async def list_conversations(session: AsyncSession, cliente_id: int) -> list[Conversation]:
+    rows = await session.scalars(
+        select(Conversation)
+        .where(Conversation.cliente_id == cliente_id)
+        .order_by(Conversation.last_message_at.desc())
+    )
+    return list(rows)
 
 
 async def list_messages(

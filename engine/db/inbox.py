@@ -6,8 +6,9 @@ Everything for one webhook happens in one transaction, committed before the webh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,14 +22,16 @@ from engine.db.models import (
 )
 from engine.naming import session_id
 
+# A fromMe upsert with the text of a reply we sent this recently is our own echo, not a human.
+OWN_ECHO_WINDOW = timedelta(minutes=10)
+UNTIL_RESUMED = datetime(9999, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True)
-class Recorded:
-    """A message stored in a conversation."""
-
-    conversation_id: int
+class ConversationRow:
+    id: int
     session_id: str
-    message_id: int | None  # None when the same message was already stored
+    paused_until: datetime | None
 
 
 def evolution_source(instance_id: str) -> str:
@@ -53,7 +56,7 @@ async def upsert_conversation(
     instancia_id: int,
     chat_jid: str,
     push_name: str | None,
-) -> tuple[int, str]:
+) -> ConversationRow:
     sid = session_id(cliente_id, chat_jid)
     values = insert(Conversation).values(
         cliente_id=cliente_id,
@@ -70,19 +73,17 @@ async def upsert_conversation(
             "push_name": func.coalesce(values.excluded.push_name, Conversation.push_name),
             "last_message_at": func.now(),
         },
-    ).returning(Conversation.id)
-    conversation_id = (await session.execute(statement)).scalar_one()
-    return conversation_id, sid
+    ).returning(Conversation.id, Conversation.paused_until)
+    row = (await session.execute(statement)).one()
+    return ConversationRow(row.id, sid, row.paused_until)
 
 
-async def record_message(
+async def insert_message(
     session: AsyncSession,
     *,
+    conversation_id: int,
     cliente_id: int,
-    instancia_id: int,
     instance_id: str,
-    chat_jid: str,
-    push_name: str | None,
     direction: Direction,
     author: Author,
     status: MessageStatus,
@@ -91,14 +92,8 @@ async def record_message(
     message_type: str | None,
     wa_timestamp: int | None,
     ignored_reason: str | None = None,
-) -> Recorded:
-    conversation_id, sid = await upsert_conversation(
-        session,
-        cliente_id=cliente_id,
-        instancia_id=instancia_id,
-        chat_jid=chat_jid,
-        push_name=push_name if author is Author.CUSTOMER else None,
-    )
+) -> int | None:
+    """The new row's id; None if (instance, wa_message_id) was already stored."""
     result = await session.execute(
         insert(Message)
         .values(
@@ -117,4 +112,53 @@ async def record_message(
         .on_conflict_do_nothing()
         .returning(Message.id)
     )
-    return Recorded(conversation_id, sid, result.scalar_one_or_none())
+    return result.scalar_one_or_none()
+
+
+async def set_answer_deadline(
+    session: AsyncSession, conversation_id: int, *, max_wait_s: float
+) -> None:
+    """The durable deadline of the burst being collected: set by its first message only."""
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.answer_due_at.is_(None))
+        .values(answer_due_at=func.now() + timedelta(seconds=max_wait_s))
+    )
+
+
+async def is_own_echo(session: AsyncSession, conversation_id: int, text: str) -> bool:
+    """Whether a fromMe text is a reply Conversa itself recorded (sent or being sent) recently."""
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    Message.conversation_id == conversation_id,
+                    Message.author == Author.BOT,
+                    Message.text == text,
+                    Message.created_at > func.now() - OWN_ECHO_WINDOW,
+                )
+            )
+        )
+    )
+
+
+async def pause(
+    session: AsyncSession, conversation_id: int, *, seconds: float | None, by: str
+) -> datetime | None:
+    """Pause the bot in a conversation (None = until resumed); returns the new `paused_until`."""
+    until = func.now() + timedelta(seconds=seconds) if seconds is not None else UNTIL_RESUMED
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(paused_until=until, paused_by=by, answer_due_at=None)
+        .returning(Conversation.paused_until)
+    )
+    return result.scalar_one()
+
+
+async def resume(session: AsyncSession, conversation_id: int) -> None:
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(paused_until=None, paused_by=None)
+    )

@@ -85,15 +85,23 @@ class MessageStatus(StrEnum):
     RECEBIDA = "RECEBIDA"  # inbound, accepted, waiting for its turn
     RESPONDIDA = "RESPONDIDA"  # inbound, answered by a turn
     IGNORADA = "IGNORADA"  # inbound, not to be answered (see ignored_reason)
+    ENVIANDO = "ENVIANDO"  # outbound, recorded before the send; not yet confirmed by Evolution
     ENVIADA = "ENVIADA"  # outbound, accepted by Evolution (or typed by a human)
     REGISTRADA = "REGISTRADA"  # outbound, recorded only (no Evolution configured)
     FALHOU = "FALHOU"  # outbound, Evolution refused or was unreachable
 
 
 class TurnStatus(StrEnum):
-    PROCESSANDO = "PROCESSANDO"
+    PROCESSANDO = "PROCESSANDO"  # messages claimed, reply being produced
+    ENVIANDO = "ENVIANDO"  # reply recorded, parts being sent (recovery resends only unsent parts)
     RESPONDIDA = "RESPONDIDA"
-    FALHOU = "FALHOU"
+    FALHOU = "FALHOU"  # Evolution refused the reply
+    ABANDONADA = "ABANDONADA"  # its producer died before a reply existed; a later turn took over
+
+
+class GroupReplies(StrEnum):
+    OFF = "off"  # never answer in groups (the default)
+    MENTIONED = "mentioned"  # answer in a group only when the business number is mentioned
 
 
 class DocumentStatus(StrEnum):
@@ -122,6 +130,17 @@ class Cliente(Base):
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(100))
     subscription_status: Mapped[str | None] = mapped_column(String(40))
     subscription_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 007: conversation lifecycle (None = the global default)
+    human_pause_s: Mapped[float | None] = mapped_column(Float)
+    session_expire_s: Mapped[float | None] = mapped_column(Float)
+    finish_keyword: Mapped[str | None] = mapped_column(String(40))
+    finish_message: Mapped[str | None] = mapped_column(Text)
+    media_unsupported_message: Mapped[str | None] = mapped_column(Text)
+    out_of_office_message: Mapped[str | None] = mapped_column(Text)
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    group_replies: Mapped[GroupReplies] = mapped_column(
+        _enum(GroupReplies, "group_replies"), nullable=False, server_default=GroupReplies.OFF.value
+    )
 
 
 class InstanciaWhatsApp(Base):
@@ -150,7 +169,15 @@ class Conversation(Base):
     """One chat between a cliente and one of its customers."""
 
     __tablename__ = "conversations"
-    __table_args__ = (UniqueConstraint("cliente_id", "chat_jid"),)
+    __table_args__ = (
+        UniqueConstraint("cliente_id", "chat_jid"),
+        # What recovery scans: conversations whose burst should have been answered by now.
+        Index(
+            "ix_conversations_answer_due_at",
+            "answer_due_at",
+            postgresql_where=text("answer_due_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     cliente_id: Mapped[int] = mapped_column(
@@ -164,6 +191,12 @@ class Conversation(Base):
     push_name: Mapped[str | None] = mapped_column(String(200))
     last_message_at: Mapped[datetime] = _created()
     created_at: Mapped[datetime] = _created()
+    # 007: durable lifecycle state (timers live in the actor; deadlines live here)
+    answer_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_by: Mapped[str | None] = mapped_column(String(20))  # human | operator
+    session_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    out_of_office_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Turn(Base):

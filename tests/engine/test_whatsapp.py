@@ -20,6 +20,7 @@ from engine.whatsapp import (
     event_path_to_name,
     jid_kind_to_ignore,
     normalize_event_name,
+    mentions,
     numero_of,
 )
 
@@ -307,9 +308,24 @@ def test_customer_text_is_found_in_every_supported_message_shape(
 
     assert isinstance(result, CustomerText)
     assert result.text == text
-    assert result.message_type == message_type
+    assert result.message_type == _innermost_kind(message)  # wrappers say nothing of content
     assert result.chat_jid == PHONE
     assert result.key_id == KEY_ID
+
+
+def _innermost_kind(message: dict[str, Any]) -> str:
+    wrappers = (
+        "ephemeralMessage",
+        "viewOnceMessage",
+        "viewOnceMessageV2",
+        "viewOnceMessageV2Extension",
+        "documentWithCaptionMessage",
+    )
+    while True:
+        wrapper = next((w for w in wrappers if w in message), None)
+        if wrapper is None:
+            return next(k for k in message if k != "messageContextInfo")
+        message = message[wrapper]["message"]
 
 
 def test_customer_text_is_stripped_of_surrounding_whitespace() -> None:
@@ -350,114 +366,147 @@ def test_push_name_that_is_not_a_string_becomes_none(push_name: Any) -> None:
     assert result.push_name is None
 
 
-# --------------------------------------------------------------------------- ignored: no text
+# --------------------------------------------------------------------------- media and empty
 
-NO_TEXT_CASES = [
-    pytest.param({"audioMessage": AUDIO}, "audioMessage", "no_text:audioMessage", id="audio"),
+MEDIA_CASES = [
+    pytest.param({"audioMessage": AUDIO}, "audioMessage", "audioMessage", id="audio"),
     pytest.param(
         {"messageContextInfo": CONTEXT_INFO, "audioMessage": AUDIO, "base64": "T2dnUw=="},
         "audioMessage",
-        "no_text:audioMessage",
+        "audioMessage",
         id="audio-with-metadata-first",
     ),
-    pytest.param(
-        {"audioMessage": AUDIO},
-        "unknown",
-        "no_text:audioMessage",
-        id="audio-with-messageType-unknown",
-    ),
+    pytest.param({"audioMessage": AUDIO}, "unknown", "audioMessage", id="audio-type-unknown"),
     pytest.param(
         {"viewOnceMessageV2Extension": {"message": {"audioMessage": AUDIO}}},
         "viewOnceMessageV2Extension",
-        "no_text:audioMessage",
+        "audioMessage",
         id="view-once-voice-note",
     ),
     pytest.param(
         {"stickerMessage": {"mimetype": "image/webp", "isAnimated": False}},
         "stickerMessage",
-        "no_text:stickerMessage",
+        "stickerMessage",
         id="sticker",
     ),
     pytest.param(
         {"locationMessage": {"degreesLatitude": -23.5505, "degreesLongitude": -46.6333}},
         "locationMessage",
-        "no_text:locationMessage",
+        "locationMessage",
         id="location",
     ),
     pytest.param(
         {"imageMessage": {"mimetype": "image/jpeg", "height": 1280, "width": 960}},
         "imageMessage",
-        "no_text:imageMessage",
+        "imageMessage",
         id="image-without-caption",
-    ),
-    pytest.param(
-        {"conversation": "   \n  "}, "conversation", "no_text:conversation", id="blank-text"
-    ),
-    pytest.param({}, "unknown", "no_text:empty", id="empty-message-unknown-type"),
-    pytest.param(None, "unknown", "no_text:empty", id="message-null"),
-    pytest.param(
-        {"messageContextInfo": CONTEXT_INFO}, "unknown", "no_text:empty", id="only-metadata"
     ),
 ]
 
 
-@pytest.mark.parametrize(("message", "message_type", "reason"), NO_TEXT_CASES)
-def test_messages_without_text_are_ignored_with_a_no_text_reason(
-    message: Any, message_type: str, reason: str
+@pytest.mark.parametrize(("message", "message_type", "kind"), MEDIA_CASES)
+def test_media_without_text_is_a_customer_message_marked_as_media(
+    message: Any, message_type: str, kind: str
 ) -> None:
     result = classify_upsert(upsert_data(message, message_type=message_type))
 
-    assert result == Ignored(KEY_ID, reason, PHONE)
-    assert result.reason.startswith("no_text:")
-    assert "unknown" not in result.reason
+    assert isinstance(result, CustomerText)
+    assert (result.text, result.media, result.message_type) == ("", True, kind)
+    assert "unknown" not in result.message_type
+
+
+def test_image_with_caption_is_media_with_text() -> None:
+    result = classify_upsert(upsert_data({"imageMessage": {"caption": "Segue o comprovante"}}))
+
+    assert isinstance(result, CustomerText)
+    assert (result.text, result.media) == ("Segue o comprovante", True)
+
+
+EMPTY_CASES = [
+    pytest.param({"conversation": "   \n  "}, "conversation", id="blank-text"),
+    pytest.param({}, "unknown", id="empty-message-unknown-type"),
+    pytest.param(None, "unknown", id="message-null"),
+    pytest.param({"messageContextInfo": CONTEXT_INFO}, "unknown", id="only-metadata"),
+]
+
+
+@pytest.mark.parametrize(("message", "message_type"), EMPTY_CASES)
+def test_messages_with_no_content_are_ignored_as_empty(message: Any, message_type: str) -> None:
+    result = classify_upsert(upsert_data(message, message_type=message_type))
+
+    assert result == Ignored(KEY_ID, "empty", PHONE)
 
 
 def test_message_key_missing_entirely_is_ignored_as_empty() -> None:
     data = upsert_data()
     del data["message"]
 
-    assert classify_upsert(data) == Ignored(KEY_ID, "no_text:empty", PHONE)
+    assert classify_upsert(data) == Ignored(KEY_ID, "empty", PHONE)
 
 
-# --------------------------------------------------------------------------- ignored: chat kinds
+# --------------------------------------------------------------------------- chat kinds
 
 CHAT_KIND_CASES = [
-    pytest.param(GROUP, "group", id="group"),
-    pytest.param("5511999999999-1592345678@g.us", "group", id="old-group"),
     pytest.param("status@broadcast", "status_broadcast", id="status"),
     pytest.param("1761060000@broadcast", "broadcast", id="broadcast-list"),
     pytest.param("120363198765432101@newsletter", "newsletter", id="newsletter"),
 ]
+GROUPS = [GROUP, "5511999999999-1592345678@g.us"]
 
 
 @pytest.mark.parametrize(("remote_jid", "reason"), CHAT_KIND_CASES)
-def test_messages_in_non_private_chats_are_ignored(remote_jid: str, reason: str) -> None:
+def test_messages_in_broadcasts_and_newsletters_are_ignored(remote_jid: str, reason: str) -> None:
+    data = upsert_data({"conversation": "novidades da semana"}, remote_jid=remote_jid)
+
+    assert classify_upsert(data) == Ignored(KEY_ID, reason, remote_jid)
+
+
+@pytest.mark.parametrize("remote_jid", [*GROUPS, *(p.values[0] for p in CHAT_KIND_CASES)])
+def test_own_messages_in_non_private_chats_are_ignored_not_a_takeover(remote_jid: str) -> None:
+    data = upsert_data({"conversation": "Bom dia, grupo!"}, remote_jid=remote_jid, from_me=True)
+
+    result = classify_upsert(data)
+
+    assert isinstance(result, Ignored)
+    assert result.chat_jid == remote_jid
+
+
+@pytest.mark.parametrize("remote_jid", GROUPS)
+def test_group_message_carries_who_wrote_and_whom_they_mentioned(remote_jid: str) -> None:
     data = upsert_data(
         {"conversation": "@102938475610293 qual o horário de sábado?"},
         remote_jid=remote_jid,
         key_extra={"participant": LID_2, "participantAlt": PHONE_2, "addressingMode": "lid"},
     )
-
-    assert classify_upsert(data) == Ignored(KEY_ID, reason, remote_jid)
-
-
-@pytest.mark.parametrize(("remote_jid", "reason"), CHAT_KIND_CASES)
-def test_own_messages_in_non_private_chats_are_ignored_not_a_takeover(
-    remote_jid: str, reason: str
-) -> None:
-    data = upsert_data({"conversation": "Bom dia, grupo!"}, remote_jid=remote_jid, from_me=True)
-
-    assert classify_upsert(data) == Ignored(KEY_ID, reason, remote_jid)
-
-
-def test_group_message_is_ignored_even_when_the_sender_is_a_phone_jid() -> None:
-    data = upsert_data(key_extra={"participant": PHONE_2}, remote_jid=GROUP)
+    data["contextInfo"] = {"mentionedJid": ["102938475610293@lid"]}
 
     result = classify_upsert(data)
 
-    assert isinstance(result, Ignored)
-    assert result.reason == "group"
-    assert result.chat_jid == GROUP
+    assert isinstance(result, CustomerText)
+    assert result.chat_jid == remote_jid  # the group is the conversation
+    assert result.text == "qual o horário de sábado?"  # the mention token is not the question
+    assert result.group is not None
+    assert result.group.participant == PHONE_2
+    assert result.group.mentioned_jids == ("102938475610293@lid",)
+    assert mentions(result.group, {"102938475610293@lid"})
+    assert not mentions(result.group, {"5511912345678@s.whatsapp.net"})
+
+
+def test_group_reply_to_the_business_counts_as_a_mention() -> None:
+    owner = "5511912345678@s.whatsapp.net"
+    data = upsert_data({"conversation": "e no domingo?"}, remote_jid=GROUP)
+    data["contextInfo"] = {"participant": owner, "quotedMessage": {"conversation": "Sábado 9h"}}
+
+    result = classify_upsert(data)
+
+    assert isinstance(result, CustomerText) and result.group is not None
+    assert mentions(result.group, {owner})
+
+
+def test_group_message_without_text_is_ignored() -> None:
+    data = upsert_data({"stickerMessage": {"mimetype": "image/webp"}}, remote_jid=GROUP)
+
+    assert classify_upsert(data) == Ignored(KEY_ID, "group", GROUP)
 
 
 # --------------------------------------------------------------------------- ignored: kinds

@@ -1,0 +1,119 @@
+"""What a conversation does with a burst it is about to answer. Pure: no I/O, no clock.
+
+Checked in order: a human (or an operator) has paused the bot; the business is closed; the
+customer said the finish keyword; there is nothing to read (media only); otherwise answer from
+the knowledge base. Session expiry decides whether memory starts over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+
+class OpeningHours(Protocol):
+    def is_open(self, at: datetime) -> bool: ...
+
+    def closed_since(self, at: datetime) -> datetime | None: ...
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """A cliente's effective settings: its own values, else the global defaults."""
+
+    human_pause_s: float
+    session_expire_s: float
+    finish_keyword: str
+    finish_message: str
+    media_unsupported_message: str
+    out_of_office_message: str
+    business_hours: OpeningHours | None = None
+
+
+@dataclass(frozen=True)
+class BurstMessage:
+    message_id: int
+    text: str  # empty for media the bot cannot read
+    message_type: str | None
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    paused_until: datetime | None
+    session_started_at: datetime | None
+    last_activity_at: datetime | None  # the last message before this burst, either direction
+    out_of_office_sent_at: datetime | None
+
+
+class TurnKind(StrEnum):
+    ANSWER = "answer"  # retrieve, ask the model, send
+    FINISH = "finish"  # the customer ended the session: say goodbye, forget the session
+    MEDIA_UNSUPPORTED = "media_unsupported"  # nothing readable: ask for text, politely
+    OUT_OF_OFFICE = "out_of_office"  # closed: say so, once per closed period
+    SKIP = "skip"  # record the burst, send nothing (paused, or out-of-office already sent)
+
+
+@dataclass(frozen=True)
+class TurnDecision:
+    kind: TurnKind
+    user_text: str
+    fixed_reply: str | None = None  # the reply when no model is involved
+    new_session: bool = False  # memory starts over with this turn
+    close_session: bool = False  # memory starts over with the next turn
+    skip_reason: str | None = None
+
+
+def merge_texts(burst: Sequence[BurstMessage]) -> str:
+    ordered = sorted(burst, key=lambda m: (m.timestamp, m.message_id))
+    return "\n".join(m.text.strip() for m in ordered if m.text.strip())
+
+
+def is_finish(text: str, keyword: str) -> bool:
+    return bool(keyword.strip()) and text.strip().casefold() == keyword.strip().casefold()
+
+
+def decide_turn(
+    burst: Sequence[BurstMessage],
+    state: ConversationState,
+    behaviour: Behaviour,
+    *,
+    now: datetime,
+) -> TurnDecision:
+    user_text = merge_texts(burst)
+    if state.paused_until is not None and state.paused_until > now:
+        return TurnDecision(TurnKind.SKIP, user_text, skip_reason="paused")
+
+    hours = behaviour.business_hours
+    if hours is not None and not hours.is_open(now):
+        closed_since = hours.closed_since(now)
+        already_told = state.out_of_office_sent_at is not None and (
+            closed_since is None or state.out_of_office_sent_at >= closed_since
+        )
+        if already_told:
+            return TurnDecision(TurnKind.SKIP, user_text, skip_reason="out_of_office")
+        return TurnDecision(
+            TurnKind.OUT_OF_OFFICE, user_text, fixed_reply=behaviour.out_of_office_message
+        )
+
+    new_session = (
+        state.session_started_at is None
+        or state.last_activity_at is None
+        or now - state.last_activity_at > timedelta(seconds=behaviour.session_expire_s)
+    )
+    last = max(burst, key=lambda m: (m.timestamp, m.message_id), default=None)
+    if last is not None and is_finish(last.text, behaviour.finish_keyword):
+        return TurnDecision(
+            TurnKind.FINISH, user_text, fixed_reply=behaviour.finish_message, close_session=True
+        )
+    if not user_text:
+        return TurnDecision(
+            TurnKind.MEDIA_UNSUPPORTED,
+            user_text,
+            fixed_reply=behaviour.media_unsupported_message,
+            new_session=new_session,
+        )
+    return TurnDecision(TurnKind.ANSWER, user_text, new_session=new_session)
