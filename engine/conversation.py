@@ -242,7 +242,9 @@ class ConversationActor:
     async def _leave(self, reason: str) -> None:
         if self._supervisor is not None:
             try:
-                await asyncio.wait_for(self._supervisor.deregister.remote(self._session_id), 2)
+                await asyncio.wait_for(
+                    self._supervisor.deregister.remote(self._session_id, reason), 2
+                )
             except Exception:  # the supervisor also learns it from a failed eviction
                 pass
         log.info("conversation actor leaving", extra={**self._log, "reason": reason})

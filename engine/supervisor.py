@@ -53,6 +53,7 @@ class Supervisor:
         self._evicting: set[str] = set()
         self._recovered = 0
         self._evicted = 0
+        self._reaped = 0
         self._recovery = asyncio.get_running_loop().create_task(self._recovery_loop())
 
     # --- registry (fire-and-forget calls from conversation actors) ------------------------
@@ -71,8 +72,9 @@ class Supervisor:
             self._live[session_id].idle_since = time.monotonic()
             await self._make_room(self._live[session_id].node_id)
 
-    async def deregister(self, session_id: str) -> None:
-        self._live.pop(session_id, None)
+    async def deregister(self, session_id: str, reason: str = "idle") -> None:
+        if self._live.pop(session_id, None) is not None and reason == "idle":
+            self._reaped += 1
 
     async def _make_room(self, node_id: str) -> None:
         """Keep one free slot on a full node by evicting its least recently idle actors."""
@@ -162,6 +164,7 @@ class Supervisor:
             "idle": sum(1 for c in self._live.values() if c.idle_since is not None),
             "cap_per_node": self._cap,
             "evicted": self._evicted,
+            "reaped_idle": self._reaped,
             "recovered": self._recovered,
         }
 

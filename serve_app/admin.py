@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import ray
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
+from engine.business_hours import BusinessHours
 from engine.db import clientes as clientes_db
 from engine.db import conversations as conversations_db
+from engine.db import inbox as inbox_db
 from engine.db import knowledge as knowledge_db
 from engine.db.models import DocumentStatus
 from engine.errors import InvalidInput
-from engine.naming import get_collection_name
+from engine.naming import SUPERVISOR_NAME, get_collection_name
 from serve_app.deps import Ctx, require_operator
 from serve_app.schemas import (
     ClienteCreate,
@@ -21,6 +26,7 @@ from serve_app.schemas import (
     InstanceOut,
     KnowledgeDeleted,
     MessageOut,
+    PauseRequest,
     TurnOut,
 )
 
@@ -33,8 +39,9 @@ TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown")
 @router.post("/clientes", response_model=ClienteOut, status_code=status.HTTP_201_CREATED)
 async def create_cliente(body: ClienteCreate, ctx: Ctx) -> ClienteOut:
     _check_wait(body.debounce_s, body.max_wait_s)
+    fields = _canonical(body.model_dump(exclude_none=True))
     async with ctx.sessions() as session:
-        cliente = await clientes_db.create_cliente(session, **body.model_dump())
+        cliente = await clientes_db.create_cliente(session, **fields)
         await session.commit()
     return ClienteOut.model_validate(cliente)
 
@@ -47,7 +54,9 @@ async def get_cliente(cliente_id: int, ctx: Ctx) -> ClienteOut:
 
 @router.patch("/clientes/{cliente_id}", response_model=ClienteOut)
 async def update_cliente(cliente_id: int, body: ClienteUpdate, ctx: Ctx) -> ClienteOut:
-    changes = body.model_dump(exclude_unset=True)
+    changes = _canonical(body.model_dump(exclude_unset=True))
+    if changes.get("group_replies", "") is None or changes.get("status", "") is None:
+        raise InvalidInput("group_replies and status cannot be null")
     async with ctx.sessions() as session:
         current = await clientes_db.get_cliente(session, cliente_id)
         _check_wait(
@@ -57,6 +66,16 @@ async def update_cliente(cliente_id: int, body: ClienteUpdate, ctx: Ctx) -> Clie
         cliente = await clientes_db.update_cliente(session, cliente_id, **changes)
         await session.commit()
     return ClienteOut.model_validate(cliente)
+
+
+def _canonical(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate a business-hours schedule and store it in its canonical form."""
+    if fields.get("business_hours") is not None:
+        try:
+            fields["business_hours"] = BusinessHours.parse(fields["business_hours"]).to_json()
+        except ValueError as e:
+            raise InvalidInput(f"business_hours: {e}") from e
+    return fields
 
 
 def _check_wait(debounce_s: float | None, max_wait_s: float | None) -> None:
@@ -199,3 +218,40 @@ async def list_turns(cliente_id: int, conversation_id: int, ctx: Ctx) -> list[Tu
     async with ctx.sessions() as session:
         rows = await conversations_db.list_turns(session, cliente_id, conversation_id)
         return [TurnOut.model_validate(t) for t in rows]
+
+
+@router.post(
+    "/clientes/{cliente_id}/conversations/{conversation_id}/pause", response_model=ConversationOut
+)
+async def pause_conversation(
+    cliente_id: int, conversation_id: int, body: PauseRequest, ctx: Ctx
+) -> ConversationOut:
+    """Silence the bot in one chat (a human is answering), for a while or until resumed."""
+    async with ctx.sessions() as session:
+        await conversations_db.require_conversation(session, cliente_id, conversation_id)
+        await inbox_db.pause(session, conversation_id, seconds=body.duration_s, by="operator")
+        await session.commit()
+        return ConversationOut.model_validate(
+            await conversations_db.get_conversation(session, cliente_id, conversation_id)
+        )
+
+
+@router.post(
+    "/clientes/{cliente_id}/conversations/{conversation_id}/resume", response_model=ConversationOut
+)
+async def resume_conversation(cliente_id: int, conversation_id: int, ctx: Ctx) -> ConversationOut:
+    async with ctx.sessions() as session:
+        await conversations_db.require_conversation(session, cliente_id, conversation_id)
+        await inbox_db.resume(session, conversation_id)
+        await session.commit()
+        return ConversationOut.model_validate(
+            await conversations_db.get_conversation(session, cliente_id, conversation_id)
+        )
+
+
+@router.get("/live")
+async def live_conversations(ctx: Ctx) -> dict[str, Any]:
+    """Live conversation actors per node, the cap, evictions and recoveries so far."""
+    supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=ctx.settings.ray_namespace)
+    stats: dict[str, Any] = await supervisor.stats.remote()
+    return stats

@@ -12,6 +12,7 @@ from engine.db.models import (
     ClienteStatus,
     Direction,
     DocumentStatus,
+    GroupReplies,
     InstanciaStatus,
     MessageStatus,
     TurnStatus,
@@ -22,24 +23,35 @@ class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class ClienteCreate(BaseModel):
+class ClienteBehaviour(BaseModel):
+    """Per-cliente overrides of the global defaults (null = use the default)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    nome: str = Field(min_length=1, max_length=200)
-    status: ClienteStatus = ClienteStatus.ATIVO
     system_prompt: str | None = Field(None, max_length=4000, description="Persona / instructions.")
     debounce_s: float | None = Field(None, ge=0, le=300)
     max_wait_s: float | None = Field(None, ge=0, le=3600)
+    human_pause_s: float | None = Field(None, ge=0, le=30 * 86400)
+    session_expire_s: float | None = Field(None, gt=0, le=30 * 86400)
+    finish_keyword: str | None = Field(None, min_length=1, max_length=40)
+    finish_message: str | None = Field(None, min_length=1, max_length=1000)
+    media_unsupported_message: str | None = Field(None, min_length=1, max_length=1000)
+    out_of_office_message: str | None = Field(None, min_length=1, max_length=1000)
+    business_hours: dict[str, Any] | None = Field(
+        None,
+        description='{"timezone": "America/Sao_Paulo", "weekly": {"mon": [["09:00", "18:00"]]}}',
+    )
+    group_replies: GroupReplies | None = None
 
 
-class ClienteUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClienteCreate(ClienteBehaviour):
+    nome: str = Field(min_length=1, max_length=200)
+    status: ClienteStatus = ClienteStatus.ATIVO
 
+
+class ClienteUpdate(ClienteBehaviour):
     nome: str | None = Field(None, min_length=1, max_length=200)
     status: ClienteStatus | None = None
-    system_prompt: str | None = Field(None, max_length=4000)
-    debounce_s: float | None = Field(None, ge=0, le=300)
-    max_wait_s: float | None = Field(None, ge=0, le=3600)
 
 
 class ClienteOut(_Out):
@@ -49,6 +61,14 @@ class ClienteOut(_Out):
     system_prompt: str | None
     debounce_s: float | None
     max_wait_s: float | None
+    human_pause_s: float | None
+    session_expire_s: float | None
+    finish_keyword: str | None
+    finish_message: str | None
+    media_unsupported_message: str | None
+    out_of_office_message: str | None
+    business_hours: dict[str, Any] | None
+    group_replies: GroupReplies
     created_at: datetime
 
 
@@ -94,6 +114,18 @@ class ConversationOut(_Out):
     session_id: str
     push_name: str | None
     last_message_at: datetime
+    paused_until: datetime | None
+    paused_by: str | None
+    session_started_at: datetime | None
+    answer_due_at: datetime | None
+
+
+class PauseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duration_s: float | None = Field(
+        None, gt=0, le=365 * 86400, description="Omit to pause until resumed."
+    )
 
 
 class MessageOut(_Out):

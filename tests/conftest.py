@@ -28,6 +28,8 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.http_server import free_port
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+IDLE_TTL_S = 3.0
+MAX_LIVE = 4
 SYSTEM_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -118,6 +120,15 @@ def settings(
         reply_workers=2,
         debounce_s=0.5,
         max_wait_s=3.0,
+        # Lifecycle knobs small enough to watch happen inside a test.
+        idle_ttl_s=IDLE_TTL_S,
+        retriever_idle_ttl_s=6.0,
+        max_live_conversations=MAX_LIVE,
+        recovery_interval_s=1.0,
+        recovery_grace_s=2.0,
+        typing_ms_per_char=1,
+        typing_min_ms=0,
+        typing_max_ms=200,
         openai_api_key=fake_llm.api_key,
         openai_base_url=fake_llm.base_url,
         llm_timeout_s=2.0,

@@ -439,6 +439,19 @@ async def require_conversation(
         raise NotFound(f"conversation {conversation_id} does not exist for cliente {cliente_id}")
 
 
+async def get_conversation(
+    session: AsyncSession, cliente_id: int, conversation_id: int
+) -> Conversation:
+    conversation = await session.scalar(
+        select(Conversation).where(
+            Conversation.id == conversation_id, Conversation.cliente_id == cliente_id
+        )
+    )
+    if conversation is None:
+        raise NotFound(f"conversation {conversation_id} does not exist for cliente {cliente_id}")
+    return conversation
+
+
 async def list_conversations(session: AsyncSession, cliente_id: int) -> list[Conversation]:
     rows = await session.scalars(
         select(Conversation)

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import threading
 import time
 import uuid
@@ -26,12 +28,24 @@ class SentText:
     apikey: str | None
     at: float
     key_id: str
+    delay_ms: int = 0
+
+
+@dataclass
+class Presence:
+    instance: str
+    number: str
+    presence: str
+    delay_ms: int
+    at: float
 
 
 @dataclass
 class FakeEvolution:
     api_key: str = "evolution-global-key"
     sent: list[SentText] = field(default_factory=list)
+    presences: list[Presence] = field(default_factory=list)
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # key.id → (bytes, mimetype)
     fail_status: int | None = None  # answer sendText with this status instead of 201
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ServerThread | None = None
@@ -52,12 +66,13 @@ class FakeEvolution:
                 )
             if not isinstance(body.get("number"), str) or not isinstance(body.get("text"), str):
                 return JSONResponse({"status": 400, "error": "Bad Request"}, status_code=400)
+            delay_ms = int(body.get("delay") or 0)
+            await asyncio.sleep(delay_ms / 1000)  # Evolution shows "typing…" inside the request
             key_id = "3EB0" + uuid.uuid4().hex[:18].upper()
+            at = time.monotonic()
             with self._lock:
                 self.sent.append(
-                    SentText(
-                        instance, body["number"], body["text"], apikey, time.monotonic(), key_id
-                    )
+                    SentText(instance, body["number"], body["text"], apikey, at, key_id, delay_ms)
                 )
             return JSONResponse(
                 {
@@ -71,6 +86,35 @@ class FakeEvolution:
                 },
                 status_code=201,
             )
+
+        @app.post("/chat/sendPresence/{instance}")
+        async def send_presence(instance: str, request: Request) -> JSONResponse:
+            body: dict[str, Any] = await request.json()
+            if not request.headers.get("apikey"):
+                return JSONResponse({"status": 401, "error": "Unauthorized"}, status_code=401)
+            if not all(k in body for k in ("number", "presence", "delay")):
+                return JSONResponse({"status": 400, "error": "Bad Request"}, status_code=400)
+            presence = Presence(
+                instance, body["number"], body["presence"], int(body["delay"]), time.monotonic()
+            )
+            with self._lock:
+                self.presences.append(presence)
+            await asyncio.sleep(presence.delay_ms / 1000)
+            return JSONResponse({"presence": body["presence"]}, status_code=201)
+
+        @app.post("/chat/getBase64FromMediaMessage/{instance}")
+        async def media(instance: str, request: Request) -> JSONResponse:
+            body: dict[str, Any] = await request.json()
+            key_id = body.get("message", {}).get("key", {}).get("id")
+            if key_id not in self.media:
+                return JSONResponse({"status": 400, "error": "Message not found"}, status_code=400)
+            raw, mimetype = self.media[key_id]
+            payload = {
+                "mediaType": "audioMessage",
+                "mimetype": mimetype,
+                "base64": base64.b64encode(raw).decode(),
+            }
+            return JSONResponse(payload, status_code=201)
 
         return app
 
@@ -90,3 +134,7 @@ class FakeEvolution:
     def sent_to(self, number: str) -> list[SentText]:
         with self._lock:
             return [s for s in self.sent if s.number == number]
+
+    def presences_to(self, number: str) -> list[Presence]:
+        with self._lock:
+            return [p for p in self.presences if p.number == number]

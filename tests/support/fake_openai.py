@@ -31,6 +31,9 @@ class FakeOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     mode: str = "ok"  # ok | error | slow
     slow_s: float = 5.0
+    paragraphs: int = 1  # >1: the answer comes in that many blank-line-separated paragraphs
+    transcript: str = "Qual é o horário de funcionamento?"
+    audio_received: list[bytes] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ServerThread | None = None
 
@@ -53,6 +56,8 @@ class FakeOpenAI:
             question = messages[-1]["content"]
             cited = " | ".join(passages_in(system)) or "sem trechos"
             content = f"Segundo a base: {cited}. Você perguntou: {question}"
+            extra = [f"Parágrafo {i} de {self.paragraphs}." for i in range(2, self.paragraphs + 1)]
+            content = "\n\n".join([content, *extra])
             return JSONResponse(
                 {
                     "id": f"chatcmpl-{len(self.requests)}",
@@ -69,6 +74,18 @@ class FakeOpenAI:
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                 }
             )
+
+        @app.post("/v1/audio/transcriptions")
+        async def transcriptions(request: Request) -> JSONResponse:
+            if request.headers.get("authorization") != f"Bearer {self.api_key}":
+                return JSONResponse({"error": {"message": "bad key"}}, status_code=401)
+            body = await request.body()  # multipart: the model name and the audio file
+            if b'name="file"' not in body or b'name="model"' not in body:
+                error = {"error": {"message": "file and model are required"}}
+                return JSONResponse(error, status_code=400)
+            with self._lock:
+                self.audio_received.append(body)
+            return JSONResponse({"text": self.transcript})
 
         return app
 
