@@ -144,9 +144,24 @@ def test_split_reply_refuses_impossible_limits(options: dict[str, int], message:
 
 
 WORDS = [
-    "Olá", "pedido", "entrega", "R$", "49,90", "amanhã", "Pix", "*grátis*", "você", "😊", "a",
-    "https://loja.example.com/rastreio/ABCDEF123456", "ok.", "sim!", "não?", '"certo."', "(sim.)",
-]  # fmt: skip
+    "Olá",
+    "pedido",
+    "entrega",
+    "R$",
+    "49,90",
+    "amanhã",
+    "Pix",
+    "*grátis*",
+    "você",
+    "😊",
+    "a",
+    "https://loja.example.com/rastreio/ABCDEF123456",
+    "ok.",
+    "sim!",
+    "não?",
+    '"certo."',
+    "(sim.)",
+]
 SEPARATORS = [" "] * 12 + ["\n", "\n- ", "\n\n", "\n \n\t\n", "  ", "\r\n", "\n\n\n"]
 
 

@@ -19,8 +19,8 @@ from engine.whatsapp import (
     classify_upsert,
     event_path_to_name,
     jid_kind_to_ignore,
-    normalize_event_name,
     mentions,
+    normalize_event_name,
     numero_of,
 )
 

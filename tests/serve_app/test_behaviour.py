@@ -15,9 +15,10 @@ pytestmark = pytest.mark.integration
 
 DOC = "O produto X custa R$ 100 e é azul."
 FAST = {"debounce_s": 0.3, "max_wait_s": 1.0}
-ALWAYS_OPEN = {"timezone": "America/Sao_Paulo",
-               "weekly": {d: [["00:00", "24:00"]] for d in
-                          ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}  # fmt: skip
+ALWAYS_OPEN = {
+    "timezone": "America/Sao_Paulo",
+    "weekly": {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+}
 
 
 async def _sent(fake: FakeEvolution, chat: str, count: int):  # type: ignore[no-untyped-def]
@@ -86,8 +87,9 @@ async def test_operator_can_pause_and_resume_a_chat(
     assert resumed.status_code == 200 and resumed.json()["paused_until"] is None
     assert (await _say(tenant, chat, "voltou?"))["status"] == "accepted"
     await eventually(lambda: _sent(fake_evolution, chat, 2))
-    other = await tenant.api.post(f"/admin/clientes/{tenant.id + 10_000}/conversations/"
-                                  f"{conversation['id']}/pause", json={})  # fmt: skip
+    other = await tenant.api.post(
+        f"/admin/clientes/{tenant.id + 10_000}/conversations/{conversation['id']}/pause", json={}
+    )
     assert other.status_code == 404
 
 
@@ -175,17 +177,29 @@ async def test_audio_without_transcription_gets_the_polite_text_only_reply(
 ) -> None:
     tenant = await make_tenant(documents=(DOC,), **FAST)
     chat = wa.new_chat()
-    audio = {"audioMessage": {"url": "https://mmg.whatsapp.net/x", "mimetype": "audio/ogg; codecs=opus",
-                              "seconds": 7, "ptt": True}}  # fmt: skip
-    response = await tenant.post(wa.upsert(tenant.instance, remote_jid=chat, message=audio,
-                                           message_type="audioMessage"))  # fmt: skip
+    audio = {
+        "audioMessage": {
+            "url": "https://mmg.whatsapp.net/x",
+            "mimetype": "audio/ogg; codecs=opus",
+            "seconds": 7,
+            "ptt": True,
+        }
+    }
+    response = await tenant.post(
+        wa.upsert(tenant.instance, remote_jid=chat, message=audio, message_type="audioMessage")
+    )
     assert response.json()["status"] == "accepted"
     [reply] = await eventually(lambda: _sent(fake_evolution, chat, 1))
     assert reply.text == settings.media_unsupported_message
     assert "unknown" not in reply.text
-    image = await tenant.post(wa.upsert(
-        tenant.instance, remote_jid=chat, message_type="imageMessage",
-        message={"imageMessage": {"mimetype": "image/jpeg", "caption": "Quanto custa este?"}}))  # fmt: skip
+    image = await tenant.post(
+        wa.upsert(
+            tenant.instance,
+            remote_jid=chat,
+            message_type="imageMessage",
+            message={"imageMessage": {"mimetype": "image/jpeg", "caption": "Quanto custa este?"}},
+        )
+    )
     assert image.json()["status"] == "accepted"
     [_, captioned] = await eventually(lambda: _sent(fake_evolution, chat, 2))
     assert captioned.text.endswith("Quanto custa este?")  # a caption is read like text
@@ -206,8 +220,9 @@ async def test_out_of_office_reply_once_per_closed_period(
     [*_, later] = await tenant.messages(chat)
     assert later["status"] == "IGNORADA" and later["ignored_reason"] == "out_of_office"
 
-    opened = await tenant.api.patch(f"/admin/clientes/{tenant.id}",
-                                    json={"business_hours": ALWAYS_OPEN})  # fmt: skip
+    opened = await tenant.api.patch(
+        f"/admin/clientes/{tenant.id}", json={"business_hours": ALWAYS_OPEN}
+    )
     assert opened.status_code == 200
     await _say(tenant, chat, "E agora, quanto custa?")
     [*_, answer] = await eventually(lambda: _sent(fake_evolution, chat, 2))
@@ -230,11 +245,17 @@ async def test_groups_are_answered_only_when_enabled_and_mentioned(
     tenant = await make_tenant(documents=(DOC,), group_replies="mentioned", **FAST)
     owner = "5511912345678@s.whatsapp.net"  # the instance's own number (the envelope's sender)
     group = "120363041234567890@g.us"[:-5] + f"{tenant.id:05d}@g.us"
-    plain = wa.text(tenant.instance, group, "alguém sabe o preço?",
-                    key_extra={"participant": wa.new_chat()})  # fmt: skip
+    plain = wa.text(
+        tenant.instance, group, "alguém sabe o preço?", key_extra={"participant": wa.new_chat()}
+    )
     assert (await tenant.post(plain)).json() == {"status": "ignored", "detail": "group"}
-    mention = wa.text(tenant.instance, group, "@5511912345678 quanto custa o produto X?",
-                      key_extra={"participant": wa.new_chat()}, sender=owner)  # fmt: skip
+    mention = wa.text(
+        tenant.instance,
+        group,
+        "@5511912345678 quanto custa o produto X?",
+        key_extra={"participant": wa.new_chat()},
+        sender=owner,
+    )
     mention["data"]["contextInfo"] = {"mentionedJid": [owner]}
     assert (await tenant.post(mention)).json()["status"] == "accepted"
     [reply] = await eventually(lambda: _sent(fake_evolution, group, 1))

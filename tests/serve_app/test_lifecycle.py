@@ -64,7 +64,7 @@ async def test_idle_actor_is_reaped_and_the_next_message_still_remembers(
 async def test_message_racing_the_reaper_is_answered_exactly_once(
     make_tenant: MakeTenant, fake_evolution: FakeEvolution, settings
 ) -> None:
-    """The measured race: a call that lands as the actor begins leaving. 12 trials, 0-20 ms apart."""
+    """The measured race: a message lands as the actor begins leaving (12 trials, 0-20 ms)."""
     tenant = await make_tenant(documents=(DOC,), debounce_s=0.2, max_wait_s=0.5)
     chat = wa.new_chat()
     await tenant.post(wa.text(tenant.instance, chat, "mensagem 0"))

@@ -47,6 +47,7 @@ class FakeEvolution:
     presences: list[Presence] = field(default_factory=list)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # key.id → (bytes, mimetype)
     fail_status: int | None = None  # answer sendText with this status instead of 201
+    reject_jids: bool = False  # answer 400 exists:false to a JID `number` (as some builds do)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ServerThread | None = None
 
@@ -66,6 +67,12 @@ class FakeEvolution:
                 )
             if not isinstance(body.get("number"), str) or not isinstance(body.get("text"), str):
                 return JSONResponse({"status": 400, "error": "Bad Request"}, status_code=400)
+            if self.reject_jids and "@" in body["number"]:
+                missing = [{"exists": False, "jid": body["number"], "number": body["number"]}]
+                return JSONResponse(
+                    {"status": 400, "error": "Bad Request", "response": {"message": missing}},
+                    status_code=400,
+                )
             delay_ms = int(body.get("delay") or 0)
             await asyncio.sleep(delay_ms / 1000)  # Evolution shows "typing…" inside the request
             key_id = "3EB0" + uuid.uuid4().hex[:18].upper()
