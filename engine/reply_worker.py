@@ -69,7 +69,7 @@ class TurnResult:
         return self.reply_kind in conversations_db.MEMORY_KINDS
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, max_restarts=-1)  # stateless: restarted on another node if its dies
 class ReplyWorker:
     def __init__(self, settings: Settings):
         configure_logging(settings.log_level)
