@@ -195,36 +195,38 @@ def bench_settings(database_url: str | None, data_dir: Path) -> Settings:
     )
 
 
-def start_stack(settings: Settings, cleanup: contextlib.ExitStack, keep_logs: bool) -> tuple:
+def start_stack(settings: Settings, ray_tmp: Path, cleanup: contextlib.ExitStack) -> Any:
     from serve_app import runtime
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no ~/.ray/auth_token side effect
     # Only shortens teardown: a stopping direct-ingress replica otherwise stays up 30 s so that
     # load balancers can deregister it. No replica stops during the measurements.
     os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
-    ray_tmp = Path(tempfile.mkdtemp(prefix="cvr-b-", dir="/tmp"))  # short: socket path limits
     hap_dir = runtime.haproxy_runtime_dir(settings)
     # Registered before the stop below, so they run after it (ExitStack is LIFO).
     cleanup.callback(shutil.rmtree, hap_dir, ignore_errors=True)
-    if not keep_logs:
-        cleanup.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
+    cleanup.callback(reap_leftovers, [str(ray_tmp), str(hap_dir)])
     try:
         running = runtime.start(settings, dashboard=False, temp_dir=str(ray_tmp))
     except BaseException:
         if ray.is_initialized():
             ray.shutdown()
         raise
-    cleanup.callback(stop_stack, running, [str(ray_tmp), str(hap_dir)])
+    cleanup.callback(stop_stack, running)
     say(f"stack up at {running.base_url}: {running.timings_s}")
-    return running, ray_tmp
+    return running
 
 
-def stop_stack(running: Any, markers: list[str]) -> None:
-    """Running.stop(), then wait for what the stack started to exit (haproxy is reparented to
-    init when its manager actor dies); terminate, by pid, whatever is still there after 15 s."""
+def stop_stack(running: Any) -> None:
     started = time.monotonic()
-    say("stopping the stack (serve.shutdown, ray.shutdown, embedded PostgreSQL if any)")
+    say("stopping the stack (Running.stop(): Ray, Serve, every actor, embedded PostgreSQL if any)")
     running.stop()
+    say(f"stack stopped in {time.monotonic() - started:.1f} s")
+
+
+def reap_leftovers(markers: list[str]) -> None:
+    """Wait for processes of this run's stack that outlive ray.shutdown() (haproxy is reparented
+    to init when its manager actor dies) and terminate, by pid, any still there after 15 s."""
     leftovers = []
     for process in psutil.process_iter(["cmdline"]):
         cmd = " ".join(process.info["cmdline"] or [])
@@ -234,8 +236,8 @@ def stop_stack(running: Any, markers: list[str]) -> None:
     for process in alive:
         with contextlib.suppress(psutil.Error):
             process.terminate()
-    note = f"; terminated {len(alive)} leftover process(es)" if alive else ""
-    say(f"stack stopped in {time.monotonic() - started:.1f} s{note}")
+    if alive:
+        say(f"terminated {len(alive)} leftover process(es) of the stack")
 
 
 def start_twin(settings: Settings, data_dir: Path, nice: int) -> tuple[subprocess.Popen, str, Path]:
@@ -434,11 +436,13 @@ def role_of(process: psutil.Process) -> str:
     for prefix, role in prefixes.items():
         if cmd.startswith(prefix):
             return role
+    if cmd.startswith("ray::"):  # other actors and workers: Supervisor, IDLE, DashboardAgent...
+        return cmd.removeprefix("ray::").split(".")[0].split(" ")[0]
     if name == "haproxy" or cmd.split(" ")[0].endswith("/haproxy"):
         return "haproxy"
     if name in ("raylet", "gcs_server"):
         return name
-    return "ray_other"  # IDLE workers, dashboard/runtime-env agents, log_monitor, monitor.py
+    return "ray_other"  # Ray's Python daemons: log_monitor.py, monitor.py
 
 
 def find_postmaster(database_url: str | None, data_dir: Path) -> psutil.Process | None:
@@ -924,10 +928,13 @@ def measure(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> dict[str
     say(f"database: {db_note}")
     data_dir = Path(tempfile.mkdtemp(prefix="conversa-bench-"))
     cleanup.callback(shutil.rmtree, data_dir, ignore_errors=True)
-    say("starting the stack: PostgreSQL, migrations, Ray, shared actors, Serve (HAProxy)")
-    running, ray_tmp = start_stack(bench_settings(database_url, data_dir), cleanup, args.keep_logs)
+    ray_tmp = Path(tempfile.mkdtemp(prefix="cvr-b-", dir="/tmp"))  # short: socket path limits
+    if not args.keep_logs:
+        cleanup.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
     report: dict[str, Any] = {}
     try:
+        say("starting the stack: PostgreSQL, migrations, Ray, shared actors, Serve (HAProxy)")
+        running = start_stack(bench_settings(database_url, data_dir), ray_tmp, cleanup)
         report = asyncio.run(run(args, running, data_dir, cleanup))
     finally:  # also on error: what went wrong is often in these logs
         twin_log = data_dir / "uvicorn-twin.log"

@@ -31,6 +31,8 @@ from engine.webhooks import Delivery
 
 log = logging.getLogger(__name__)
 
+REACTIVATION_TIMEOUT_S = 30.0
+
 
 @dataclass
 class LiveConversation:
@@ -119,35 +121,35 @@ class Supervisor:
                 session, grace_s=self._settings.recovery_grace_s
             )
             await session.commit()
-        for conversation in overdue:
-            debounce_s = _or(conversation.debounce_s, self._settings.debounce_s)
-            policy = DebouncePolicy(
-                debounce_s, max(_or(conversation.max_wait_s, self._settings.max_wait_s), debounce_s)
-            )
-            log.warning(
-                "re-activating a conversation past its deadline",
-                extra={"cliente_id": conversation.cliente_id, "chat": conversation.chat_jid,
-                       "pending": len(conversation.pending)},
-            )  # fmt: skip
-            for message in conversation.pending:
-                try:
-                    await self._router.deliver(
-                        Delivery(
-                            cliente_id=conversation.cliente_id,
-                            conversation_id=conversation.conversation_id,
-                            session_id=conversation.session_id,
-                            chat_jid=conversation.chat_jid,
-                            message=message,
-                            policy=policy,
-                        )
-                    )
-                except Exception:
-                    log.exception("re-activation failed",
-                                  extra={"cliente_id": conversation.cliente_id,
-                                         "chat": conversation.chat_jid})  # fmt: skip
-                    break
+        # Concurrently: one conversation whose actor sits on a dying node must not hold up the rest.
+        await asyncio.gather(*(self._reactivate(c) for c in overdue))
         self._recovered += len(overdue)
         return len(overdue)
+
+    async def _reactivate(self, conversation: conversations_db.Overdue) -> None:
+        context = {"cliente_id": conversation.cliente_id, "chat": conversation.chat_jid}
+        debounce_s = _or(conversation.debounce_s, self._settings.debounce_s)
+        policy = DebouncePolicy(
+            debounce_s, max(_or(conversation.max_wait_s, self._settings.max_wait_s), debounce_s)
+        )
+        log.warning(
+            "re-activating a conversation past its deadline",
+            extra={**context, "pending": len(conversation.pending)},
+        )
+        for message in conversation.pending:
+            delivery = Delivery(
+                cliente_id=conversation.cliente_id,
+                conversation_id=conversation.conversation_id,
+                session_id=conversation.session_id,
+                chat_jid=conversation.chat_jid,
+                message=message,
+                policy=policy,
+            )
+            try:
+                await asyncio.wait_for(self._router.deliver(delivery), REACTIVATION_TIMEOUT_S)
+            except Exception:  # its deadline was pushed back: the next pass tries again
+                log.exception("re-activation failed", extra=context)
+                return
 
     def _forget_dead_nodes(self) -> None:
         alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}

@@ -32,7 +32,7 @@ def test_pending_bursts_are_answered_from_another_node_when_their_node_is_lost(
     result = json.loads(lines[-1].removeprefix("RESULT "))
     assert set(result["before"].values()) == {result["node_a"]}  # all on the node we lose
     for chat, replies in result["replies"].items():
-        assert len(replies) == 1, (chat, replies)  # answered, exactly once
+        assert len(replies) == 1, (chat, replies, result, run.stderr[-3000:])  # exactly once
         assert replies[0].endswith(f"pergunta de {chat}")
     assert set(result["after"].values()) <= {result["node_b"], None}
     print(f"answered {result['answered_after_s']} s after the node was lost")

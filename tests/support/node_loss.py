@@ -32,6 +32,7 @@ CHATS = 3
 async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
     import ray
     from ray.cluster_utils import Cluster
+    from sqlalchemy import text
 
     from engine.config import Settings
     from engine.db import clientes as clientes_db
@@ -130,8 +131,22 @@ async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
                 after[chat] = (await actor.status.remote())["node_id"]
             except (ValueError, ray.exceptions.RayActorError):
                 after[chat] = None  # already reaped, or never needed again
+        async with sessions() as session:
+            rows = await session.execute(
+                text(
+                    "SELECT c.chat_jid, m.direction, m.status, t.status AS turn, c.answer_due_at "
+                    "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+                    "LEFT JOIN turns t ON t.id = m.turn_id WHERE c.cliente_id = :c ORDER BY m.id"
+                ),
+                {"c": cliente.id},
+            )
+            database = [[str(v) for v in row] for row in rows]
+        supervisor = ray.get_actor("supervisor", namespace=settings.ray_namespace)
+        stats = await supervisor.stats.remote()
         await engine.dispose()
         return {
+            "database": database,
+            "supervisor": stats,
             "node_a": node_a.node_id,
             "node_b": node_b.node_id,
             "before": before,
