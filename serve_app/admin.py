@@ -15,6 +15,7 @@ from engine.db import knowledge as knowledge_db
 from engine.db.models import DocumentStatus
 from engine.errors import InvalidInput
 from engine.naming import SUPERVISOR_NAME, get_collection_name
+from serve_app.context import IngressContext
 from serve_app.deps import Ctx, require_operator
 from serve_app.schemas import (
     ClienteCreate,
@@ -227,26 +228,33 @@ async def pause_conversation(
     cliente_id: int, conversation_id: int, body: PauseRequest, ctx: Ctx
 ) -> ConversationOut:
     """Silence the bot in one chat (a human is answering), for a while or until resumed."""
-    async with ctx.sessions() as session:
-        await conversations_db.require_conversation(session, cliente_id, conversation_id)
-        await inbox_db.pause(session, conversation_id, seconds=body.duration_s, by="operator")
-        await session.commit()
-        return ConversationOut.model_validate(
-            await conversations_db.get_conversation(session, cliente_id, conversation_id)
-        )
+    return await _change_pause(ctx, cliente_id, conversation_id, pause_s=body.duration_s)
 
 
 @router.post(
     "/clientes/{cliente_id}/conversations/{conversation_id}/resume", response_model=ConversationOut
 )
 async def resume_conversation(cliente_id: int, conversation_id: int, ctx: Ctx) -> ConversationOut:
+    return await _change_pause(ctx, cliente_id, conversation_id, pause_s=None, resume=True)
+
+
+async def _change_pause(
+    ctx: IngressContext,
+    cliente_id: int,
+    conversation_id: int,
+    *,
+    pause_s: float | None,
+    resume: bool = False,
+) -> ConversationOut:
     async with ctx.sessions() as session:
         await conversations_db.require_conversation(session, cliente_id, conversation_id)
-        await inbox_db.resume(session, conversation_id)
+        if resume:
+            await inbox_db.resume(session, conversation_id)
+        else:
+            await inbox_db.pause(session, conversation_id, seconds=pause_s, by="operator")
         await session.commit()
-        return ConversationOut.model_validate(
-            await conversations_db.get_conversation(session, cliente_id, conversation_id)
-        )
+        conversation = await conversations_db.get_conversation(session, cliente_id, conversation_id)
+        return ConversationOut.model_validate(conversation)
 
 
 @router.get("/live")

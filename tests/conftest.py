@@ -26,6 +26,7 @@ from engine.db.session import sync_url
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.http_server import free_port
+from tests.support.postgres import create_database, drop_database
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 IDLE_TTL_S = 3.0
@@ -63,24 +64,12 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 @pytest.fixture(scope="session")
 def database_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh database for this run, migrated by the same Alembic scripts as production."""
-    from sqlalchemy.engine import make_url
-
     from engine.db import migrate
 
-    name = f"conversa_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(postgres_admin_url)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_database(postgres_admin_url, "conversa_test")
     migrate.upgrade(url)
     yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    drop_database(postgres_admin_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-
-import asyncpg
 import pytest
 from alembic import command
-from sqlalchemy.engine import make_url
 
 from engine.db import migrate
+from tests.support.postgres import create_database, drop_database
 
 pytestmark = pytest.mark.integration
 
@@ -20,24 +16,14 @@ def test_models_and_migrations_agree(database_url: str) -> None:
 
 
 def test_migrations_downgrade_to_nothing_and_upgrade_again(postgres_admin_url: str) -> None:
-    name = f"conversa_migrations_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(postgres_admin_url)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_database(postgres_admin_url, "conversa_migrations")
     try:
         migrate.upgrade(url)
         command.downgrade(migrate.alembic_config(url), "base")
         migrate.upgrade(url)
         assert migrate.check(url) == []
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(postgres_admin_url, name)
 
 
 def test_revisions_keep_the_seed_numbering() -> None:
