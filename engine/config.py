@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="postgresql://… ; unset = start an embedded PostgreSQL under data_dir."
     )
-    db_pool_size: int = Field(5, description="Connections per process that holds a pool.")
+    db_pool_size: int = Field(8, description="Connections per process that holds a pool.")
 
     # --- Ray / Serve ---
     ray_address: str | None = Field(None, description="Unset = start a local Ray cluster.")

@@ -18,7 +18,6 @@ from urllib.parse import urlparse
 
 import ray
 
-from engine.config import EmbeddingModel
 from engine.errors import ActorClosing
 from engine.naming import EMBEDDER_NAME, get_collection_name
 from engine.prompt import Passage
@@ -29,7 +28,6 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RetrieverConfig:
     namespace: str
-    embedding_model: EmbeddingModel
     chroma_dir: str | None  # on-disk stores, one sub-directory per cliente
     chroma_url: str | None  # a Chroma server (multi-node)
     idle_ttl_s: float = 900.0

@@ -1,5 +1,8 @@
 """`Supervisor`: the singleton that keeps live conversations bounded and nothing accepted lost.
 
+This module is the actor's shell and stays cheap to import (every conversation actor builds a
+handle to it); recovery's database and routing code (`engine.recovery`) loads in its process only.
+
 - **Bounded.** Every conversation actor holds one unit of the node's `conversation_slot`
   resource (`MAX_LIVE_CONVERSATIONS` per node), so Ray itself never places more than that on a
   node. To keep room for new chats, the supervisor evicts idle actors, least recently used first,
@@ -15,23 +18,18 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
-from engine.config import Settings
-from engine.conversation import ConversationConfig
-from engine.db import conversations as conversations_db
-from engine.db.session import create_engine, session_factory
-from engine.debounce import DebouncePolicy
 from engine.logs import configure_logging
 from engine.naming import SUPERVISOR_NAME
-from engine.routing import ConversationRouter
-from engine.webhooks import Delivery
+
+if TYPE_CHECKING:
+    from engine.config import Settings
+    from engine.conversation import ConversationConfig
 
 log = logging.getLogger(__name__)
-
-REACTIVATION_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -44,19 +42,18 @@ class LiveConversation:
 @ray.remote(num_cpus=0, max_restarts=-1)
 class Supervisor:
     def __init__(self, settings: Settings, config: ConversationConfig):
+        from engine.recovery import Recovery  # heavy (DB, router): only this process loads it
+
         configure_logging(settings.log_level)
-        assert settings.database_url
-        self._settings = settings
         self._cap = settings.max_live_conversations
-        self._engine = create_engine(settings.database_url, pool_size=2)
-        self._sessions = session_factory(self._engine)
-        self._router = ConversationRouter(config)
+        self._recovery_interval_s = settings.recovery_interval_s
+        self._recovery = Recovery(settings, config)
         self._live: dict[str, LiveConversation] = {}
         self._evicting: set[str] = set()
         self._recovered = 0
         self._evicted = 0
         self._reaped = 0
-        self._recovery = asyncio.get_running_loop().create_task(self._recovery_loop())
+        self._recovery_task = asyncio.get_running_loop().create_task(self._recovery_loop())
 
     # --- registry (fire-and-forget calls from conversation actors) ------------------------
 
@@ -107,49 +104,20 @@ class Supervisor:
 
     async def _recovery_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._settings.recovery_interval_s)
+            await asyncio.sleep(self._recovery_interval_s)
             try:
-                await self.recover()
+                self._recovered += await self._recovery.run_once()
                 self._forget_dead_nodes()
+                for node_id in {c.node_id for c in self._live.values()}:
+                    await self._make_room(node_id)  # in case an idle report was lost
             except Exception:
                 log.exception("recovery pass failed; retrying at the next interval")
 
     async def recover(self) -> int:
-        """Re-activate conversations past their deadline; returns how many."""
-        async with self._sessions() as session:
-            overdue = await conversations_db.overdue_conversations(
-                session, grace_s=self._settings.recovery_grace_s
-            )
-            await session.commit()
-        # Concurrently: one conversation whose actor sits on a dying node must not hold up the rest.
-        await asyncio.gather(*(self._reactivate(c) for c in overdue))
-        self._recovered += len(overdue)
-        return len(overdue)
-
-    async def _reactivate(self, conversation: conversations_db.Overdue) -> None:
-        context = {"cliente_id": conversation.cliente_id, "chat": conversation.chat_jid}
-        debounce_s = _or(conversation.debounce_s, self._settings.debounce_s)
-        policy = DebouncePolicy(
-            debounce_s, max(_or(conversation.max_wait_s, self._settings.max_wait_s), debounce_s)
-        )
-        log.warning(
-            "re-activating a conversation past its deadline",
-            extra={**context, "pending": len(conversation.pending)},
-        )
-        for message in conversation.pending:
-            delivery = Delivery(
-                cliente_id=conversation.cliente_id,
-                conversation_id=conversation.conversation_id,
-                session_id=conversation.session_id,
-                chat_jid=conversation.chat_jid,
-                message=message,
-                policy=policy,
-            )
-            try:
-                await asyncio.wait_for(self._router.deliver(delivery), REACTIVATION_TIMEOUT_S)
-            except Exception:  # its deadline was pushed back: the next pass tries again
-                log.exception("re-activation failed", extra=context)
-                return
+        """Run a recovery pass now (operators, tests); returns how many were re-activated."""
+        recovered = await self._recovery.run_once()
+        self._recovered += recovered
+        return recovered
 
     def _forget_dead_nodes(self) -> None:
         alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
@@ -169,10 +137,6 @@ class Supervisor:
             "reaped_idle": self._reaped,
             "recovered": self._recovered,
         }
-
-
-def _or(value: Any, default: Any) -> Any:
-    return default if value is None else value
 
 
 def start_supervisor(settings: Settings, config: ConversationConfig) -> Any:

@@ -11,7 +11,6 @@ from engine.retriever import RetrieverConfig
 def retriever_config(settings: Settings) -> RetrieverConfig:
     return RetrieverConfig(
         namespace=settings.ray_namespace,
-        embedding_model=settings.embedding_model,
         chroma_dir=None if settings.chroma_url else str(settings.chroma_dir.resolve()),
         chroma_url=settings.chroma_url,
         idle_ttl_s=settings.retriever_idle_ttl_s,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ class Running:
         try:
             if self.owns_ray:
                 ray.shutdown()
+                shutil.rmtree(haproxy_runtime_dir(self.settings), ignore_errors=True)
             elif ray.is_initialized() and self.base_url:
                 serve.delete(APP_NAME)
         finally:
@@ -120,7 +122,8 @@ def init_ray(settings: Settings, *, dashboard: bool = True, temp_dir: str | None
         resources=node_resources(settings),
         include_dashboard=dashboard,
         dashboard_host=settings.dashboard_host,
-        dashboard_port=settings.dashboard_port,
+        # Without a dashboard, Ray still probes this port; keep it off other clusters' default.
+        dashboard_port=settings.dashboard_port if dashboard else None,
         log_to_driver=False,
         _temp_dir=temp_dir,
     )

@@ -29,38 +29,7 @@ from engine.debounce import PendingMessage
 from engine.errors import NotFound
 from engine.prompt import Turn as MemoryTurn
 from engine.turn_policy import BurstMessage, ConversationState
-
-# Replies that carry the conversation forward (a fixed notice is not memory).
-MEMORY_KINDS = ("llm", "offline", "fallback")
-
-
-@dataclass(frozen=True)
-class ConversationContext:
-    """The conversation, its cliente's settings and the instance replies go through."""
-
-    conversation_id: int
-    cliente_id: int
-    chat_jid: str
-    instance_id: str | None
-    instance_api_key: str | None
-    cliente: dict[str, Any]  # the cliente's behaviour columns (None = global default)
-
-
-@dataclass(frozen=True)
-class OutboundPart:
-    message_id: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Resumable:
-    """A turn whose reply was recorded but not (entirely) confirmed sent: finish sending it."""
-
-    turn_id: int
-    reply_text: str
-    reply_kind: str
-    unsent: tuple[OutboundPart, ...]
-    message_ids: tuple[int, ...]
+from engine.turns import MEMORY_KINDS, ConversationContext, OutboundPart, Resumable
 
 
 @dataclass(frozen=True)
