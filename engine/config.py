@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     haproxy_metrics_port: int = 9101
     fallback_proxy_port: int = 8500
     direct_ingress_min_port: int = 30000
+    lean_ray_workers: bool = Field(
+        True, description="Ray settings that cut an idle actor's wake-ups (task events off)."
+    )
     reply_workers: int = Field(
         2, description="Shared actors doing DB/LLM/Evolution I/O for conversations."
     )

@@ -276,16 +276,23 @@ async def eventually(
 
 
 @pytest.fixture
-def db_counts(database_url: str) -> Callable[[], Awaitable[dict[str, int]]]:
-    """Row counts of the tables a webhook may write, to prove a rejected post wrote nothing."""
+def db_counts(database_url: str) -> Callable[[int], Awaitable[dict[str, int]]]:
+    """Row counts a webhook may write, to prove a rejected post wrote nothing: idempotency keys
+    and conversations anywhere, messages and turns of one cliente (other tests' conversations
+    may still be answering in the background)."""
 
-    async def counts() -> dict[str, int]:
+    async def counts(cliente_id: int) -> dict[str, int]:
         connection = await asyncpg.connect(sync_url(database_url))
         try:
-            return {
+            result = {
                 table: await connection.fetchval(f"SELECT count(*) FROM {table}")
-                for table in ("processed_webhooks", "conversations", "messages", "turns")
+                for table in ("processed_webhooks", "conversations")
             }
+            for table in ("messages", "turns"):
+                result[table] = await connection.fetchval(
+                    f"SELECT count(*) FROM {table} WHERE cliente_id = $1", cliente_id
+                )
+            return result
         finally:
             await connection.close()
 

@@ -15,21 +15,21 @@ async def test_wrong_or_missing_secret_is_401_and_writes_nothing(
 ) -> None:
     tenant = await make_tenant()
     payload = wa.text(tenant.instance, wa.new_chat(), "oi")
-    before = await db_counts()
+    before = await db_counts(tenant.id)
     wrong = await tenant.post(payload, secret="not-the-secret-of-this-instance")
     assert wrong.status_code == 401
     assert "secret" in wrong.json()["detail"]
     missing = await tenant.api.post("/webhooks/evolution", json=payload)
     assert missing.status_code == 401
-    assert await db_counts() == before
+    assert await db_counts(tenant.id) == before
 
 
 async def test_secret_of_another_instance_is_refused(make_tenant: MakeTenant, db_counts) -> None:
     tenant, other = await make_tenant(), await make_tenant()
-    before = await db_counts()
+    before = await db_counts(tenant.id)
     response = await tenant.post(wa.text(tenant.instance, wa.new_chat(), "oi"), secret=other.secret)
     assert response.status_code == 401
-    assert await db_counts() == before
+    assert await db_counts(tenant.id) == before
 
 
 async def test_bearer_authorization_header_is_accepted(make_tenant: MakeTenant) -> None:
@@ -47,13 +47,13 @@ async def test_unknown_instance_is_404_so_evolution_stops_retrying(
     make_tenant: MakeTenant, db_counts
 ) -> None:
     tenant = await make_tenant()
-    before = await db_counts()
+    before = await db_counts(tenant.id)
     response = await tenant.post(
         wa.text("no-such-instance", wa.new_chat(), "oi", sender="5599000000000@s.whatsapp.net")
     )
     assert response.status_code == 404
     assert "no-such-instance" in response.json()["detail"]
-    assert await db_counts() == before
+    assert await db_counts(tenant.id) == before
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ async def test_malformed_envelope_is_4xx_with_a_reason(
     body: bytes, status: int, reason: str, make_tenant: MakeTenant, db_counts
 ) -> None:
     tenant = await make_tenant()
-    before = await db_counts()
+    before = await db_counts(tenant.id)
     response = await tenant.api.post(
         "/webhooks/evolution",
         content=body,
@@ -77,7 +77,7 @@ async def test_malformed_envelope_is_4xx_with_a_reason(
     )
     assert response.status_code == status
     assert reason in response.json()["detail"]
-    assert await db_counts() == before
+    assert await db_counts(tenant.id) == before
 
 
 @pytest.mark.parametrize(
@@ -96,20 +96,20 @@ async def test_malformed_message_is_422_with_a_reason(
     tenant = await make_tenant()
     payload = wa.text(tenant.instance, wa.new_chat(), "oi")
     mutate(payload)
-    before = await db_counts()
+    before = await db_counts(tenant.id)
     response = await tenant.post(payload)
     assert response.status_code == 422
     assert reason in response.json()["detail"]
-    assert await db_counts() == before
+    assert await db_counts(tenant.id) == before
 
 
 async def test_by_events_path_must_match_the_body(make_tenant: MakeTenant, db_counts) -> None:
     tenant = await make_tenant()
     payload = wa.text(tenant.instance, wa.new_chat(), "oi")
-    before = await db_counts()
+    before = await db_counts(tenant.id)
     mismatch = await tenant.post(payload, path="/webhooks/evolution/connection-update")
     assert mismatch.status_code == 422
-    assert await db_counts() == before
+    assert await db_counts(tenant.id) == before
     match = await tenant.post(payload, path="/webhooks/evolution/messages-upsert")
     assert match.status_code == 200 and match.json()["status"] == "accepted"
 
