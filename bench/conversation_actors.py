@@ -1,0 +1,243 @@
+"""Conversation actors: start time, memory and idle CPU per live conversation, and the cap.
+
+What it measures, on the real stack (`serve_app.runtime.start`, local Ray, PostgreSQL):
+
+* actor start time: for N new chats, the time of the hand-off that creates the chat's actor
+  (`ConversationRouter.deliver`: create, restore from PostgreSQL, deliver), p50/p90/max;
+* memory: USS and RSS of each live conversation actor once idle, against a bare async actor;
+* idle CPU: the N idle actors' summed utime+stime over `--idle-s`, as % of one core per actor,
+  with `LEAN_RAY_WORKERS` on (default) or off (`--not-lean`), and wake-ups per second per actor
+  (voluntary context switches of all its threads);
+* the cap: 3 x `--cap` new chats at once against `MAX_LIVE_CONVERSATIONS=--cap`; the most live
+  conversation actor processes seen at any time (psutil, sampled every 50 ms), evictions and idle
+  reaps by the supervisor, and how long until every chat was answered.
+
+Messages go through `EvolutionInbox` (what the webhook route calls) and the router, not HTTP:
+`bench/webhook_ingress.py` measures the HTTP path. No OpenAI key, no Evolution URL (offline
+responder, replies recorded only), hash embeddings.
+
+    .venv/bin/python bench/conversation_actors.py [--actors 20] [--cap 24] [--idle-s 20]
+        [--not-lean] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for tests.support (webhook bodies, free ports, databases)
+SYSTEM_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def say(message: str) -> None:
+    print(f"[{time.monotonic() - STARTED:7.1f}s] {message}", flush=True)
+
+
+STARTED = time.monotonic()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Set-up and teardown are synchronous (Alembic runs its own event loop); measuring is not."""
+    from engine.config import Settings
+    from serve_app import runtime
+    from tests.support.http_server import free_port
+    from tests.support.postgres import create_database, drop_database
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    name, database_url = create_database(os.environ.get("BENCH_POSTGRES_URL", SYSTEM_PG), "bench")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=Path(tempfile.mkdtemp(prefix="conversa-bench-")),
+        database_url=database_url,
+        http_port=free_port(),
+        haproxy_stats_port=free_port(),
+        haproxy_metrics_port=free_port(),
+        fallback_proxy_port=free_port(),
+        direct_ingress_min_port=33000,
+        dashboard_port=free_port(),
+        embedding_model="hash",
+        debounce_s=0.2,
+        max_wait_s=0.5,
+        max_live_conversations=args.cap,
+        idle_ttl_s=600,  # nothing leaves by itself while measuring: only eviction makes room
+        lean_ray_workers=not args.not_lean,
+    )
+    say(f"starting the stack (cap {args.cap} per node, lean Ray workers: {not args.not_lean})")
+    running = runtime.start(settings, dashboard=False, temp_dir=tempfile.mkdtemp(prefix="cvb-"))
+    try:
+        return asyncio.run(measure(args, running.settings))
+    finally:
+        say("stopping the stack")
+        running.stop()
+        drop_database(os.environ.get("BENCH_POSTGRES_URL", SYSTEM_PG), name)
+
+
+async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    import ray
+
+    from engine.db import clientes as clientes_db
+    from engine.db.session import sync_url
+    from engine.routing import ConversationRouter
+    from engine.webhooks import EvolutionInbox
+    from engine.wiring import conversation_config
+    from serve_app.context import IngressContext
+    from tests.support import evolution_payloads as wa
+
+    database_url = settings.database_url
+    results: dict[str, Any] = {"cap": args.cap, "lean_ray_workers": not args.not_lean}
+    context = IngressContext(settings)
+    inbox: EvolutionInbox = context.inbox
+    router = ConversationRouter(conversation_config(settings))
+    secret = uuid.uuid4().hex * 2
+    async with context.sessions() as session:
+        cliente = await clientes_db.create_cliente(session, nome="bench", status="ATIVO")
+        instance = f"bench-{cliente.id}"
+        await clientes_db.register_instance(
+            session,
+            cliente.id,
+            instance_id=instance,
+            numero=None,
+            webhook_secret=secret,
+            api_key=None,
+        )
+        await session.commit()
+
+    async def hand_off(chat: str, text: str) -> float:
+        outcome = await inbox.handle(wa.text(instance, chat, text), secret=secret)
+        assert outcome.delivery is not None
+        started = time.perf_counter()
+        await router.deliver(outcome.delivery)
+        return time.perf_counter() - started
+
+    # 1. start time, one new chat after another
+    chats = [wa.new_chat() for _ in range(args.actors)]
+    starts = [await hand_off(chat, "oi") for chat in chats]
+    results["actor_start_s"] = _summary(starts)
+    say(f"{args.actors} actors started: {results['actor_start_s']}")
+
+    # 2. memory and idle CPU, once every turn is done
+    async def answered(count: int) -> None:
+        """Wait until `count` of the cliente's inbound messages are answered."""
+        query = (
+            "SELECT count(*) FROM messages WHERE cliente_id = $1"
+            " AND direction = 'inbound' AND status = 'RESPONDIDA'"
+        )
+        connection = await asyncpg.connect(sync_url(database_url))
+        try:
+            while await connection.fetchval(query, cliente.id) < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+        finally:
+            await connection.close()
+
+    await answered(args.actors)
+    await asyncio.sleep(2)
+    pids = []
+    for chat in chats:
+        actor = ray.get_actor(f"cliente_{cliente.id}_{chat}", namespace=settings.ray_namespace)
+        pids.append((await actor.status.remote())["pid"])
+    processes = [psutil.Process(pid) for pid in pids]
+    uss = [p.memory_full_info().uss / 1e6 for p in processes]
+    rss = [p.memory_info().rss / 1e6 for p in processes]
+    cpu_before = [sum(p.cpu_times()[:2]) for p in processes]
+    switches_before = [_voluntary_switches(p.pid) for p in processes]
+    say(f"measuring idle CPU of {len(processes)} idle conversation actors for {args.idle_s} s")
+    await asyncio.sleep(args.idle_s)
+    cpu = [sum(p.cpu_times()[:2]) - b for p, b in zip(processes, cpu_before, strict=True)]
+    switches = [
+        _voluntary_switches(p.pid) - b for p, b in zip(processes, switches_before, strict=True)
+    ]
+    results["uss_mb"] = _summary(uss)
+    results["rss_mb"] = _summary(rss)
+    results["idle_cpu_pct_of_core_per_actor"] = round(100 * sum(cpu) / args.idle_s / len(cpu), 3)
+    results["wakeups_per_s_per_actor"] = round(sum(switches) / args.idle_s / len(switches), 1)
+    say(
+        f"USS {results['uss_mb']} MB; idle CPU {results['idle_cpu_pct_of_core_per_actor']} %"
+        f" of a core per actor; {results['wakeups_per_s_per_actor']} wake-ups/s per actor"
+    )
+
+    # 3. three times the cap at once
+    flood = [wa.new_chat() for _ in range(3 * args.cap)]
+    supervisor = ray.get_actor("supervisor", namespace=settings.ray_namespace)
+    before = await supervisor.stats.remote()
+    peak = 0
+    sampling = True
+
+    async def sample() -> None:
+        nonlocal peak
+        while sampling:
+            live = sum(
+                1
+                for p in psutil.process_iter(["name"])
+                if (p.info["name"] or "").startswith("ray::Conversati")
+            )
+            peak = max(peak, live)
+            await asyncio.sleep(0.05)
+
+    sampler = asyncio.get_running_loop().create_task(sample())
+    say(f"flood: {len(flood)} new chats at once against a cap of {args.cap}")
+    started = time.perf_counter()
+    await asyncio.gather(*(hand_off(chat, "oi, tudo bem?") for chat in flood))
+    await answered(args.actors + len(flood))
+    elapsed = time.perf_counter() - started
+    sampling = False
+    await sampler
+    after = await supervisor.stats.remote()
+    results["flood"] = {
+        "chats": len(flood),
+        "peak_live_actor_processes": peak,
+        "evicted": after["evicted"] - before["evicted"],
+        "reaped_idle": after["reaped_idle"] - before["reaped_idle"],
+        "all_answered_s": round(elapsed, 1),
+    }
+    say(f"flood: {results['flood']}")
+    await context.close()
+    return results
+
+
+def _voluntary_switches(pid: int) -> int:
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        for line in status.read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches"):
+                total += int(line.split()[1])
+    return total
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "p50": round(statistics.median(ordered), 3),
+        "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--actors", type=int, default=20)
+    parser.add_argument("--cap", type=int, default=24)
+    parser.add_argument("--idle-s", type=float, default=20)
+    parser.add_argument("--not-lean", action="store_true", help="Ray's default worker settings")
+    parser.add_argument("--json", type=Path)
+    arguments = parser.parse_args()
+    if arguments.actors >= arguments.cap:
+        parser.error("--actors must be < --cap: the supervisor keeps one slot free")
+    outcome = run(arguments)
+    print(json.dumps(outcome, indent=2))
+    if arguments.json:
+        arguments.json.write_text(json.dumps(outcome, indent=2))
