@@ -159,3 +159,22 @@ async def test_live_actors_stay_capped_under_three_times_more_chats(
     assert all(len(fake_evolution.sent_to(chat)) == 1 for chat in chats)
     response = await tenant.api.get("/admin/live")
     assert response.status_code == 200 and response.json()["cap_per_node"] == MAX_LIVE
+
+
+async def test_idle_retriever_is_reaped_and_recreated_on_the_next_question(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution, settings
+) -> None:
+    tenant = await make_tenant(documents=(DOC,), **{"debounce_s": 0.2, "max_wait_s": 0.5})
+    chat = wa.new_chat()
+    name = f"tenant_{tenant.id}"
+    await tenant.post(wa.text(tenant.instance, chat, "Quanto custa o produto X?"))
+    await eventually(lambda: _sent(fake_evolution, chat, 1))
+    assert _alive(name, settings)
+
+    async def reaped() -> bool:
+        return not _alive(name, settings)
+
+    await eventually(reaped, timeout_s=settings.retriever_idle_ttl_s + 10)
+    await tenant.post(wa.text(tenant.instance, chat, "E qual a cor do produto X?"))
+    [_, reply] = await eventually(lambda: _sent(fake_evolution, chat, 2))
+    assert "azul" in reply.text  # the new retriever reopened the same collection
