@@ -36,10 +36,6 @@ class ChatModel:
                 max_retries=1,
             )
 
-    @property
-    def online(self) -> bool:
-        return self._client is not None
-
     async def reply(
         self,
         *,

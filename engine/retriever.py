@@ -167,9 +167,6 @@ class TenantRetriever:
         )
         log.info("knowledge deleted", extra={"cliente_id": self._cliente_id})
 
-    async def count(self) -> int:
-        return await asyncio.to_thread(self._collection.count)
-
 
 def retriever_handle(cliente_id: int, config: RetrieverConfig) -> ray.actor.ActorHandle:
     """Get or create the cliente's retriever (named `tenant_{id}`)."""

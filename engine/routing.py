@@ -77,9 +77,6 @@ class ConversationRouter:
                 await asyncio.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def forget(self, session_id: str) -> None:
-        self._handles.pop(session_id, None)
-
 
 def kill_actor(name: str, *, namespace: str) -> bool:
     """Kill a named actor if it is alive (conversation and retriever state is persisted)."""
