@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     http_port: int = 8000
     ingress_mode: IngressMode = IngressMode.HAPROXY
     ingress_replicas: int = Field(
-        2, description="HAProxy mode wants >= 2 so a restart never stalls acks."
+        2, ge=1, description="HAProxy mode wants >= 2 so a restart never stalls acks."
     )
     haproxy_stats_port: int = 8404
     haproxy_metrics_port: int = 9101
@@ -65,21 +65,21 @@ class Settings(BaseSettings):
         True, description="Ray settings that cut an idle actor's wake-ups (task events off)."
     )
     reply_workers: int = Field(
-        2, description="Shared actors doing DB/LLM/Evolution I/O for conversations."
+        2, ge=1, description="Shared actors doing DB/LLM/Evolution I/O for conversations."
     )
 
     # --- conversation actors: lifetime and bounds ---
     idle_ttl_s: float = Field(
-        300.0, description="A conversation actor with no work exits after this."
+        300.0, gt=0, description="A conversation actor with no work exits after this."
     )
     retriever_idle_ttl_s: float = Field(
-        900.0, description="A retriever actor exits after this idle."
+        900.0, gt=0, description="A retriever actor exits after this idle."
     )
     max_live_conversations: int = Field(
-        150, description="Live conversation actors per node; idle ones are evicted LRU-first."
+        150, ge=2, description="Live conversation actors per node; idle ones are evicted LRU-first."
     )
     recovery_interval_s: float = Field(
-        5.0, description="How often unanswered bursts are looked for."
+        5.0, gt=0, description="How often unanswered bursts are looked for."
     )
     recovery_grace_s: float = Field(
         60.0, description="How long past its deadline a burst may wait before recovery steps in."
