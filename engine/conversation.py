@@ -28,6 +28,7 @@ from typing import Any
 
 import ray
 
+from engine.actor_calls import GONE
 from engine.debounce import DebouncePolicy, PendingMessage
 from engine.errors import ActorClosing
 from engine.logs import configure_logging
@@ -199,7 +200,7 @@ class ConversationActor:
     async def _search(self, query: str) -> list[Any]:
         try:
             return await self._retriever.call("search", query, self._config.top_k)
-        except (ray.exceptions.RayActorError, ActorClosing):
+        except GONE:
             log.warning("retriever unavailable; answering without passages", extra=self._log)
             return []
 

@@ -22,6 +22,13 @@ class DebouncePolicy:
         if self.max_wait_s < self.debounce_s:
             raise ValueError("max_wait_s must be >= debounce_s")
 
+    def overridden(self, *, debounce_s: float | None, max_wait_s: float | None) -> DebouncePolicy:
+        """A cliente's policy: its own values where it has them, these otherwise; the cap is
+        never shorter than the debounce."""
+        debounce = self.debounce_s if debounce_s is None else debounce_s
+        max_wait = self.max_wait_s if max_wait_s is None else max_wait_s
+        return DebouncePolicy(debounce, max(max_wait, debounce))
+
     def deadline(self, *, first_at: float, last_at: float) -> float:
         """When a burst whose first/last messages arrived at these times must be answered."""
         return min(last_at + self.debounce_s, first_at + self.max_wait_s)

@@ -31,6 +31,7 @@ class Recovery:
         self._engine = create_engine(settings.database_url, pool_size=2)
         self._sessions = session_factory(self._engine)
         self._router = ConversationRouter(config)
+        self._default_policy = DebouncePolicy(settings.debounce_s, settings.max_wait_s)
 
     async def run_once(self) -> int:
         """Re-activate every conversation past its deadline; returns how many."""
@@ -46,8 +47,9 @@ class Recovery:
     async def _reactivate(self, conversation: conversations_db.Overdue) -> None:
         context: dict[str, Any] = {"cliente_id": conversation.cliente_id,
                                    "chat": conversation.chat_jid}  # fmt: skip
-        debounce_s = _or(conversation.debounce_s, self._settings.debounce_s)
-        max_wait_s = max(_or(conversation.max_wait_s, self._settings.max_wait_s), debounce_s)
+        policy = self._default_policy.overridden(
+            debounce_s=conversation.debounce_s, max_wait_s=conversation.max_wait_s
+        )
         log.warning(
             "re-activating a conversation past its deadline",
             extra={**context, "pending": len(conversation.pending)},
@@ -59,14 +61,10 @@ class Recovery:
                 session_id=conversation.session_id,
                 chat_jid=conversation.chat_jid,
                 message=message,
-                policy=DebouncePolicy(debounce_s, max_wait_s),
+                policy=policy,
             )
             try:
                 await asyncio.wait_for(self._router.deliver(delivery), REACTIVATION_TIMEOUT_S)
             except Exception:  # its deadline was pushed back: the next pass tries again
                 log.exception("re-activation failed", extra=context)
                 return
-
-
-def _or(value: Any, default: Any) -> Any:
-    return default if value is None else value

@@ -19,7 +19,7 @@ from engine.config import Settings
 from engine.db import conversations as conversations_db
 from engine.db.models import MessageStatus
 from engine.db.session import create_engine, session_factory
-from engine.debounce import PendingMessage
+from engine.debounce import DebouncePolicy, PendingMessage
 from engine.errors import SendFailed
 from engine.evolution import EvolutionClient
 from engine.llm import ChatModel, Reply
@@ -44,6 +44,7 @@ class ReplyPipeline:
         self._engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         self._sessions = session_factory(self._engine)
         self._model = ChatModel(settings)
+        self._default_policy = DebouncePolicy(settings.debounce_s, settings.max_wait_s)
         self._evolution: EvolutionClient | None = None
         if settings.evolution_url:
             key = (
@@ -74,7 +75,9 @@ class ReplyPipeline:
                 await session.commit()
                 return None
             cliente = claim.context.cliente
-            max_wait_s = _or(cliente["max_wait_s"], self._settings.max_wait_s)
+            max_wait_s = self._default_policy.overridden(
+                debounce_s=cliente["debounce_s"], max_wait_s=cliente["max_wait_s"]
+            ).max_wait_s
             if claim.resumable is not None:
                 await session.commit()
                 resumable = claim.resumable

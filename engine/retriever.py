@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import ray
 
+from engine.actor_calls import call_with_retry
 from engine.errors import ActorClosing
 from engine.naming import EMBEDDER_NAME, get_collection_name
 from engine.prompt import Passage
@@ -189,14 +190,16 @@ class RetrieverClient:
         self._handle: Any = None
 
     async def call(self, method: str, *args: Any) -> Any:
-        for attempt in range(1, self.ATTEMPTS + 1):
-            if self._handle is None:
-                self._handle = retriever_handle(self._cliente_id, self._config)
-            try:
-                return await getattr(self._handle, method).remote(*args)
-            except (ray.exceptions.RayActorError, ActorClosing):
-                self._handle = None
-                if attempt == self.ATTEMPTS:
-                    raise
-                await asyncio.sleep(0.05 * 2**attempt)
-        raise AssertionError("unreachable")
+        return await call_with_retry(
+            self._get,
+            method,
+            *args,
+            attempts=self.ATTEMPTS,
+            first_delay_s=0.1,
+            log_context={"cliente_id": self._cliente_id},
+        )
+
+    def _get(self, fresh: bool) -> Any:
+        if fresh or self._handle is None:
+            self._handle = retriever_handle(self._cliente_id, self._config)
+        return self._handle

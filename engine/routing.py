@@ -7,21 +7,16 @@ ray#41324) is retried on a fresh get-or-create, so a message that races the reap
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import OrderedDict
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError
 
+from engine.actor_calls import call_with_retry
 from engine.conversation import ConversationActor, ConversationConfig
-from engine.errors import ActorClosing
 from engine.webhooks import Delivery
 
-log = logging.getLogger(__name__)
-
-DELIVERY_ATTEMPTS = 8  # with the back-off below: ~1.5 s, ample for a dying actor to free its name
+DELIVERY_ATTEMPTS = 8  # back-off from 20 ms, doubling: ~2.5 s for a dying actor to free its name
 HANDLE_CACHE_SIZE = 10_000
 
 
@@ -57,25 +52,15 @@ class ConversationRouter:
 
     async def deliver(self, delivery: Delivery) -> int:
         """Returns the size of the burst the message joined."""
-        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-            handle = self._handle(delivery, fresh=attempt > 1)
-            try:
-                return await handle.deliver.remote(delivery.message, delivery.policy)
-            except (RayActorError, ActorClosing) as e:
-                self._handles.pop(delivery.session_id, None)
-                if attempt == DELIVERY_ATTEMPTS:
-                    raise
-                log.info(
-                    "conversation actor gone; retrying on a new one",
-                    extra={
-                        "cliente_id": delivery.cliente_id,
-                        "chat": delivery.chat_jid,
-                        "attempt": attempt,
-                        "error": type(e).__name__,
-                    },
-                )
-                await asyncio.sleep(0.01 * 2**attempt)
-        raise AssertionError("unreachable")
+        return await call_with_retry(
+            lambda fresh: self._handle(delivery, fresh=fresh),
+            "deliver",
+            delivery.message,
+            delivery.policy,
+            attempts=DELIVERY_ATTEMPTS,
+            first_delay_s=0.02,
+            log_context={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid},
+        )
 
 
 def kill_actor(name: str, *, namespace: str) -> bool:

@@ -105,15 +105,6 @@ class EvolutionInbox:
         self._default_policy = default_policy
         self._human_pause_s = human_pause_s
 
-    def _policy(self, route: clientes_db.InstanceRoute) -> DebouncePolicy:
-        debounce_s = (
-            route.debounce_s if route.debounce_s is not None else self._default_policy.debounce_s
-        )
-        max_wait_s = (
-            route.max_wait_s if route.max_wait_s is not None else self._default_policy.max_wait_s
-        )
-        return DebouncePolicy(debounce_s, max(max_wait_s, debounce_s))
-
     async def handle(
         self, payload: Any, *, secret: str | None, path_event: str | None = None
     ) -> WebhookOutcome:
@@ -207,7 +198,9 @@ class EvolutionInbox:
             return WebhookOutcome("recorded", reason, cliente_id)
         if message_id is None:  # same key.id stored under another idempotency source
             return WebhookOutcome("duplicate", classified.key_id, cliente_id)
-        policy = self._policy(route)
+        policy = self._default_policy.overridden(
+            debounce_s=route.debounce_s, max_wait_s=route.max_wait_s
+        )
         await inbox_db.set_answer_deadline(session, conversation.id, max_wait_s=policy.max_wait_s)
         delivery = Delivery(
             cliente_id=cliente_id,

@@ -42,6 +42,7 @@ class Claim:
 
 _CLIENTE_BEHAVIOUR = (
     Cliente.system_prompt,
+    Cliente.debounce_s,
     Cliente.max_wait_s,
     Cliente.human_pause_s,
     Cliente.session_expire_s,

@@ -185,3 +185,20 @@ def test_merge_burst_joins_texts_in_order_one_per_line(
     messages: list[PendingMessage], expected: str
 ) -> None:
     assert merge_burst(messages) == expected
+
+
+@pytest.mark.parametrize(
+    ("debounce_s", "max_wait_s", "expected"),
+    [
+        (None, None, (2.0, 12.0)),
+        (5.0, None, (5.0, 12.0)),
+        (None, 30.0, (2.0, 30.0)),
+        (20.0, None, (20.0, 20.0)),  # a cliente's long debounce lifts the global cap with it
+        (0.5, 1.0, (0.5, 1.0)),
+    ],
+)
+def test_cliente_overrides_fall_back_to_the_defaults(
+    debounce_s: float | None, max_wait_s: float | None, expected: tuple[float, float]
+) -> None:
+    policy = DebouncePolicy(2.0, 12.0).overridden(debounce_s=debounce_s, max_wait_s=max_wait_s)
+    assert (policy.debounce_s, policy.max_wait_s) == expected
