@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from engine.routing import kill_actor
 from tests.conftest import MakeTenant, TenantHandle, eventually
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
@@ -26,6 +27,11 @@ async def _sent(fake: FakeEvolution, chat: str, count: int):  # type: ignore[no-
     return sent if len(sent) >= count else None
 
 
+async def _kill_actor(tenant: TenantHandle, chat: str, settings) -> None:  # type: ignore[no-untyped-def]
+    session_id = (await tenant.conversation_for(chat))["session_id"]
+    kill_actor(session_id, namespace=settings.ray_namespace)
+
+
 async def _say(tenant: TenantHandle, chat: str, text: str, **kwargs) -> dict:  # type: ignore[no-untyped-def,type-arg]
     response = await tenant.post(wa.text(tenant.instance, chat, text, **kwargs))
     assert response.status_code == 200, response.text
@@ -33,7 +39,7 @@ async def _say(tenant: TenantHandle, chat: str, text: str, **kwargs) -> dict:  #
 
 
 async def test_human_typing_on_the_phone_pauses_the_bot_until_the_pause_ends(
-    make_tenant: MakeTenant, fake_evolution: FakeEvolution
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution, settings
 ) -> None:
     tenant = await make_tenant(documents=(DOC,), human_pause_s=4.0, **FAST)
     chat = wa.new_chat()
@@ -42,6 +48,7 @@ async def test_human_typing_on_the_phone_pauses_the_bot_until_the_pause_ends(
 
     ack = await _say(tenant, chat, "Oi Maria, aqui é a Carla!", from_me=True)
     assert ack == {"status": "recorded", "detail": "human_takeover"}
+    await _kill_actor(tenant, chat, settings)  # the pause lives in PostgreSQL, not the actor
     during = await _say(tenant, chat, "Obrigada Carla, e a cor?")
     assert during == {"status": "recorded", "detail": "paused"}
     await asyncio.sleep(1.5)
@@ -94,7 +101,7 @@ async def test_operator_can_pause_and_resume_a_chat(
 
 
 async def test_session_expires_after_silence_and_memory_starts_over(
-    make_tenant: MakeTenant, fake_evolution: FakeEvolution, fake_llm: FakeOpenAI
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution, fake_llm: FakeOpenAI, settings
 ) -> None:
     tenant = await make_tenant(documents=(DOC,), session_expire_s=2.0, **FAST)
     chat = wa.new_chat()
@@ -105,6 +112,7 @@ async def test_session_expires_after_silence_and_memory_starts_over(
     [within] = fake_llm.requests_about("Quanto custa para a Ana?")
     assert len(within["messages"]) == 4  # system, the earlier turn (user + assistant), this one
 
+    await _kill_actor(tenant, chat, settings)  # a re-created actor must know the session expired
     await asyncio.sleep(3.0)  # longer than session_expire_s
     await _say(tenant, chat, "Qual é o meu nome?")
     await eventually(lambda: _sent(fake_evolution, chat, 3))
@@ -160,7 +168,10 @@ async def test_messages_during_a_reply_join_the_next_turn(
     try:
         await _say(tenant, chat, "primeira pergunta")
         await eventually(lambda: _async(fake_llm.requests_about("primeira pergunta")))
+        loop = asyncio.get_running_loop()
+        posted = loop.time()
         await _say(tenant, chat, "segunda pergunta")  # while the first reply is being written
+        assert loop.time() - posted < 1.0  # acked at once although the conversation is busy
         first, second = await eventually(lambda: _sent(fake_evolution, chat, 2), timeout_s=30)
     finally:
         fake_llm.mode = "ok"
