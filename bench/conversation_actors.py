@@ -88,10 +88,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     import ray
 
+    from engine.actors.router import ConversationRouter
     from engine.db import clientes as clientes_db
     from engine.db.session import sync_url
-    from engine.routing import ConversationRouter
-    from engine.webhooks import EvolutionInbox
+    from engine.services.inbox import EvolutionInbox
     from engine.wiring import conversation_config
     from serve_app.context import IngressContext
     from tests.support import evolution_payloads as wa

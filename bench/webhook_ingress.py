@@ -61,8 +61,8 @@ import psutil
 import ray
 
 from engine.config import Settings
+from engine.core.naming import session_id
 from engine.db.session import sync_url
-from engine.naming import session_id
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.support (webhook bodies, free ports)

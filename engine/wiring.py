@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from engine.actors.conversation import ConversationConfig
+from engine.actors.retriever import RetrieverConfig
 from engine.config import Settings
-from engine.conversation import ConversationConfig
-from engine.naming import CONVERSATION_SLOT
-from engine.retriever import RetrieverConfig
+from engine.core.naming import CONVERSATION_SLOT
 
 
 def retriever_config(settings: Settings) -> RetrieverConfig:

@@ -14,7 +14,7 @@ from engine.errors import (
     Unauthenticated,
     UnknownInstance,
 )
-from serve_app import admin, webhooks
+from serve_app.routes import admin, webhooks
 
 STATUS_BY_ERROR: dict[type[ConversaError], int] = {
     MalformedWebhook: 422,

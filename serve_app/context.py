@@ -7,12 +7,12 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from engine.actors.router import ConversationRouter
 from engine.config import Settings
+from engine.core.debounce import DebouncePolicy
 from engine.db.session import create_engine, session_factory
-from engine.debounce import DebouncePolicy
-from engine.knowledge import Knowledge
-from engine.routing import ConversationRouter
-from engine.webhooks import Delivery, EvolutionInbox
+from engine.services.inbox import Delivery, EvolutionInbox
+from engine.services.knowledge import Knowledge
 from engine.wiring import conversation_config, retriever_config
 
 log = logging.getLogger(__name__)

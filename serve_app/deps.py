@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from engine.auth import bearer_token, token_matches
+from engine.core.auth import bearer_token, token_matches
 from engine.errors import Unauthenticated
 from serve_app.context import IngressContext
 

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from engine.config import IngressMode, Settings
+from engine.core.naming import CONVERSATION_SLOT
 from engine.db import migrate
-from engine.naming import CONVERSATION_SLOT
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def resolve_database(settings: Settings) -> tuple[Settings, Any]:
     """Settings with a DATABASE_URL; starts the embedded PostgreSQL when none is configured."""
     if settings.database_url:
         return settings, None
-    from engine import embedded_postgres
+    from engine.adapters import embedded_postgres
 
     url, server = embedded_postgres.start(settings.data_dir)
     return settings.model_copy(update={"database_url": url}), server
@@ -173,9 +173,9 @@ def _start_on_database(
     import ray
     from ray import serve
 
-    from engine.embeddings import embedder_handle
-    from engine.reply_worker import start_reply_workers
-    from engine.supervisor import start_supervisor
+    from engine.actors.reply_worker import start_reply_workers
+    from engine.actors.supervisor import start_supervisor
+    from engine.adapters.embeddings import embedder_handle
     from engine.wiring import conversation_config
     from serve_app.deployment import build
 

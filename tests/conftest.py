@@ -54,7 +54,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     if asyncio.run(_reachable(SYSTEM_PG)):
         yield SYSTEM_PG
         return
-    from engine import embedded_postgres
+    from engine.adapters import embedded_postgres
 
     url, server = embedded_postgres.start(tmp_path_factory.mktemp("pg"))
     yield sync_url(url)
@@ -244,8 +244,8 @@ async def make_tenant(
 
 
 async def _kill_actors_of(cliente_ids: list[int], settings: Settings, database_url: str) -> None:
-    from engine.naming import get_collection_name
-    from engine.routing import kill_actor
+    from engine.actors.router import kill_actor
+    from engine.core.naming import get_collection_name
 
     if not cliente_ids:
         return

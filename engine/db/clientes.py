@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.auth import hash_secret
+from engine.core.auth import hash_secret
 from engine.db.models import (
     Cliente,
     ClienteStatus,

@@ -14,6 +14,10 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.core.debounce import PendingMessage
+from engine.core.prompt import Turn as MemoryTurn
+from engine.core.turn_policy import BurstMessage, ConversationState
+from engine.core.turns import MEMORY_KINDS, ConversationContext, OutboundPart, Resumable
 from engine.db.models import (
     Author,
     Cliente,
@@ -25,11 +29,7 @@ from engine.db.models import (
     Turn,
     TurnStatus,
 )
-from engine.debounce import PendingMessage
 from engine.errors import NotFound
-from engine.prompt import Turn as MemoryTurn
-from engine.turn_policy import BurstMessage, ConversationState
-from engine.turns import MEMORY_KINDS, ConversationContext, OutboundPart, Resumable
 
 
 @dataclass(frozen=True)

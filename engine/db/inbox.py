@@ -12,6 +12,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.core.naming import session_id
 from engine.db.models import (
     Author,
     Conversation,
@@ -20,7 +21,6 @@ from engine.db.models import (
     MessageStatus,
     ProcessedWebhook,
 )
-from engine.naming import session_id
 
 # A fromMe upsert with the text of a reply we sent this recently is our own echo, not a human.
 OWN_ECHO_WINDOW = timedelta(minutes=10)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from engine.routing import kill_actor
+from engine.actors.router import kill_actor
 from tests.conftest import MakeTenant, TenantHandle, eventually
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution

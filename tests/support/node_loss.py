@@ -34,16 +34,16 @@ async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
     from ray.cluster_utils import Cluster
     from sqlalchemy import text
 
+    from engine.actors.reply_worker import start_reply_workers
+    from engine.actors.router import ConversationRouter
+    from engine.actors.supervisor import start_supervisor
+    from engine.adapters.embeddings import embedder_handle
     from engine.config import Settings
+    from engine.core.debounce import DebouncePolicy
+    from engine.core.naming import CONVERSATION_SLOT
     from engine.db import clientes as clientes_db
     from engine.db.session import create_engine, session_factory
-    from engine.debounce import DebouncePolicy
-    from engine.embeddings import embedder_handle
-    from engine.naming import CONVERSATION_SLOT
-    from engine.reply_worker import start_reply_workers
-    from engine.routing import ConversationRouter
-    from engine.supervisor import start_supervisor
-    from engine.webhooks import EvolutionInbox
+    from engine.services.inbox import EvolutionInbox
     from engine.wiring import conversation_config
     from tests.support import evolution_payloads as wa
     from tests.support.fake_evolution import FakeEvolution

@@ -1,0 +1,278 @@
+"""`ConversationActor`: the one owner of a (cliente, chat) conversation.
+
+Detached and named after the session id (`cliente_{id}_{chat}`), it owns the debounce timer, the
+burst being collected and the conversation's memory. It answers one burst at a time (Ray runs an
+async actor's calls concurrently, so turns are serialized by a lock here). Messages that arrive
+while a reply is being produced start the next burst; they are answered by the next turn.
+
+It leaves by itself after `idle_ttl_s` without work, or when the supervisor evicts it to make room
+(least recently used first). Leaving is a handshake, as in Akka's graceful passivation: once it
+starts, `deliver` refuses with `ActorClosing` and the caller retries on a new incarnation,
+which restores memory and unanswered messages from PostgreSQL. An actor with a burst pending or a
+turn running never leaves.
+
+The process stays light on purpose (one per live chat): no database driver, no HTTP or model
+client, no Chroma. Its I/O goes through the shared `ReplyWorker` actors and the cliente's
+`TenantRetriever`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from engine.actors.calls import GONE
+from engine.actors.retriever import RetrieverClient, RetrieverConfig
+from engine.core.debounce import DebouncePolicy, PendingMessage
+from engine.core.naming import SUPERVISOR_NAME, reply_worker_name
+from engine.core.prompt import Turn
+from engine.errors import ActorClosing
+from engine.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+RESTORE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ConversationConfig:
+    namespace: str
+    history_turns: int
+    top_k: int
+    reply_workers: int
+    retriever: RetrieverConfig
+    idle_ttl_s: float = 300.0
+    slot_resource: str | None = None  # per-node cap: each live actor holds one unit
+    log_level: str = "INFO"
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class ConversationActor:
+    def __init__(
+        self,
+        *,
+        cliente_id: int,
+        conversation_id: int,
+        session_id: str,
+        chat_jid: str,
+        policy: DebouncePolicy,
+        config: ConversationConfig,
+    ):
+        configure_logging(config.log_level)
+        self._cliente_id = cliente_id
+        self._conversation_id = conversation_id
+        self._session_id = session_id
+        self._chat_jid = chat_jid
+        self._policy = policy
+        self._config = config
+        self._loop = asyncio.get_running_loop()
+        self._pending: dict[int, PendingMessage] = {}
+        self._first_at = 0.0
+        self._last_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._turn_lock = asyncio.Lock()
+        self._turns: set[asyncio.Task[None]] = set()
+        self._memory: deque[Turn] = deque(maxlen=config.history_turns)
+        self._turns_answered = 0
+        self._closing = False
+        worker = zlib.crc32(session_id.encode()) % max(1, config.reply_workers)
+        self._worker = ray.get_actor(reply_worker_name(worker), namespace=config.namespace)
+        self._retriever = RetrieverClient(cliente_id, config.retriever)
+        self._supervisor = _supervisor(config.namespace)
+        self._report("register", ray.get_runtime_context().current_actor,
+                     ray.get_runtime_context().get_node_id())  # fmt: skip
+        self._restored = self._loop.create_task(self._restore())
+        self._touch()
+
+    @property
+    def _log(self) -> dict[str, Any]:
+        return {
+            "cliente_id": self._cliente_id,
+            "chat": self._chat_jid,
+            "session_id": self._session_id,
+        }
+
+    async def _restore(self) -> None:
+        """Memory and unanswered messages from PostgreSQL: the actor may be a re-creation."""
+        for attempt in range(1, RESTORE_ATTEMPTS + 1):
+            try:
+                pending, memory = await self._worker.restore.remote(
+                    self._conversation_id, self._config.history_turns
+                )
+                break
+            except Exception:
+                if attempt == RESTORE_ATTEMPTS:
+                    # Keep serving: new messages are still answered, only without old memory.
+                    log.exception("could not restore the conversation", extra=self._log)
+                    return
+                await asyncio.sleep(0.5 * attempt)
+        self._memory.extend(memory)
+        for message in pending:
+            self._add(message)
+        log.info(
+            "conversation actor started",
+            extra={**self._log, "restored_turns": len(memory), "restored_pending": len(pending)},
+        )
+        if not self._busy(exclude_restore=True):
+            self._report("idle")
+
+    # --- messages in ----------------------------------------------------------------------
+
+    async def deliver(self, message: PendingMessage, policy: DebouncePolicy | None = None) -> int:
+        """Add an accepted message to the current burst; returns the burst's size. Never waits
+        for a reply being produced, so the webhook is acked fast even while the chat is busy."""
+        if self._closing:
+            raise ActorClosing(self._session_id)
+        await self._restored
+        if self._closing:  # began leaving while this call waited for the restore
+            raise ActorClosing(self._session_id)
+        if policy is not None:
+            self._policy = policy
+        self._add(message)
+        return len(self._pending)
+
+    def _add(self, message: PendingMessage) -> None:
+        now = self._loop.time()
+        if message.message_id in self._pending:
+            return
+        if not self._pending:
+            self._first_at = now
+            self._report("busy")
+        self._pending[message.message_id] = message
+        self._last_at = now
+        if self._timer is not None:
+            self._timer.cancel()
+        deadline = self._policy.deadline(first_at=self._first_at, last_at=self._last_at)
+        self._timer = self._loop.call_at(deadline, self._fire)
+        self._touch()
+
+    def _fire(self) -> None:
+        self._timer = None
+        burst, self._pending = list(self._pending.values()), {}
+        task = self._loop.create_task(self._answer(burst))
+        self._turns.add(task)
+        task.add_done_callback(self._turn_done)
+
+    def _turn_done(self, task: asyncio.Task[None]) -> None:
+        self._turns.discard(task)
+        self._touch()
+        if not self._busy():
+            self._report("idle")
+
+    # --- turns ----------------------------------------------------------------------------
+
+    async def _answer(self, burst: list[PendingMessage]) -> None:
+        async with self._turn_lock:
+            try:
+                await self._run_turns()
+            except Exception:
+                # The messages stay RECEBIDA in PostgreSQL; the next turn (or recovery) claims them.
+                log.exception("turn failed", extra={**self._log, "messages": len(burst)})
+
+    async def _run_turns(self) -> None:
+        """Answer what is unanswered; a resumed half-sent turn may leave a burst behind it."""
+        while True:
+            plan = await self._worker.begin_turn.remote(self._conversation_id)
+            if plan is None:
+                return
+            if plan.new_session:
+                self._memory.clear()
+            passages = await self._search(plan.user_text) if plan.needs_passages else []
+            result = await self._worker.answer_turn.remote(
+                plan, passages=passages, memory=list(self._memory)
+            )
+            if plan.close_session:
+                self._memory.clear()
+            elif result.is_memory and plan.resumable is None:
+                self._memory.append(Turn(plan.user_text, result.reply_text))
+            self._turns_answered += 1
+            if plan.resumable is None:
+                return
+
+    async def _search(self, query: str) -> list[Any]:
+        try:
+            return await self._retriever.call("search", query, self._config.top_k)
+        except GONE:
+            log.warning("retriever unavailable; answering without passages", extra=self._log)
+            return []
+
+    # --- leaving --------------------------------------------------------------------------
+
+    def _busy(self, *, exclude_restore: bool = False) -> bool:
+        return (
+            bool(self._pending)
+            or bool(self._turns)
+            or self._turn_lock.locked()
+            or (not exclude_restore and not self._restored.done())
+        )
+
+    def _touch(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = self._loop.call_later(self._config.idle_ttl_s, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        if self._busy():
+            self._touch()
+        else:
+            self._begin_leaving("idle")
+
+    async def passivate(self) -> bool:
+        """Leave if idle (the supervisor's eviction); False if there is work in hand."""
+        if self._closing or self._busy():
+            return False
+        self._begin_leaving("evicted")
+        return True
+
+    def _begin_leaving(self, reason: str) -> None:
+        self._closing = True  # from here on, deliver refuses: callers retry on a new actor
+        for timer in (self._timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._loop.create_task(self._leave(reason))
+
+    async def _leave(self, reason: str) -> None:
+        if self._supervisor is not None:
+            try:
+                await asyncio.wait_for(
+                    self._supervisor.deregister.remote(self._session_id, reason), 2
+                )
+            except Exception:  # the supervisor also learns it from a failed eviction
+                pass
+        log.info("conversation actor leaving", extra={**self._log, "reason": reason})
+        ray.actor.exit_actor()
+
+    def _report(self, what: str, *args: Any) -> None:
+        """Tell the supervisor (fire-and-forget) about registration and busy/idle changes."""
+        if self._supervisor is not None:
+            getattr(self._supervisor, what).remote(self._session_id, *args)
+
+    async def status(self) -> dict[str, Any]:
+        """What operators and tests can see of this conversation's live state."""
+        await self._restored
+        return {
+            "session_id": self._session_id,
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "pending": len(self._pending),
+            "memory_turns": len(self._memory),
+            "turns_answered": self._turns_answered,
+            "busy": self._busy(),
+            "closing": self._closing,
+        }
+
+
+def _supervisor(namespace: str) -> Any:
+    try:
+        return ray.get_actor(SUPERVISOR_NAME, namespace=namespace)
+    except ValueError:
+        return None

@@ -1,0 +1,65 @@
+"""`ReplyWorker`: the shared actors that do a conversation's I/O (PostgreSQL, model, Evolution).
+
+A small fixed pool (`REPLY_WORKERS`, named `reply_worker_{i}`) holds the PostgreSQL pool, the chat
+model client and the Evolution client, so that hundreds of live conversation actors need neither
+a database connection each (PostgreSQL allows ~100) nor ~30 MB of client libraries each.
+
+This module is only the actor's shell and must stay cheap to import: every conversation actor
+imports it to build a handle. The work is in `engine.services.reply_pipeline`, imported by the actor only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ray
+
+from engine.core.naming import reply_worker_name
+
+if TYPE_CHECKING:
+    from engine.config import Settings
+    from engine.core.debounce import PendingMessage
+    from engine.core.prompt import Passage, Turn
+    from engine.core.turns import TurnPlan, TurnResult
+
+
+@ray.remote(num_cpus=0, max_restarts=-1)  # stateless: restarted on another node if its node dies
+class ReplyWorker:
+    def __init__(self, settings: Settings):
+        from engine.services.reply_pipeline import ReplyPipeline
+
+        self._pipeline = ReplyPipeline(settings)
+
+    async def restore(
+        self, conversation_id: int, history_turns: int
+    ) -> tuple[list[PendingMessage], list[Turn]]:
+        """Unanswered messages and the current session's memory, for a (re)created actor."""
+        return await self._pipeline.restore(conversation_id, history_turns)
+
+    async def begin_turn(self, conversation_id: int) -> TurnPlan | None:
+        """Claim the conversation's unanswered messages and decide what the turn does."""
+        return await self._pipeline.begin_turn(conversation_id)
+
+    async def answer_turn(
+        self, plan: TurnPlan, *, passages: list[Passage], memory: list[Turn]
+    ) -> TurnResult:
+        """Produce (or resume) the reply, record it part by part, send the parts in order."""
+        return await self._pipeline.answer_turn(plan, passages=passages, memory=memory)
+
+    async def ping(self) -> bool:
+        return True
+
+
+def start_reply_workers(settings: Settings) -> list[Any]:
+    """Get or create the pool; the returned handles are already usable."""
+    handles = [
+        ReplyWorker.options(  # type: ignore[attr-defined]
+            name=reply_worker_name(i),
+            namespace=settings.ray_namespace,
+            lifetime="detached",
+            get_if_exists=True,
+        ).remote(settings)
+        for i in range(settings.reply_workers)
+    ]
+    ray.get([h.ping.remote() for h in handles])
+    return handles

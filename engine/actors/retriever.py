@@ -1,0 +1,205 @@
+"""`TenantRetriever`: one detached actor per cliente, bound to Chroma collection `tenant_{id}`.
+
+The actor is the only process that opens its cliente's on-disk Chroma store (a directory of its
+own), because two processes writing one PersistentClient path silently lose vectors. With
+`CHROMA_URL` it talks to a Chroma server instead, which is safe from any number of nodes.
+Queries are embedded by the shared `Embedder` actor. Nothing here can reach another cliente's
+collection: the name is fixed at construction from the cliente id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import ray
+
+from engine.actors.calls import call_with_retry
+from engine.core.naming import EMBEDDER_NAME, get_collection_name
+from engine.core.prompt import Passage
+from engine.errors import ActorClosing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrieverConfig:
+    namespace: str
+    chroma_dir: str | None  # on-disk stores, one sub-directory per cliente
+    chroma_url: str | None  # a Chroma server (multi-node)
+    idle_ttl_s: float = 900.0
+
+
+def open_collection(cliente_id: int, config: RetrieverConfig) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    name = get_collection_name(cliente_id)
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if config.chroma_url:
+        url = urlparse(config.chroma_url)
+        client = chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 8000,
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    else:
+        assert config.chroma_dir is not None
+        path = Path(config.chroma_dir) / name
+        path.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    # Vectors are always computed by our Embedder: Chroma's default function would try to
+    # download a model at run time.
+    collection = client.get_or_create_collection(
+        name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+    )
+    return client, collection
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class TenantRetriever:
+    def __init__(self, cliente_id: int, config: RetrieverConfig):
+        self._cliente_id = cliente_id
+        self._name = get_collection_name(cliente_id)
+        self._client, self._collection = open_collection(cliente_id, config)
+        self._embedder = ray.get_actor(EMBEDDER_NAME, namespace=config.namespace)
+        self._idle_ttl_s = config.idle_ttl_s
+        self._loop = asyncio.get_running_loop()
+        self._in_flight = 0
+        self._closing = False
+        self._idle_timer = self._loop.call_later(self._idle_ttl_s, self._idle_expired)
+
+    def _use(self) -> None:
+        """Every call: refuse once leaving (callers retry), and push the idle deadline back."""
+        if self._closing:
+            raise ActorClosing(self._name)
+        self._idle_timer.cancel()
+        self._idle_timer = self._loop.call_later(self._idle_ttl_s, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        if self._in_flight:
+            self._idle_timer = self._loop.call_later(self._idle_ttl_s, self._idle_expired)
+            return
+        self._closing = True
+        log.info("retriever leaving after idle", extra={"cliente_id": self._cliente_id})
+        self._loop.create_task(self._leave())
+
+    async def _leave(self) -> None:
+        ray.actor.exit_actor()
+
+    async def search(self, query: str, k: int) -> list[Passage]:
+        """The `k` chunks of this cliente's knowledge closest to `query`."""
+        self._use()
+        self._in_flight += 1
+        try:
+            return await self._search(query, k)
+        finally:
+            self._in_flight -= 1
+
+    async def _search(self, query: str, k: int) -> list[Passage]:
+        if not query.strip() or k <= 0:
+            return []
+        count = await asyncio.to_thread(self._collection.count)
+        if count == 0:
+            return []
+        [vector] = await self._embedder.embed.remote([query])
+        result = await asyncio.to_thread(
+            self._collection.query,
+            query_embeddings=[vector],
+            n_results=min(k, count),
+            include=["documents", "metadatas", "distances"],
+        )
+        passages = []
+        for text, meta, distance in zip(
+            result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
+        ):
+            meta = meta or {}
+            passages.append(
+                Passage(
+                    text=text,
+                    document_id=meta.get("document_id"),
+                    chunk_index=int(meta.get("chunk", 0)),
+                    distance=float(distance),
+                )
+            )
+        return passages
+
+    async def add_chunks(self, document_id: int, chunks: list[str], first_index: int) -> int:
+        """Embed and store chunks `first_index…` of a document (idempotent: ids are stable)."""
+        self._use()
+        self._in_flight += 1
+        try:
+            return await self._add_chunks(document_id, chunks, first_index)
+        finally:
+            self._in_flight -= 1
+
+    async def _add_chunks(self, document_id: int, chunks: list[str], first_index: int) -> int:
+        if not chunks:
+            return 0
+        vectors = await self._embedder.embed.remote(chunks)
+        ids = [f"doc{document_id}-chunk{first_index + i}" for i in range(len(chunks))]
+        metadatas = [
+            {"document_id": document_id, "chunk": first_index + i, "cliente_id": self._cliente_id}
+            for i in range(len(chunks))
+        ]
+        await asyncio.to_thread(
+            self._collection.upsert,
+            ids=ids,
+            documents=chunks,
+            embeddings=vectors,
+            metadatas=metadatas,
+        )
+        return len(chunks)
+
+    async def delete_all(self) -> None:
+        """`deletar_vectorstore_cliente`: drop the whole collection, then start an empty one."""
+        self._use()
+        await asyncio.to_thread(self._client.delete_collection, self._name)
+        self._collection = await asyncio.to_thread(
+            self._client.get_or_create_collection,
+            self._name,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+        log.info("knowledge deleted", extra={"cliente_id": self._cliente_id})
+
+
+def retriever_handle(cliente_id: int, config: RetrieverConfig) -> ray.actor.ActorHandle:
+    """Get or create the cliente's retriever (named `tenant_{id}`)."""
+    return TenantRetriever.options(  # type: ignore[attr-defined]
+        name=get_collection_name(cliente_id),
+        namespace=config.namespace,
+        lifetime="detached",
+        get_if_exists=True,
+    ).remote(cliente_id, config)
+
+
+class RetrieverClient:
+    """Calls one cliente's retriever, re-creating it if it was reaped, crashed or is leaving."""
+
+    ATTEMPTS = 4
+
+    def __init__(self, cliente_id: int, config: RetrieverConfig):
+        self._cliente_id = cliente_id
+        self._config = config
+        self._handle: Any = None
+
+    async def call(self, method: str, *args: Any) -> Any:
+        return await call_with_retry(
+            self._get,
+            method,
+            *args,
+            attempts=self.ATTEMPTS,
+            first_delay_s=0.1,
+            log_context={"cliente_id": self._cliente_id},
+        )
+
+    def _get(self, fresh: bool) -> Any:
+        if fresh or self._handle is None:
+            self._handle = retriever_handle(self._cliente_id, self._config)
+        return self._handle

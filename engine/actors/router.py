@@ -1,0 +1,72 @@
+"""Hand an accepted message to its conversation actor, creating the actor if needed.
+
+Handles are cached (a lookup blocks the caller's event loop for ~0.6 ms). A call that finds the
+actor dead or closing (reaped, killed, crashed, or `get_if_exists` returning a dying actor, see
+ray#41324) is retried on a fresh get-or-create, so a message that races the reaper is not lost.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import ray
+
+from engine.actors.calls import call_with_retry
+from engine.actors.conversation import ConversationActor, ConversationConfig
+from engine.services.inbox import Delivery
+
+DELIVERY_ATTEMPTS = 8  # back-off from 20 ms, doubling: ~2.5 s for a dying actor to free its name
+HANDLE_CACHE_SIZE = 10_000
+
+
+class ConversationRouter:
+    def __init__(self, config: ConversationConfig):
+        self._config = config
+        self._handles: OrderedDict[str, Any] = OrderedDict()
+
+    def _handle(self, delivery: Delivery, *, fresh: bool) -> Any:
+        name = delivery.session_id
+        if not fresh and name in self._handles:
+            self._handles.move_to_end(name)
+            return self._handles[name]
+        resources = {self._config.slot_resource: 1} if self._config.slot_resource else {}
+        handle = ConversationActor.options(  # type: ignore[attr-defined]
+            name=name,
+            namespace=self._config.namespace,
+            lifetime="detached",
+            get_if_exists=True,
+            resources=resources,
+        ).remote(
+            cliente_id=delivery.cliente_id,
+            conversation_id=delivery.conversation_id,
+            session_id=delivery.session_id,
+            chat_jid=delivery.chat_jid,
+            policy=delivery.policy,
+            config=self._config,
+        )
+        self._handles[name] = handle
+        if len(self._handles) > HANDLE_CACHE_SIZE:
+            self._handles.popitem(last=False)
+        return handle
+
+    async def deliver(self, delivery: Delivery) -> int:
+        """Returns the size of the burst the message joined."""
+        return await call_with_retry(
+            lambda fresh: self._handle(delivery, fresh=fresh),
+            "deliver",
+            delivery.message,
+            delivery.policy,
+            attempts=DELIVERY_ATTEMPTS,
+            first_delay_s=0.02,
+            log_context={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid},
+        )
+
+
+def kill_actor(name: str, *, namespace: str) -> bool:
+    """Kill a named actor if it is alive (conversation and retriever state is persisted)."""
+    try:
+        ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,152 @@
+"""`Supervisor`: the singleton that keeps live conversations bounded and nothing accepted lost.
+
+This module is the actor's shell and stays cheap to import (every conversation actor builds a
+handle to it); recovery's database and routing code (`engine.services.recovery`) loads in its process only.
+
+- **Bounded.** Every conversation actor holds one unit of the node's `conversation_slot`
+  resource (`MAX_LIVE_CONVERSATIONS` per node), so Ray itself never places more than that on a
+  node. To keep room for new chats, the supervisor evicts idle actors, least recently used first,
+  whenever a node is full; an actor with a pending burst or a running turn refuses eviction.
+- **Nothing lost.** Timers die with actors, deadlines do not: every accepted burst has a durable
+  `answer_due_at`. Every `RECOVERY_INTERVAL_S` the supervisor re-activates conversations more
+  than `RECOVERY_GRACE_S` past it (actor crashed, node lost, process killed mid-reply).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import ray
+
+from engine.core.naming import SUPERVISOR_NAME
+from engine.logs import configure_logging
+
+if TYPE_CHECKING:
+    from engine.actors.conversation import ConversationConfig
+    from engine.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveConversation:
+    handle: Any
+    node_id: str
+    idle_since: float | None  # monotonic; None while busy
+
+
+@ray.remote(num_cpus=0, max_restarts=-1)
+class Supervisor:
+    def __init__(self, settings: Settings, config: ConversationConfig):
+        from engine.services.recovery import (
+            Recovery,  # heavy (DB, router): only this process loads it
+        )
+
+        configure_logging(settings.log_level)
+        self._cap = settings.max_live_conversations
+        self._recovery_interval_s = settings.recovery_interval_s
+        self._recovery = Recovery(settings, config)
+        self._live: dict[str, LiveConversation] = {}
+        self._evicting: set[str] = set()
+        self._recovered = 0
+        self._evicted = 0
+        self._reaped = 0
+        self._recovery_task = asyncio.get_running_loop().create_task(self._recovery_loop())
+
+    # --- registry (fire-and-forget calls from conversation actors) ------------------------
+
+    async def register(self, session_id: str, handle: Any, node_id: str) -> None:
+        # Busy until it says otherwise: a new actor is about to be handed a message.
+        self._live[session_id] = LiveConversation(handle, node_id, None)
+        await self._make_room(node_id)
+
+    async def busy(self, session_id: str) -> None:
+        if session_id in self._live:
+            self._live[session_id].idle_since = None
+
+    async def idle(self, session_id: str) -> None:
+        if session_id in self._live:
+            self._live[session_id].idle_since = time.monotonic()
+            await self._make_room(self._live[session_id].node_id)
+
+    async def deregister(self, session_id: str, reason: str = "idle") -> None:
+        if self._live.pop(session_id, None) is not None and reason == "idle":
+            self._reaped += 1
+
+    async def _make_room(self, node_id: str) -> None:
+        """Keep one free slot on a full node by evicting its least recently idle actors."""
+        on_node = [(s, c) for s, c in self._live.items() if c.node_id == node_id]
+        excess = len(on_node) - (self._cap - 1)
+        if excess <= 0:
+            return
+        idle = sorted(
+            (
+                (c.idle_since, s)
+                for s, c in on_node
+                if c.idle_since is not None and s not in self._evicting
+            )
+        )
+        for _, session_id in idle[:excess]:
+            self._evicting.add(session_id)
+            try:
+                left = await asyncio.wait_for(self._live[session_id].handle.passivate.remote(), 5)
+            except (TimeoutError, ray.exceptions.RayActorError, KeyError):
+                left = True  # already gone: forget it
+            finally:
+                self._evicting.discard(session_id)
+            if left:
+                self._live.pop(session_id, None)
+                self._evicted += 1
+
+    # --- recovery ---------------------------------------------------------------------------
+
+    async def _recovery_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._recovery_interval_s)
+            try:
+                self._recovered += await self._recovery.run_once()
+                self._forget_dead_nodes()
+                for node_id in {c.node_id for c in self._live.values()}:
+                    await self._make_room(node_id)  # in case an idle report was lost
+            except Exception:
+                log.exception("recovery pass failed; retrying at the next interval")
+
+    async def recover(self) -> int:
+        """Run a recovery pass now (operators, tests); returns how many were re-activated."""
+        recovered = await self._recovery.run_once()
+        self._recovered += recovered
+        return recovered
+
+    def _forget_dead_nodes(self) -> None:
+        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+        for session_id in [s for s, c in self._live.items() if c.node_id not in alive]:
+            self._live.pop(session_id, None)
+
+    async def stats(self) -> dict[str, Any]:
+        per_node: dict[str, int] = {}
+        for conversation in self._live.values():
+            per_node[conversation.node_id] = per_node.get(conversation.node_id, 0) + 1
+        return {
+            "live": len(self._live),
+            "live_per_node": per_node,
+            "idle": sum(1 for c in self._live.values() if c.idle_since is not None),
+            "cap_per_node": self._cap,
+            "evicted": self._evicted,
+            "reaped_idle": self._reaped,
+            "recovered": self._recovered,
+        }
+
+
+def start_supervisor(settings: Settings, config: ConversationConfig) -> Any:
+    handle = Supervisor.options(  # type: ignore[attr-defined]
+        name=SUPERVISOR_NAME,
+        namespace=settings.ray_namespace,
+        lifetime="detached",
+        get_if_exists=True,
+    ).remote(settings, config)
+    ray.get(handle.stats.remote())
+    return handle

@@ -1,0 +1,90 @@
+"""Replies from an OpenAI-compatible chat model, an offline responder, or a polite fallback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.config import Settings
+from engine.core.prompt import Passage, Turn, build_chat_messages, offline_reply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    kind: str  # llm | offline | fallback
+
+
+class ChatModel:
+    """Answers one turn. Never raises: a model failure becomes the configured fallback message."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._client: Any = None
+        if settings.llm_enabled:
+            from openai import AsyncOpenAI  # only processes that talk to the model pay for it
+
+            assert settings.openai_api_key is not None
+            self._client = AsyncOpenAI(
+                api_key=settings.openai_api_key.get_secret_value(),
+                base_url=settings.openai_base_url,
+                timeout=settings.llm_timeout_s,
+                max_retries=1,
+            )
+
+    async def reply(
+        self,
+        *,
+        persona: str | None,
+        passages: Sequence[Passage],
+        memory: Sequence[Turn],
+        user_text: str,
+        log_context: dict[str, Any],
+    ) -> Reply:
+        if self._client is None:
+            return Reply(offline_reply(passages), "offline")
+        messages = build_chat_messages(
+            persona=persona or self._settings.default_system_prompt,
+            passages=passages,
+            memory=memory,
+            user_text=user_text,
+        )
+        try:
+            completion = await self._client.chat.completions.create(
+                model=self._settings.openai_model,
+                messages=messages,
+                max_tokens=self._settings.llm_max_tokens,
+                temperature=self._settings.llm_temperature,
+            )
+            text = (completion.choices[0].message.content or "").strip()
+            if not text:
+                raise ValueError("the model returned an empty reply")
+            return Reply(text, "llm")
+        except Exception as e:  # timeouts, HTTP errors, malformed responses: all answered politely
+            log.warning(
+                "chat model failed; sending the fallback message",
+                extra={**log_context, "error": f"{type(e).__name__}: {e}"},
+            )
+            return Reply(self._settings.llm_fallback_message, "fallback")
+
+    @property
+    def transcribes(self) -> bool:
+        return self._client is not None and bool(self._settings.transcription_model)
+
+    async def transcribe(self, audio: bytes, *, mimetype: str) -> str:
+        """Speech to text through the OpenAI-compatible `/audio/transcriptions` endpoint."""
+        assert self.transcribes, "check .transcribes first"
+        extension = mimetype.split("/")[-1].split(";")[0].strip() or "ogg"
+        result = await self._client.audio.transcriptions.create(
+            model=self._settings.transcription_model,
+            file=(f"audio.{extension}", audio, mimetype.split(";")[0]),
+        )
+        return (getattr(result, "text", None) or str(result)).strip()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()

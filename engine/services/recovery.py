@@ -1,0 +1,70 @@
+"""Recovery: re-activate conversations whose burst is past its durable deadline.
+
+Timers die with actors, deadlines do not. Every accepted burst has `answer_due_at`; whatever left
+it unanswered (an actor crashed or was killed, its node was lost, a process died mid-reply), the
+conversation is handed its unanswered messages again, which re-creates its actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from engine.actors.conversation import ConversationConfig
+from engine.actors.router import ConversationRouter
+from engine.config import Settings
+from engine.core.debounce import DebouncePolicy
+from engine.db import conversations as conversations_db
+from engine.db.session import create_engine, session_factory
+from engine.services.inbox import Delivery
+
+log = logging.getLogger(__name__)
+
+REACTIVATION_TIMEOUT_S = 30.0
+
+
+class Recovery:
+    def __init__(self, settings: Settings, config: ConversationConfig):
+        assert settings.database_url
+        self._settings = settings
+        self._engine = create_engine(settings.database_url, pool_size=2)
+        self._sessions = session_factory(self._engine)
+        self._router = ConversationRouter(config)
+        self._default_policy = DebouncePolicy(settings.debounce_s, settings.max_wait_s)
+
+    async def run_once(self) -> int:
+        """Re-activate every conversation past its deadline; returns how many."""
+        async with self._sessions() as session:
+            overdue = await conversations_db.overdue_conversations(
+                session, grace_s=self._settings.recovery_grace_s
+            )
+            await session.commit()
+        # Concurrently: one conversation whose actor sits on a dying node must not hold up the rest.
+        await asyncio.gather(*(self._reactivate(c) for c in overdue))
+        return len(overdue)
+
+    async def _reactivate(self, conversation: conversations_db.Overdue) -> None:
+        context: dict[str, Any] = {"cliente_id": conversation.cliente_id,
+                                   "chat": conversation.chat_jid}  # fmt: skip
+        policy = self._default_policy.overridden(
+            debounce_s=conversation.debounce_s, max_wait_s=conversation.max_wait_s
+        )
+        log.warning(
+            "re-activating a conversation past its deadline",
+            extra={**context, "pending": len(conversation.pending)},
+        )
+        for message in conversation.pending:
+            delivery = Delivery(
+                cliente_id=conversation.cliente_id,
+                conversation_id=conversation.conversation_id,
+                session_id=conversation.session_id,
+                chat_jid=conversation.chat_jid,
+                message=message,
+                policy=policy,
+            )
+            try:
+                await asyncio.wait_for(self._router.deliver(delivery), REACTIVATION_TIMEOUT_S)
+            except Exception:  # its deadline was pushed back: the next pass tries again
+                log.exception("re-activation failed", extra=context)
+                return

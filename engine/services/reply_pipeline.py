@@ -1,0 +1,266 @@
+"""The reply pipeline run by each `ReplyWorker` actor: a conversation's database, model and
+Evolution I/O.
+
+A turn is two calls: `begin_turn` claims the burst and decides what to do with it
+(`engine.core.turn_policy`), the conversation actor retrieves passages, then `answer_turn` produces the
+reply, records it with one row per part, and sends the parts (typing shown in between).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.adapters.evolution import EvolutionClient
+from engine.adapters.llm import ChatModel, Reply
+from engine.config import Settings
+from engine.core.business_hours import BusinessHours
+from engine.core.debounce import DebouncePolicy, PendingMessage
+from engine.core.prompt import Passage, Turn
+from engine.core.replies import split_reply, typing_delay_ms
+from engine.core.turn_policy import Behaviour, TurnKind, decide_turn
+from engine.core.turns import ConversationContext, OutboundPart, TurnPlan, TurnResult
+from engine.db import conversations as conversations_db
+from engine.db.models import MessageStatus
+from engine.db.session import create_engine, session_factory
+from engine.errors import SendFailed
+from engine.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+PRESENCE_MS = 8000  # "typing…" shown while the model thinks (Evolution holds the call that long)
+
+
+class ReplyPipeline:
+    """Holds one process's PostgreSQL pool, chat model client and Evolution client."""
+
+    def __init__(self, settings: Settings):
+        configure_logging(settings.log_level)
+        assert settings.database_url, "the runtime resolves DATABASE_URL before starting workers"
+        self._settings = settings
+        self._engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        self._sessions = session_factory(self._engine)
+        self._model = ChatModel(settings)
+        self._default_policy = DebouncePolicy(settings.debounce_s, settings.max_wait_s)
+        self._evolution: EvolutionClient | None = None
+        if settings.evolution_url:
+            key = (
+                settings.evolution_api_key.get_secret_value()
+                if settings.evolution_api_key
+                else None
+            )
+            self._evolution = EvolutionClient(
+                base_url=settings.evolution_url, api_key=key, timeout_s=settings.evolution_timeout_s
+            )
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def restore(
+        self, conversation_id: int, history_turns: int
+    ) -> tuple[list[PendingMessage], list[Turn]]:
+        async with self._sessions() as session:
+            pending = await conversations_db.load_pending(session, conversation_id)
+            memory = await conversations_db.load_memory(session, conversation_id, history_turns)
+        return pending, memory
+
+    async def begin_turn(self, conversation_id: int) -> TurnPlan | None:
+        """Claim the conversation's unanswered messages and decide the turn; None = nothing to
+        send (no messages left, or the burst is recorded without a reply)."""
+        await self._transcribe_pending_audio(conversation_id)
+        async with self._sessions() as session:
+            claim = await conversations_db.claim(session, conversation_id)
+            if claim is None:
+                await session.commit()
+                return None
+            cliente = claim.context.cliente
+            max_wait_s = self._default_policy.overridden(
+                debounce_s=cliente["debounce_s"], max_wait_s=cliente["max_wait_s"]
+            ).max_wait_s
+            if claim.resumable is not None:
+                await session.commit()
+                resumable = claim.resumable
+                return TurnPlan(
+                    turn_id=resumable.turn_id, context=claim.context, kind=TurnKind.ANSWER,
+                    user_text="", fixed_reply=None, new_session=False, close_session=False,
+                    max_wait_s=max_wait_s, resumable=resumable,
+                )  # fmt: skip
+            decision = decide_turn(
+                claim.burst, claim.state, self._behaviour(cliente), now=datetime.now(UTC)
+            )
+            if decision.kind is TurnKind.SKIP:
+                await conversations_db.skip_burst(session, claim, reason=decision.skip_reason or "")
+                await session.commit()
+                log.info(
+                    "burst recorded without a reply",
+                    extra={"cliente_id": claim.context.cliente_id, "chat": claim.context.chat_jid,
+                           "reason": decision.skip_reason, "messages": len(claim.burst)},
+                )  # fmt: skip
+                return None
+            turn_id = await conversations_db.start_turn(
+                session,
+                claim,
+                user_text=decision.user_text,
+                new_session=decision.new_session,
+                out_of_office=decision.kind is TurnKind.OUT_OF_OFFICE,
+            )
+            await session.commit()
+        return TurnPlan(
+            turn_id=turn_id,
+            context=claim.context,
+            kind=decision.kind,
+            user_text=decision.user_text,
+            fixed_reply=decision.fixed_reply,
+            new_session=decision.new_session,
+            close_session=decision.close_session,
+            max_wait_s=max_wait_s,
+        )
+
+    async def answer_turn(
+        self, plan: TurnPlan, *, passages: list[Passage], memory: list[Turn]
+    ) -> TurnResult:
+        """Produce (or resume) the reply, record it part by part, send the parts in order."""
+        context = plan.context
+        log_context = {"cliente_id": context.cliente_id, "chat": context.chat_jid,
+                       "turn_id": plan.turn_id}  # fmt: skip
+        if plan.resumable is not None:
+            reply = Reply(plan.resumable.reply_text, plan.resumable.reply_kind)
+            parts = list(plan.resumable.unsent)
+        else:
+            if plan.kind is TurnKind.ANSWER:
+                self._show_typing(context, log_context)
+                reply = await self._model.reply(
+                    persona=context.cliente["system_prompt"],
+                    passages=passages,
+                    memory=memory,
+                    user_text=plan.user_text,
+                    log_context=log_context,
+                )
+            else:
+                reply = Reply(plan.fixed_reply or "", plan.kind.value)
+            texts = split_reply(reply.text) if self._settings.split_replies else [reply.text]
+            async with self._sessions() as session:
+                parts = await conversations_db.record_reply(
+                    session,
+                    turn_id=plan.turn_id,
+                    context=context,
+                    reply_text=reply.text,
+                    reply_kind=reply.kind,
+                    sources=[asdict(p) for p in passages],
+                    parts=texts or [reply.text],
+                )
+                await session.commit()
+        delivered = await self._send_parts(context, parts, log_context)
+        async with self._sessions() as session:
+            await conversations_db.complete_turn(
+                session,
+                turn_id=plan.turn_id,
+                conversation_id=context.conversation_id,
+                delivered=delivered,
+                close_session=plan.close_session,
+                max_wait_s=plan.max_wait_s,
+            )
+            await session.commit()
+        log.info(
+            "turn answered",
+            extra={**log_context, "kind": plan.kind.value, "reply_kind": reply.kind,
+                   "passages": len(passages), "parts": len(parts), "delivered": delivered,
+                   "resumed": plan.resumable is not None},
+        )  # fmt: skip
+        return TurnResult(reply.text, reply.kind, delivered)
+
+    async def _send_parts(
+        self,
+        context: ConversationContext,
+        parts: list[OutboundPart],
+        log_context: dict[str, Any],
+    ) -> bool:
+        """Send in order; stop at the first refusal (later parts would read out of context)."""
+        settings = self._settings
+        for index, part in enumerate(parts):
+            if self._evolution is None or not context.instance_id:
+                status, key_id, error = MessageStatus.REGISTRADA, None, None
+            else:
+                delay_ms = typing_delay_ms(
+                    part.text, ms_per_char=settings.typing_ms_per_char,
+                    min_ms=settings.typing_min_ms, max_ms=settings.typing_max_ms,
+                ) if settings.typing_ms_per_char else 0  # fmt: skip
+                try:
+                    sent = await self._evolution.send_text(
+                        instance=context.instance_id,
+                        number=context.chat_jid,
+                        text=part.text,
+                        api_key=context.instance_api_key,
+                        delay_ms=delay_ms,
+                    )
+                    status, key_id, error = MessageStatus.ENVIADA, sent.wa_message_id, None
+                except SendFailed as e:
+                    log.error("send failed", extra={**log_context, "error": str(e), "part": index})
+                    status, key_id, error = MessageStatus.FALHOU, None, str(e)
+            async with self._sessions() as session:
+                await conversations_db.mark_part(
+                    session, part.message_id, status=status, wa_message_id=key_id, error=error
+                )
+                await session.commit()
+            if status is MessageStatus.FALHOU:
+                return False
+        return True
+
+    def _show_typing(self, context: ConversationContext, log_context: dict[str, Any]) -> None:
+        """Fire-and-forget "typing…" while the model works; its failure never matters."""
+        if not (self._settings.typing_presence and self._evolution and context.instance_id):
+            return
+        evolution, instance = self._evolution, context.instance_id
+
+        async def presence() -> None:
+            try:
+                await evolution.send_presence(
+                    instance=instance, number=context.chat_jid, delay_ms=PRESENCE_MS,
+                    api_key=context.instance_api_key,
+                )  # fmt: skip
+            except SendFailed as e:
+                log.info("typing presence not shown", extra={**log_context, "error": str(e)})
+
+        task = asyncio.get_running_loop().create_task(presence())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _transcribe_pending_audio(self, conversation_id: int) -> None:
+        """Give voice messages their text before the burst is read (when transcription is on)."""
+        if not self._model.transcribes or self._evolution is None:
+            return
+        async with self._sessions() as session:
+            audios = await conversations_db.pending_audio(session, conversation_id)
+        for message_id, instance, key_id in audios:
+            try:
+                audio, mimetype = await self._evolution.media_base64(
+                    instance=instance, key_id=key_id
+                )
+                text = await self._model.transcribe(audio, mimetype=mimetype)
+            except Exception as e:  # the message then counts as unreadable media
+                log.warning("transcription failed",
+                            extra={"message_id": message_id, "error": repr(e)})  # fmt: skip
+                continue
+            async with self._sessions() as session:
+                await conversations_db.set_text(session, message_id, text)
+                await session.commit()
+
+    def _behaviour(self, cliente: dict[str, Any]) -> Behaviour:
+        s = self._settings
+        hours = cliente.get("business_hours")
+        return Behaviour(
+            human_pause_s=_or(cliente["human_pause_s"], s.human_pause_s),
+            session_expire_s=_or(cliente["session_expire_s"], s.session_expire_s),
+            finish_keyword=_or(cliente["finish_keyword"], s.finish_keyword),
+            finish_message=_or(cliente["finish_message"], s.finish_message),
+            media_unsupported_message=_or(
+                cliente["media_unsupported_message"], s.media_unsupported_message
+            ),
+            out_of_office_message=_or(cliente["out_of_office_message"], s.out_of_office_message),
+            business_hours=BusinessHours.parse(hours) if hours else None,
+        )
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
