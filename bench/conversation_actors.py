@@ -90,11 +90,11 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
 
     from engine.actors.router import ConversationRouter
     from engine.db import clientes as clientes_db
-    from engine.db.session import sync_url
     from engine.services.inbox import EvolutionInbox
     from engine.wiring import conversation_config
     from serve_app.context import IngressContext
     from tests.support import evolution_payloads as wa
+    from tests.support.postgres import asyncpg_dsn
 
     database_url = settings.database_url
     results: dict[str, Any] = {"cap": args.cap, "lean_ray_workers": not args.not_lean}
@@ -135,7 +135,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
             "SELECT count(*) FROM messages WHERE cliente_id = $1"
             " AND direction = 'inbound' AND status = 'RESPONDIDA'"
         )
-        connection = await asyncpg.connect(sync_url(database_url))
+        connection = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
             while await connection.fetchval(query, cliente.id) < count:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)

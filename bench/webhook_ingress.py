@@ -62,7 +62,7 @@ import ray
 
 from engine.config import Settings
 from engine.core.naming import session_id
-from engine.db.session import sync_url
+from tests.support.postgres import asyncpg_dsn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.support (webhook bodies, free ports)
@@ -452,7 +452,7 @@ def find_postmaster(database_url: str | None, data_dir: Path) -> psutil.Process 
 
     if not database_url:
         return None
-    db_name = make_url(sync_url(database_url)).database
+    db_name = make_url(asyncpg_dsn(database_url)).database
     for process in psutil.process_iter(["name", "cmdline", "ppid"]):
         argv = process.info["cmdline"] or []
         if process.info["name"] != "postgres":
@@ -544,7 +544,7 @@ class PgStats:
     """pg_stat_database counters of this run's database, over one connection kept open."""
 
     def __init__(self, database_url: str):
-        self._url = sync_url(database_url)
+        self._url = asyncpg_dsn(database_url)
         self._connection: Any = None
 
     async def sessions(self) -> int:

@@ -8,7 +8,11 @@ class ConversaError(Exception):
 
 
 class MalformedWebhook(ConversaError):
-    """Raised when a webhook body is not a usable Evolution event (answered 400/422)."""
+    """Raised when a webhook body is not a usable Evolution event (answered 422)."""
+
+
+class InvalidJson(MalformedWebhook):
+    """Raised when a request body is not valid JSON (answered 400)."""
 
 
 class Unauthenticated(ConversaError):
@@ -31,12 +35,16 @@ class InvalidInput(ConversaError):
     """Raised when operator input is well-formed but not acceptable (answered 422)."""
 
 
+class UnsupportedMediaType(ConversaError):
+    """Raised when an upload's Content-Type is not one Conversa reads (answered 415)."""
+
+
+class PayloadTooLarge(ConversaError):
+    """Raised when an upload is over the size limit (answered 413)."""
+
+
 class ActorClosing(ConversaError):
     """Raised by an actor that has begun to leave (idle or evicted); retry on a new one."""
-
-
-class LlmUnavailable(ConversaError):
-    """Raised when the chat model times out or fails; the conversation answers politely instead."""
 
 
 class SendFailed(ConversaError):

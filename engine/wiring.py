@@ -1,11 +1,28 @@
-"""Settings → the small frozen configs actors are constructed with (actors never read Settings)."""
+"""Settings → the small frozen values actors and services are built with (they never read
+Settings themselves): actor configs and the global default behaviour."""
 
 from __future__ import annotations
 
 from engine.actors.conversation import ConversationConfig
 from engine.actors.retriever import RetrieverConfig
 from engine.config import Settings
+from engine.core.behaviour import Behaviour
+from engine.core.debounce import DebouncePolicy
 from engine.core.naming import CONVERSATION_SLOT
+
+
+def default_behaviour(settings: Settings) -> Behaviour:
+    """The behaviour of a cliente that overrides nothing."""
+    return Behaviour(
+        persona=settings.default_system_prompt,
+        debounce=DebouncePolicy(settings.debounce_s, settings.max_wait_s),
+        human_pause_s=settings.human_pause_s,
+        session_expire_s=settings.session_expire_s,
+        finish_keyword=settings.finish_keyword,
+        finish_message=settings.finish_message,
+        media_unsupported_message=settings.media_unsupported_message,
+        out_of_office_message=settings.out_of_office_message,
+    )
 
 
 def retriever_config(settings: Settings) -> RetrieverConfig:

@@ -9,26 +9,37 @@ from engine.errors import (
     Conflict,
     ConversaError,
     InvalidInput,
+    InvalidJson,
     MalformedWebhook,
     NotFound,
+    PayloadTooLarge,
     Unauthenticated,
     UnknownInstance,
+    UnsupportedMediaType,
 )
 from serve_app.routes import admin, webhooks
 
+# The one place a domain error becomes an HTTP status (the most specific class wins).
 STATUS_BY_ERROR: dict[type[ConversaError], int] = {
+    InvalidJson: 400,
     MalformedWebhook: 422,
     InvalidInput: 422,
     Unauthenticated: 401,
     UnknownInstance: 404,
     NotFound: 404,
     Conflict: 409,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
 }
 
 
+def status_for(error: ConversaError) -> int:
+    return next((STATUS_BY_ERROR[c] for c in type(error).__mro__ if c in STATUS_BY_ERROR), 500)
+
+
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:
-    status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls)), 500)
-    return JSONResponse({"detail": str(error)}, status_code=status)
+    assert isinstance(error, ConversaError)
+    return JSONResponse({"detail": str(error)}, status_code=status_for(error))
 
 
 def build_app() -> FastAPI:

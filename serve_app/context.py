@@ -1,4 +1,5 @@
-"""Everything an ingress process holds: DB pool, inbox, router and background hand-offs."""
+"""Everything an ingress process holds: DB pool, inbox, router, actor handles and background
+hand-offs (one per Serve replica, built once)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+import ray
+
 from engine.actors.router import ConversationRouter
 from engine.config import Settings
-from engine.core.debounce import DebouncePolicy
+from engine.core.naming import SUPERVISOR_NAME
+from engine.core.turns import Delivery
 from engine.db.session import create_engine, session_factory
-from engine.services.inbox import Delivery, EvolutionInbox
+from engine.services.inbox import EvolutionInbox
 from engine.services.knowledge import Knowledge
-from engine.wiring import conversation_config, retriever_config
+from engine.wiring import conversation_config, default_behaviour, retriever_config
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +28,7 @@ class IngressContext:
         self.settings = settings
         self.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         self.sessions = session_factory(self.engine)
-        self.inbox = EvolutionInbox(
-            self.sessions,
-            default_policy=DebouncePolicy(settings.debounce_s, settings.max_wait_s),
-            human_pause_s=settings.human_pause_s,
-        )
+        self.inbox = EvolutionInbox(self.sessions, defaults=default_behaviour(settings))
         self.router = ConversationRouter(conversation_config(settings))
         self.knowledge = Knowledge(
             self.sessions,
@@ -37,6 +37,14 @@ class IngressContext:
             chunk_overlap=settings.chunk_overlap,
         )
         self._background: set[asyncio.Task[Any]] = set()
+        self._supervisor: Any = None
+
+    @property
+    def supervisor(self) -> Any:
+        """The supervisor's handle, looked up once (a lookup blocks the event loop ~0.6 ms)."""
+        if self._supervisor is None:
+            self._supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=self.settings.ray_namespace)
+        return self._supervisor
 
     def spawn(self, work: Coroutine[Any, Any, Any], *, what: str, context: dict[str, Any]) -> None:
         """Run work after the response; failures are logged (the data is already persisted)."""

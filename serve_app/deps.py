@@ -1,10 +1,12 @@
-"""FastAPI dependencies: the process's context and operator authentication."""
+"""FastAPI dependencies: the process's context, a database session, operator authentication."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.auth import bearer_token, token_matches
 from engine.errors import Unauthenticated
@@ -16,6 +18,15 @@ def get_context(request: Request) -> IngressContext:
 
 
 Ctx = Annotated[IngressContext, Depends(get_context)]
+
+
+async def get_session(ctx: Ctx) -> AsyncIterator[AsyncSession]:
+    """One session per request; a route that writes commits before it answers."""
+    async with ctx.sessions() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
 
 
 def require_operator(request: Request) -> None:

@@ -173,9 +173,9 @@ def _start_on_database(
     import ray
     from ray import serve
 
+    from engine.actors.embedder import embedder_handle
     from engine.actors.reply_worker import start_reply_workers
     from engine.actors.supervisor import start_supervisor
-    from engine.adapters.embeddings import embedder_handle
     from engine.wiring import conversation_config
     from serve_app.deployment import build
 

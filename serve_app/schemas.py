@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.db.models import (
+from engine.core.inbound import InboundOutcome
+from engine.core.statuses import (
     Author,
     ClienteStatus,
     Direction,
@@ -159,5 +160,7 @@ class KnowledgeDeleted(BaseModel):
 
 
 class WebhookAck(BaseModel):
-    status: str
-    detail: str | None = None
+    """What every accepted or ignored webhook is answered (200)."""
+
+    status: InboundOutcome
+    detail: str | None = Field(None, description="why it was ignored or recorded unanswered")

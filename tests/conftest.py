@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,11 @@ import httpx
 import pytest
 
 from engine.config import Settings
-from engine.db.session import sync_url
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.http_server import free_port
-from tests.support.postgres import create_database, drop_database
+from tests.support.postgres import asyncpg_dsn, create_database, drop_database
+from tests.support.tenants import MakeTenant, TenantHandle
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 IDLE_TTL_S = 3.0
@@ -49,7 +48,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     machine's server on 127.0.0.1:5432, or an embedded one started for this run."""
     configured = os.environ.get("CONVERSA_TEST_POSTGRES_URL")
     if configured:
-        yield sync_url(configured)
+        yield asyncpg_dsn(configured)
         return
     if asyncio.run(_reachable(SYSTEM_PG)):
         yield SYSTEM_PG
@@ -57,7 +56,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     from engine.adapters import embedded_postgres
 
     url, server = embedded_postgres.start(tmp_path_factory.mktemp("pg"))
-    yield sync_url(url)
+    yield asyncpg_dsn(url)
     server.cleanup()
 
 
@@ -138,7 +137,8 @@ def conversa(settings: Settings) -> Iterator[Any]:
     running = runtime.start(settings, dashboard=False, temp_dir=ray_tmp)
     yield running
     running.stop()
-    shutil.rmtree(ray_tmp, ignore_errors=True)
+    if not os.environ.get("CONVERSA_KEEP_RAY_LOGS"):  # set it to read the actors' logs after a run
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @pytest.fixture
@@ -149,55 +149,6 @@ async def api(conversa: Any) -> AsyncIterator[httpx.AsyncClient]:
         timeout=60,
     ) as client:
         yield client
-
-
-@dataclass
-class TenantHandle:
-    """A cliente made for one test, with its WhatsApp instance."""
-
-    id: int
-    instance: str
-    secret: str
-    api: httpx.AsyncClient
-
-    async def post(
-        self,
-        payload: dict[str, Any],
-        *,
-        secret: str | None = None,
-        path: str = "/webhooks/evolution",
-    ) -> httpx.Response:
-        headers = {"X-Conversa-Secret": self.secret if secret is None else secret}
-        return await self.api.post(path, json=payload, headers=headers)
-
-    async def conversations(self) -> list[dict[str, Any]]:
-        response = await self.api.get(f"/admin/clientes/{self.id}/conversations")
-        response.raise_for_status()
-        return response.json()
-
-    async def conversation_for(self, chat_jid: str) -> dict[str, Any]:
-        matches = [c for c in await self.conversations() if c["chat_jid"] == chat_jid]
-        assert matches, f"no conversation for {chat_jid}"
-        return matches[0]
-
-    async def turns(self, chat_jid: str) -> list[dict[str, Any]]:
-        conversation = await self.conversation_for(chat_jid)
-        response = await self.api.get(
-            f"/admin/clientes/{self.id}/conversations/{conversation['id']}/turns"
-        )
-        response.raise_for_status()
-        return response.json()
-
-    async def messages(self, chat_jid: str) -> list[dict[str, Any]]:
-        conversation = await self.conversation_for(chat_jid)
-        response = await self.api.get(
-            f"/admin/clientes/{self.id}/conversations/{conversation['id']}/messages"
-        )
-        response.raise_for_status()
-        return response.json()
-
-
-MakeTenant = Callable[..., Awaitable[TenantHandle]]
 
 
 @pytest.fixture
@@ -244,12 +195,12 @@ async def make_tenant(
 
 
 async def _kill_actors_of(cliente_ids: list[int], settings: Settings, database_url: str) -> None:
-    from engine.actors.router import kill_actor
     from engine.core.naming import get_collection_name
+    from tests.support.ray_actors import kill_actor
 
     if not cliente_ids:
         return
-    connection = await asyncpg.connect(sync_url(database_url))
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         rows = await connection.fetch(
             "SELECT session_id FROM conversations WHERE cliente_id = ANY($1::int[])", cliente_ids
@@ -261,20 +212,6 @@ async def _kill_actors_of(cliente_ids: list[int], settings: Settings, database_u
         kill_actor(name, namespace=settings.ray_namespace)
 
 
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout_s: float = 20.0, interval_s: float = 0.1
-) -> Any:
-    """Poll `check` until it returns something truthy; fail with its last value otherwise."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval_s)
-    raise AssertionError(f"condition not met in {timeout_s} s; last value: {last!r}")
-
-
 @pytest.fixture
 def db_counts(database_url: str) -> Callable[[int], Awaitable[dict[str, int]]]:
     """Row counts a webhook may write, to prove a rejected post wrote nothing: idempotency keys
@@ -282,7 +219,7 @@ def db_counts(database_url: str) -> Callable[[int], Awaitable[dict[str, int]]]:
     may still be answering in the background)."""
 
     async def counts(cliente_id: int) -> dict[str, int]:
-        connection = await asyncpg.connect(sync_url(database_url))
+        connection = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
             result = {
                 table: await connection.fetchval(f"SELECT count(*) FROM {table}")

@@ -1,0 +1,1 @@
+"""The Ray actors: thin shells, cheap to import; the flows they run live in `engine.services`."""

@@ -38,10 +38,7 @@ async def call_with_retry(
         except GONE as e:
             if attempt == attempts:
                 raise
-            log.info(
-                "actor gone; retrying on a new one",
-                extra={**log_context, "method": method, "attempt": attempt,
-                       "error": type(e).__name__},
-            )  # fmt: skip
+            retry = {"method": method, "attempt": attempt, "error": type(e).__name__}
+            log.info("actor gone; retrying on a new one", extra={**log_context, **retry})
             await asyncio.sleep(first_delay_s * 2 ** (attempt - 1))
     raise AssertionError("unreachable")

@@ -30,9 +30,9 @@ import ray
 
 from engine.actors.calls import GONE
 from engine.actors.retriever import RetrieverClient, RetrieverConfig
-from engine.core.debounce import DebouncePolicy, PendingMessage
+from engine.core.debounce import BurstMessage, DebouncePolicy
 from engine.core.naming import SUPERVISOR_NAME, reply_worker_name
-from engine.core.prompt import Turn
+from engine.core.prompt import Exchange
 from engine.errors import ActorClosing
 from engine.logs import configure_logging
 
@@ -73,22 +73,22 @@ class ConversationActor:
         self._policy = policy
         self._config = config
         self._loop = asyncio.get_running_loop()
-        self._pending: dict[int, PendingMessage] = {}
+        self._pending: dict[int, BurstMessage] = {}
         self._first_at = 0.0
         self._last_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._turn_lock = asyncio.Lock()
         self._turns: set[asyncio.Task[None]] = set()
-        self._memory: deque[Turn] = deque(maxlen=config.history_turns)
+        self._memory: deque[Exchange] = deque(maxlen=config.history_turns)
         self._turns_answered = 0
         self._closing = False
         worker = zlib.crc32(session_id.encode()) % max(1, config.reply_workers)
         self._worker = ray.get_actor(reply_worker_name(worker), namespace=config.namespace)
         self._retriever = RetrieverClient(cliente_id, config.retriever)
         self._supervisor = _supervisor(config.namespace)
-        self._report("register", ray.get_runtime_context().current_actor,
-                     ray.get_runtime_context().get_node_id())  # fmt: skip
+        runtime = ray.get_runtime_context()
+        self._report("register", runtime.current_actor, runtime.get_node_id())
         self._restored = self._loop.create_task(self._restore())
         self._touch()
 
@@ -126,7 +126,7 @@ class ConversationActor:
 
     # --- messages in ----------------------------------------------------------------------
 
-    async def deliver(self, message: PendingMessage, policy: DebouncePolicy | None = None) -> int:
+    async def deliver(self, message: BurstMessage, policy: DebouncePolicy | None = None) -> int:
         """Add an accepted message to the current burst; returns the burst's size. Never waits
         for a reply being produced, so the webhook is acked fast even while the chat is busy."""
         if self._closing:
@@ -139,7 +139,7 @@ class ConversationActor:
         self._add(message)
         return len(self._pending)
 
-    def _add(self, message: PendingMessage) -> None:
+    def _add(self, message: BurstMessage) -> None:
         now = self._loop.time()
         if message.message_id in self._pending:
             return
@@ -169,7 +169,7 @@ class ConversationActor:
 
     # --- turns ----------------------------------------------------------------------------
 
-    async def _answer(self, burst: list[PendingMessage]) -> None:
+    async def _answer(self, burst: list[BurstMessage]) -> None:
         async with self._turn_lock:
             try:
                 await self._run_turns()
@@ -192,7 +192,7 @@ class ConversationActor:
             if plan.close_session:
                 self._memory.clear()
             elif result.is_memory and plan.resumable is None:
-                self._memory.append(Turn(plan.user_text, result.reply_text))
+                self._memory.append(Exchange(plan.user_text, result.reply_text))
             self._turns_answered += 1
             if plan.resumable is None:
                 return

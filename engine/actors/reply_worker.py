@@ -5,7 +5,8 @@ model client and the Evolution client, so that hundreds of live conversation act
 a database connection each (PostgreSQL allows ~100) nor ~30 MB of client libraries each.
 
 This module is only the actor's shell and must stay cheap to import: every conversation actor
-imports it to build a handle. The work is in `engine.services.reply_pipeline`, imported by the actor only.
+imports it to build a handle. The work is in `engine.services.reply_pipeline`, imported by the
+actor only.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from engine.core.naming import reply_worker_name
 
 if TYPE_CHECKING:
     from engine.config import Settings
-    from engine.core.debounce import PendingMessage
-    from engine.core.prompt import Passage, Turn
+    from engine.core.debounce import BurstMessage
+    from engine.core.prompt import Exchange, Passage
     from engine.core.turns import TurnPlan, TurnResult
 
 
@@ -32,7 +33,7 @@ class ReplyWorker:
 
     async def restore(
         self, conversation_id: int, history_turns: int
-    ) -> tuple[list[PendingMessage], list[Turn]]:
+    ) -> tuple[list[BurstMessage], list[Exchange]]:
         """Unanswered messages and the current session's memory, for a (re)created actor."""
         return await self._pipeline.restore(conversation_id, history_turns)
 
@@ -41,7 +42,7 @@ class ReplyWorker:
         return await self._pipeline.begin_turn(conversation_id)
 
     async def answer_turn(
-        self, plan: TurnPlan, *, passages: list[Passage], memory: list[Turn]
+        self, plan: TurnPlan, *, passages: list[Passage], memory: list[Exchange]
     ) -> TurnResult:
         """Produce (or resume) the reply, record it part by part, send the parts in order."""
         return await self._pipeline.answer_turn(plan, passages=passages, memory=memory)

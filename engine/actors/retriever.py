@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import ray
 
 from engine.actors.calls import call_with_retry
+from engine.adapters.chroma import ChromaStore
 from engine.core.naming import EMBEDDER_NAME, get_collection_name
 from engine.core.prompt import Passage
 from engine.errors import ActorClosing
@@ -34,39 +33,14 @@ class RetrieverConfig:
     idle_ttl_s: float = 900.0
 
 
-def open_collection(cliente_id: int, config: RetrieverConfig) -> Any:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    name = get_collection_name(cliente_id)
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if config.chroma_url:
-        url = urlparse(config.chroma_url)
-        client = chromadb.HttpClient(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or 8000,
-            ssl=url.scheme == "https",
-            settings=chroma_settings,
-        )
-    else:
-        assert config.chroma_dir is not None
-        path = Path(config.chroma_dir) / name
-        path.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-    # Vectors are always computed by our Embedder: Chroma's default function would try to
-    # download a model at run time.
-    collection = client.get_or_create_collection(
-        name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-    )
-    return client, collection
-
-
 @ray.remote(num_cpus=0, max_restarts=0)
 class TenantRetriever:
     def __init__(self, cliente_id: int, config: RetrieverConfig):
         self._cliente_id = cliente_id
         self._name = get_collection_name(cliente_id)
-        self._client, self._collection = open_collection(cliente_id, config)
+        self._store = ChromaStore.open(
+            self._name, chroma_dir=config.chroma_dir, chroma_url=config.chroma_url
+        )
         self._embedder = ray.get_actor(EMBEDDER_NAME, namespace=config.namespace)
         self._idle_ttl_s = config.idle_ttl_s
         self._loop = asyncio.get_running_loop()
@@ -104,30 +78,10 @@ class TenantRetriever:
     async def _search(self, query: str, k: int) -> list[Passage]:
         if not query.strip() or k <= 0:
             return []
-        count = await asyncio.to_thread(self._collection.count)
-        if count == 0:
+        if await asyncio.to_thread(self._store.count) == 0:
             return []
         [vector] = await self._embedder.embed.remote([query])
-        result = await asyncio.to_thread(
-            self._collection.query,
-            query_embeddings=[vector],
-            n_results=min(k, count),
-            include=["documents", "metadatas", "distances"],
-        )
-        passages = []
-        for text, meta, distance in zip(
-            result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
-        ):
-            meta = meta or {}
-            passages.append(
-                Passage(
-                    text=text,
-                    document_id=meta.get("document_id"),
-                    chunk_index=int(meta.get("chunk", 0)),
-                    distance=float(distance),
-                )
-            )
-        return passages
+        return await asyncio.to_thread(self._store.nearest, vector, k)
 
     async def add_chunks(self, document_id: int, chunks: list[str], first_index: int) -> int:
         """Embed and store chunks `first_index…` of a document (idempotent: ids are stable)."""
@@ -142,30 +96,20 @@ class TenantRetriever:
         if not chunks:
             return 0
         vectors = await self._embedder.embed.remote(chunks)
-        ids = [f"doc{document_id}-chunk{first_index + i}" for i in range(len(chunks))]
-        metadatas = [
-            {"document_id": document_id, "chunk": first_index + i, "cliente_id": self._cliente_id}
-            for i in range(len(chunks))
-        ]
         await asyncio.to_thread(
-            self._collection.upsert,
-            ids=ids,
-            documents=chunks,
-            embeddings=vectors,
-            metadatas=metadatas,
+            self._store.upsert,
+            document_id,
+            chunks,
+            vectors,
+            first_index=first_index,
+            cliente_id=self._cliente_id,
         )
         return len(chunks)
 
     async def delete_all(self) -> None:
         """`deletar_vectorstore_cliente`: drop the whole collection, then start an empty one."""
         self._use()
-        await asyncio.to_thread(self._client.delete_collection, self._name)
-        self._collection = await asyncio.to_thread(
-            self._client.get_or_create_collection,
-            self._name,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-        )
+        await asyncio.to_thread(self._store.reset)
         log.info("knowledge deleted", extra={"cliente_id": self._cliente_id})
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-import ray
-
 from engine.actors.calls import call_with_retry
 from engine.actors.conversation import ConversationActor, ConversationConfig
-from engine.services.inbox import Delivery
+from engine.core.turns import Delivery
 
 DELIVERY_ATTEMPTS = 8  # back-off from 20 ms, doubling: ~2.5 s for a dying actor to free its name
 HANDLE_CACHE_SIZE = 10_000
@@ -61,12 +59,3 @@ class ConversationRouter:
             first_delay_s=0.02,
             log_context={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid},
         )
-
-
-def kill_actor(name: str, *, namespace: str) -> bool:
-    """Kill a named actor if it is alive (conversation and retriever state is persisted)."""
-    try:
-        ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
-    except ValueError:
-        return False
-    return True

@@ -1,7 +1,8 @@
 """`Supervisor`: the singleton that keeps live conversations bounded and nothing accepted lost.
 
 This module is the actor's shell and stays cheap to import (every conversation actor builds a
-handle to it); recovery's database and routing code (`engine.services.recovery`) loads in its process only.
+handle to it); recovery's database and routing code (`engine.services.recovery`) loads in its
+process only.
 
 - **Bounded.** Every conversation actor holds one unit of the node's `conversation_slot`
   resource (`MAX_LIVE_CONVERSATIONS` per node), so Ray itself never places more than that on a

@@ -1,0 +1,1 @@
+"""The outside world: Evolution, the chat model, embeddings, Chroma, the embedded PostgreSQL."""

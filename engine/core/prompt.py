@@ -33,8 +33,9 @@ class Passage:
 
 
 @dataclass(frozen=True)
-class Turn:
-    """One exchange of memory: the customer's (merged) burst and the reply it got."""
+class Exchange:
+    """One exchange of a conversation's memory: the customer's (merged) burst and the reply it
+    got. (The persisted answered burst is the ORM `Turn`.)"""
 
     user_text: str
     reply_text: str
@@ -50,7 +51,7 @@ def build_system_prompt(persona: str, passages: Sequence[Passage]) -> str:
 
 
 def build_chat_messages(
-    *, persona: str, passages: Sequence[Passage], memory: Sequence[Turn], user_text: str
+    *, persona: str, passages: Sequence[Passage], memory: Sequence[Exchange], user_text: str
 ) -> list[dict[str, str]]:
     """OpenAI chat `messages` for one turn."""
     messages = [{"role": "system", "content": build_system_prompt(persona, passages)}]

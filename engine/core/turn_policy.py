@@ -11,34 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
 
-
-class OpeningHours(Protocol):
-    def is_open(self, at: datetime) -> bool: ...
-
-    def closed_since(self, at: datetime) -> datetime | None: ...
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """A cliente's effective settings: its own values, else the global defaults."""
-
-    human_pause_s: float
-    session_expire_s: float
-    finish_keyword: str
-    finish_message: str
-    media_unsupported_message: str
-    out_of_office_message: str
-    business_hours: OpeningHours | None = None
-
-
-@dataclass(frozen=True)
-class BurstMessage:
-    message_id: int
-    text: str  # empty for media the bot cannot read
-    message_type: str | None
-    timestamp: int
+from engine.core.behaviour import Behaviour, is_paused
+from engine.core.debounce import BurstMessage, merge_burst, order_burst
+from engine.core.reasons import IgnoreReason
 
 
 @dataclass(frozen=True)
@@ -64,12 +40,7 @@ class TurnDecision:
     fixed_reply: str | None = None  # the reply when no model is involved
     new_session: bool = False  # memory starts over with this turn
     close_session: bool = False  # memory starts over with the next turn
-    skip_reason: str | None = None
-
-
-def merge_texts(burst: Sequence[BurstMessage]) -> str:
-    ordered = sorted(burst, key=lambda m: (m.timestamp, m.message_id))
-    return "\n".join(m.text.strip() for m in ordered if m.text.strip())
+    skip_reason: IgnoreReason | None = None
 
 
 def is_finish(text: str, keyword: str) -> bool:
@@ -83,9 +54,9 @@ def decide_turn(
     *,
     now: datetime,
 ) -> TurnDecision:
-    user_text = merge_texts(burst)
-    if state.paused_until is not None and state.paused_until > now:
-        return TurnDecision(TurnKind.SKIP, user_text, skip_reason="paused")
+    user_text = merge_burst(burst)
+    if is_paused(state.paused_until, now=now):
+        return TurnDecision(TurnKind.SKIP, user_text, skip_reason=IgnoreReason.PAUSED)
 
     hours = behaviour.business_hours
     if hours is not None and not hours.is_open(now):
@@ -94,7 +65,7 @@ def decide_turn(
             closed_since is None or state.out_of_office_sent_at >= closed_since
         )
         if already_told:
-            return TurnDecision(TurnKind.SKIP, user_text, skip_reason="out_of_office")
+            return TurnDecision(TurnKind.SKIP, user_text, skip_reason=IgnoreReason.OUT_OF_OFFICE)
         return TurnDecision(
             TurnKind.OUT_OF_OFFICE, user_text, fixed_reply=behaviour.out_of_office_message
         )
@@ -104,8 +75,8 @@ def decide_turn(
         or state.last_activity_at is None
         or now - state.last_activity_at > timedelta(seconds=behaviour.session_expire_s)
     )
-    last = max(burst, key=lambda m: (m.timestamp, m.message_id), default=None)
-    if last is not None and is_finish(last.text, behaviour.finish_keyword):
+    ordered = order_burst(burst)
+    if ordered and is_finish(ordered[-1].text, behaviour.finish_keyword):
         return TurnDecision(
             TurnKind.FINISH, user_text, fixed_reply=behaviour.finish_message, close_session=True
         )

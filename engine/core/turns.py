@@ -1,4 +1,4 @@
-"""What travels between a conversation actor and the reply workers during one turn.
+"""What travels between the ingress, a conversation actor and the reply workers.
 
 Plain frozen dataclasses with no heavy imports: a conversation actor unpickles them, and must not
 load a database driver or HTTP client to do so.
@@ -7,24 +7,56 @@ load a database driver or HTTP client to do so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
 
-from engine.core.turn_policy import TurnKind
+from engine.core.behaviour import Behaviour
+from engine.core.debounce import BurstMessage, DebouncePolicy
+from engine.core.turn_policy import TurnDecision, TurnKind
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An accepted customer message, handed to its conversation actor (by the ingress after the
+    ack, or by recovery)."""
+
+    cliente_id: int
+    conversation_id: int
+    session_id: str  # also the actor's name: `cliente_{id}_{chat}`
+    chat_jid: str
+    message: BurstMessage
+    policy: DebouncePolicy
+
+
+class ReplyKind(StrEnum):
+    """What produced a reply (stored in `turns.reply_kind`)."""
+
+    LLM = "llm"
+    OFFLINE = "offline"  # no model configured: the passages, labelled
+    FALLBACK = "fallback"  # the model failed: the polite fallback message
+    FINISH = "finish"
+    MEDIA_UNSUPPORTED = "media_unsupported"
+    OUT_OF_OFFICE = "out_of_office"
+
+    @classmethod
+    def fixed(cls, kind: TurnKind) -> ReplyKind:
+        """The kind of a fixed reply (no model involved) for a turn of this kind."""
+        return cls(kind.value)
+
 
 # Replies that carry the conversation forward (a fixed notice is not memory).
-MEMORY_KINDS = ("llm", "offline", "fallback")
+MEMORY_KINDS = frozenset({ReplyKind.LLM, ReplyKind.OFFLINE, ReplyKind.FALLBACK})
 
 
 @dataclass(frozen=True)
 class ConversationContext:
-    """The conversation, its cliente's settings and the instance replies go through."""
+    """The conversation, its cliente's effective behaviour and the instance replies go through."""
 
     conversation_id: int
     cliente_id: int
     chat_jid: str
     instance_id: str | None
     instance_api_key: str | None
-    cliente: dict[str, Any]  # the cliente's behaviour columns (None = global default)
+    behaviour: Behaviour
 
 
 @dataclass(frozen=True)
@@ -39,34 +71,45 @@ class Resumable:
 
     turn_id: int
     reply_text: str
-    reply_kind: str
+    reply_kind: ReplyKind
     unsent: tuple[OutboundPart, ...]
     message_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class TurnPlan:
-    """A claimed burst and what to do with it; handed to the actor and back."""
+    """A claimed burst and what to do with it; handed to the actor and back.
+
+    `decision` is the turn policy's; it is None when the plan finishes a half-sent reply
+    (`resumable`), which needs no new decision.
+    """
 
     turn_id: int
     context: ConversationContext
-    kind: TurnKind
-    user_text: str
-    fixed_reply: str | None
-    new_session: bool
-    close_session: bool
-    max_wait_s: float
+    decision: TurnDecision | None
     resumable: Resumable | None = None
 
     @property
+    def user_text(self) -> str:
+        return self.decision.user_text if self.decision else ""
+
+    @property
+    def new_session(self) -> bool:
+        return self.decision is not None and self.decision.new_session
+
+    @property
+    def close_session(self) -> bool:
+        return self.decision is not None and self.decision.close_session
+
+    @property
     def needs_passages(self) -> bool:
-        return self.kind is TurnKind.ANSWER and self.resumable is None
+        return self.decision is not None and self.decision.kind is TurnKind.ANSWER
 
 
 @dataclass(frozen=True)
 class TurnResult:
     reply_text: str
-    reply_kind: str
+    reply_kind: ReplyKind
     delivered: bool
 
     @property

@@ -1,17 +1,21 @@
-"""WhatsApp (Evolution API v2) payload rules: JIDs, message unwrapping, text extraction.
+"""WhatsApp (Evolution API v2) payloads: the envelope, JIDs, message unwrapping, text extraction.
 
-Pure functions over the `data` of a `messages.upsert` webhook. They decide whether a message is a
-customer's text to answer, a human typing on the business phone (takeover), or something the bot
-must ignore, and say why. See shared/reference/evolution-api.md §2 for the shapes handled here.
+Pure functions over what Evolution posts. `parse_envelope` validates the outer shape every event
+shares; `classify_upsert` says what a `messages.upsert` is: a customer's text, a human typing on
+the business phone (takeover), or something the bot must ignore, with the reason. What Conversa
+then does with it is `engine.core.inbound.decide_inbound`. See
+shared/reference/evolution-api.md §1–§2 for the shapes handled here.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
+from engine.core.reasons import IgnoreReason
 from engine.errors import MalformedWebhook
 
 PHONE_SUFFIX = "@s.whatsapp.net"
@@ -32,12 +36,12 @@ _WRAPPERS = (
 # Content keys that never carry something a customer asked.
 _NOT_CONTENT = {"messageContextInfo", "senderKeyDistributionMessage", "base64", "mediaUrl"}
 _IGNORED_KINDS = {
-    "reactionMessage": "reaction",
-    "protocolMessage": "protocol",
-    "editedMessage": "edited",
-    "pollUpdateMessage": "poll_update",
-    "keepInChatMessage": "protocol",
-    "pinInChatMessage": "protocol",
+    "reactionMessage": IgnoreReason.REACTION,
+    "protocolMessage": IgnoreReason.PROTOCOL,
+    "editedMessage": IgnoreReason.EDITED,
+    "pollUpdateMessage": IgnoreReason.POLL_UPDATE,
+    "keepInChatMessage": IgnoreReason.PROTOCOL,
+    "pinInChatMessage": IgnoreReason.PROTOCOL,
 }
 _CAPTIONED = ("imageMessage", "videoMessage", "documentMessage")
 _TEXT_KINDS = {
@@ -91,8 +95,13 @@ class Ignored:
     """A message the bot must not answer, with the reason recorded for operators."""
 
     key_id: str
-    reason: str
+    reason: IgnoreReason
     chat_jid: str | None = None
+
+    @property
+    def in_private_chat(self) -> bool:
+        """Whether it belongs to a one-to-one chat (then it is recorded in that conversation)."""
+        return self.chat_jid is not None and jid_kind_to_ignore(self.chat_jid) is None
 
 
 Classified = CustomerText | HumanTakeover | Ignored
@@ -103,16 +112,16 @@ def strip_device(jid: str) -> str:
     return _DEVICE.sub("", jid)
 
 
-def jid_kind_to_ignore(jid: str) -> str | None:
-    """The reason a chat JID is never answered (group, status, broadcast, newsletter), or None."""
+def jid_kind_to_ignore(jid: str) -> IgnoreReason | None:
+    """Why a chat JID is not a one-to-one chat (group, status, broadcast, newsletter), or None."""
     if jid == STATUS_BROADCAST:
-        return "status_broadcast"
+        return IgnoreReason.STATUS_BROADCAST
     if jid.endswith(GROUP_SUFFIX):
-        return "group"
+        return IgnoreReason.GROUP
     if jid.endswith(NEWSLETTER_SUFFIX):
-        return "newsletter"
+        return IgnoreReason.NEWSLETTER
     if jid.endswith(BROADCAST_SUFFIX):
-        return "broadcast"
+        return IgnoreReason.BROADCAST
     return None
 
 
@@ -226,10 +235,10 @@ def classify_upsert(data: Any) -> Classified:
     timestamp = parse_timestamp(data.get("messageTimestamp"))
 
     jid_reason = jid_kind_to_ignore(remote)
-    if jid_reason and jid_reason != "group":
+    if jid_reason and jid_reason is not IgnoreReason.GROUP:
         return Ignored(key_id, jid_reason, remote)
 
-    chat_jid = remote if jid_reason == "group" else canonical_chat_jid(key)
+    chat_jid = remote if jid_reason is IgnoreReason.GROUP else canonical_chat_jid(key)
     message = unwrap(raw_message or {})
     kind = content_kind(message)
     if kind in _IGNORED_KINDS:
@@ -237,9 +246,9 @@ def classify_upsert(data: Any) -> Classified:
     text = (text_of(message) or "").strip()
     media = kind is not None and kind not in _TEXT_KINDS
 
-    if jid_reason == "group":
+    if jid_reason is IgnoreReason.GROUP:
         if key.get("fromMe") is True or not text:
-            return Ignored(key_id, "group", chat_jid)
+            return Ignored(key_id, IgnoreReason.GROUP, chat_jid)
         return CustomerText(
             key_id=key_id,
             chat_jid=chat_jid,
@@ -254,7 +263,7 @@ def classify_upsert(data: Any) -> Classified:
     if key.get("fromMe") is True:
         return HumanTakeover(key_id, chat_jid, remote, text, timestamp)
     if not text and not media:
-        return Ignored(key_id, "empty", chat_jid)
+        return Ignored(key_id, IgnoreReason.EMPTY, chat_jid)
     return CustomerText(
         key_id=key_id,
         chat_jid=chat_jid,
@@ -296,9 +305,42 @@ def _group_context(
     return GroupContext(participant, tuple(strip_device(j) for j in mentioned), quoted)
 
 
-def mentions(group: GroupContext, owner_jids: set[str]) -> bool:
+def mentions(group: GroupContext, owner_jids: AbstractSet[str]) -> bool:
     """Whether a group message is addressed to the business: mentioned, or a reply to it."""
     return bool(owner_jids & set(group.mentioned_jids)) or group.quoted_participant in owner_jids
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The outer shape every Evolution post shares (reference §1)."""
+
+    event: str  # dotted, lower-case: `messages.upsert`
+    instance: str | None  # the instance *name*
+    sender: str | None  # the instance owner's JID (not the customer's)
+    data: Any
+
+
+def parse_envelope(payload: Any, *, path_event: str | None) -> Envelope:
+    """Validate the outer shape of an Evolution post; `path_event` is the `byEvents` suffix."""
+    if not isinstance(payload, dict):
+        raise MalformedWebhook("body must be a JSON object")
+    event = payload.get("event")
+    if not isinstance(event, str) or not event.strip():
+        raise MalformedWebhook("`event` is required")
+    event = normalize_event_name(event)
+    if path_event is not None and event_path_to_name(path_event) != event:
+        raise MalformedWebhook(f"event in the path ({path_event}) and body ({event}) disagree")
+    instance = payload.get("instance")
+    sender = payload.get("sender")
+    if instance is not None and not isinstance(instance, str):
+        raise MalformedWebhook("`instance` must be a string")
+    if sender is not None and not isinstance(sender, str):
+        raise MalformedWebhook("`sender` must be a string")
+    if not instance and not sender:
+        raise MalformedWebhook("`instance` (or `sender`) is required to identify the cliente")
+    if "data" not in payload:
+        raise MalformedWebhook("`data` is required")
+    return Envelope(event, instance or None, sender or None, payload["data"])
 
 
 def event_path_to_name(path_suffix: str) -> str:

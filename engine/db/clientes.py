@@ -10,13 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.auth import hash_secret
-from engine.db.models import (
-    Cliente,
-    ClienteStatus,
-    GroupReplies,
-    InstanciaStatus,
-    InstanciaWhatsApp,
-)
+from engine.core.behaviour import ClienteOverrides
+from engine.core.statuses import ClienteStatus, InstanciaStatus
+from engine.db.models import Cliente, InstanciaWhatsApp
 from engine.errors import Conflict, NotFound
 
 
@@ -30,10 +26,16 @@ class InstanceRoute:
     cliente_status: ClienteStatus
     webhook_secret_sha256: str
     numero: str | None
-    debounce_s: float | None
-    max_wait_s: float | None
-    human_pause_s: float | None
-    group_replies: GroupReplies
+    overrides: ClienteOverrides
+
+
+# The cliente columns that hold its behaviour overrides (named like ClienteOverrides' fields).
+OVERRIDE_COLUMNS = tuple(getattr(Cliente, name) for name in ClienteOverrides.field_names())
+
+
+def overrides_of(row: Any) -> ClienteOverrides:
+    """A cliente's overrides from a result row that selected `OVERRIDE_COLUMNS`."""
+    return ClienteOverrides(**{name: getattr(row, name) for name in ClienteOverrides.field_names()})
 
 
 async def create_cliente(session: AsyncSession, **fields: Any) -> Cliente:
@@ -116,10 +118,7 @@ async def find_instance_route(
             Cliente.status,
             InstanciaWhatsApp.webhook_secret_sha256,
             InstanciaWhatsApp.numero,
-            Cliente.debounce_s,
-            Cliente.max_wait_s,
-            Cliente.human_pause_s,
-            Cliente.group_replies,
+            *OVERRIDE_COLUMNS,
         )
         .join(Cliente, Cliente.id == InstanciaWhatsApp.cliente_id)
         .where(or_(*conditions))
@@ -128,7 +127,17 @@ async def find_instance_route(
         .limit(1)
     )
     row = (await session.execute(query)).first()
-    return InstanceRoute(*tuple(row)) if row else None
+    if row is None:
+        return None
+    return InstanceRoute(
+        instancia_id=row.id,
+        instance_id=row.instance_id,
+        cliente_id=row.cliente_id,
+        cliente_status=row.status,
+        webhook_secret_sha256=row.webhook_secret_sha256,
+        numero=row.numero,
+        overrides=overrides_of(row),
+    )
 
 
 async def set_instance_state(

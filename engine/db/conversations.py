@@ -14,56 +14,52 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.core.debounce import PendingMessage
-from engine.core.prompt import Turn as MemoryTurn
-from engine.core.turn_policy import BurstMessage, ConversationState
-from engine.core.turns import MEMORY_KINDS, ConversationContext, OutboundPart, Resumable
-from engine.db.models import (
-    Author,
-    Cliente,
-    Conversation,
-    Direction,
-    InstanciaWhatsApp,
-    Message,
-    MessageStatus,
-    Turn,
-    TurnStatus,
-)
+from engine.core.behaviour import ClienteOverrides
+from engine.core.debounce import BurstMessage
+from engine.core.prompt import Exchange
+from engine.core.statuses import Author, Direction, MessageStatus, TurnStatus
+from engine.core.turn_policy import ConversationState
+from engine.core.turns import MEMORY_KINDS, ConversationContext, OutboundPart, ReplyKind, Resumable
+from engine.db.clientes import OVERRIDE_COLUMNS, overrides_of
+from engine.db.models import Cliente, Conversation, InstanciaWhatsApp, Message, Turn
 from engine.errors import NotFound
 
 
 @dataclass(frozen=True)
 class Claim:
-    context: ConversationContext
+    """A conversation's unanswered messages, claimed (row-locked) for one turn."""
+
+    conversation_id: int
+    cliente_id: int
+    chat_jid: str
+    instance_id: str | None
+    instance_api_key: str | None
+    overrides: ClienteOverrides
     burst: tuple[BurstMessage, ...]
     state: ConversationState
     resumable: Resumable | None
 
 
-_CLIENTE_BEHAVIOUR = (
-    Cliente.system_prompt,
-    Cliente.debounce_s,
-    Cliente.max_wait_s,
-    Cliente.human_pause_s,
-    Cliente.session_expire_s,
-    Cliente.finish_keyword,
-    Cliente.finish_message,
-    Cliente.media_unsupported_message,
-    Cliente.out_of_office_message,
-    Cliente.business_hours,
-)
-
-
-async def load_pending(session: AsyncSession, conversation_id: int) -> list[PendingMessage]:
-    rows = await session.execute(
-        select(Message.id, Message.text, Message.wa_timestamp)
+def _pending(conversation_id: int) -> Any:  # a Select; typed Any to keep rows' attributes
+    return (
+        select(
+            Message.id, Message.text, Message.message_type, Message.wa_timestamp, Message.turn_id
+        )
         .where(Message.conversation_id == conversation_id, Message.status == MessageStatus.RECEBIDA)
         .order_by(Message.wa_timestamp, Message.id)
     )
-    return [PendingMessage(row.id, row.text, row.wa_timestamp or 0) for row in rows]
 
 
-async def load_memory(session: AsyncSession, conversation_id: int, limit: int) -> list[MemoryTurn]:
+def _burst_message(row: Any) -> BurstMessage:
+    return BurstMessage(row.id, row.text, row.message_type, row.wa_timestamp or 0)
+
+
+async def load_pending(session: AsyncSession, conversation_id: int) -> list[BurstMessage]:
+    rows = await session.execute(_pending(conversation_id))
+    return [_burst_message(row) for row in rows]
+
+
+async def load_memory(session: AsyncSession, conversation_id: int, limit: int) -> list[Exchange]:
     """The last `limit` answered turns of the current session, oldest first."""
     rows = await session.execute(
         select(Turn.user_text, Turn.reply_text)
@@ -79,7 +75,7 @@ async def load_memory(session: AsyncSession, conversation_id: int, limit: int) -
         .order_by(Turn.id.desc())
         .limit(limit)
     )
-    return [MemoryTurn(row.user_text, row.reply_text) for row in reversed(rows.all())]
+    return [Exchange(row.user_text, row.reply_text) for row in reversed(rows.all())]
 
 
 async def pending_audio(session: AsyncSession, conversation_id: int) -> list[tuple[int, str, str]]:
@@ -115,7 +111,7 @@ async def claim(session: AsyncSession, conversation_id: int) -> Claim | None:
                 Conversation.out_of_office_sent_at,
                 InstanciaWhatsApp.instance_id,
                 InstanciaWhatsApp.api_key,
-                *_CLIENTE_BEHAVIOUR,
+                *OVERRIDE_COLUMNS,
             )
             .join(Cliente, Cliente.id == Conversation.cliente_id)
             .outerjoin(InstanciaWhatsApp, InstanciaWhatsApp.id == Conversation.instancia_id)
@@ -125,15 +121,7 @@ async def claim(session: AsyncSession, conversation_id: int) -> Claim | None:
     ).first()
     if row is None:
         return None
-    pending = (
-        await session.execute(
-            select(Message.id, Message.text, Message.message_type, Message.wa_timestamp,
-                   Message.turn_id)
-            .where(Message.conversation_id == conversation_id,
-                   Message.status == MessageStatus.RECEBIDA)
-            .order_by(Message.wa_timestamp, Message.id)
-        )
-    ).all()  # fmt: skip
+    pending = (await session.execute(_pending(conversation_id))).all()
     if not pending:
         await session.execute(
             update(Conversation)
@@ -141,14 +129,6 @@ async def claim(session: AsyncSession, conversation_id: int) -> Claim | None:
             .values(answer_due_at=None)
         )
         return None
-    context = ConversationContext(
-        conversation_id=conversation_id,
-        cliente_id=row.cliente_id,
-        chat_jid=row.chat_jid,
-        instance_id=row.instance_id,
-        instance_api_key=row.api_key,
-        cliente={column.key: getattr(row, column.key) for column in _CLIENTE_BEHAVIOUR},
-    )
     resumable = await _resumable(session, {m.turn_id for m in pending if m.turn_id is not None})
     if resumable is not None:
         pending = [m for m in pending if m.id in resumable.message_ids]
@@ -158,10 +138,13 @@ async def claim(session: AsyncSession, conversation_id: int) -> Claim | None:
         )
     )
     return Claim(
-        context=context,
-        burst=tuple(
-            BurstMessage(m.id, m.text, m.message_type, m.wa_timestamp or 0) for m in pending
-        ),
+        conversation_id=conversation_id,
+        cliente_id=row.cliente_id,
+        chat_jid=row.chat_jid,
+        instance_id=row.instance_id,
+        instance_api_key=row.api_key,
+        overrides=overrides_of(row),
+        burst=tuple(_burst_message(m) for m in pending),
         state=ConversationState(
             paused_until=row.paused_until,
             session_started_at=row.session_started_at,
@@ -193,14 +176,15 @@ async def _resumable(session: AsyncSession, turn_ids: set[int]) -> Resumable | N
     if not sending:
         return None
     turn = sending[0]
-    unsent = (
-        await session.execute(
-            select(Message.id, Message.text)
-            .where(Message.turn_id == turn.id, Message.direction == Direction.OUTBOUND,
-                   Message.status == MessageStatus.ENVIANDO)
-            .order_by(Message.id)
+    unsent = await session.execute(
+        select(Message.id, Message.text)
+        .where(
+            Message.turn_id == turn.id,
+            Message.direction == Direction.OUTBOUND,
+            Message.status == MessageStatus.ENVIANDO,
         )
-    ).all()  # fmt: skip
+        .order_by(Message.id)
+    )
     inbound = await session.scalars(
         select(Message.id).where(
             Message.turn_id == turn.id,
@@ -211,7 +195,7 @@ async def _resumable(session: AsyncSession, turn_ids: set[int]) -> Resumable | N
     return Resumable(
         turn_id=turn.id,
         reply_text=turn.reply_text or "",
-        reply_kind=turn.reply_kind or "llm",
+        reply_kind=ReplyKind(turn.reply_kind or ReplyKind.LLM),
         unsent=tuple(OutboundPart(m.id, m.text) for m in unsent),
         message_ids=tuple(inbound),
     )
@@ -225,10 +209,9 @@ async def start_turn(
     new_session: bool,
     out_of_office: bool,
 ) -> int:
-    context = claim.context
     turn = Turn(
-        conversation_id=context.conversation_id,
-        cliente_id=context.cliente_id,
+        conversation_id=claim.conversation_id,
+        cliente_id=claim.cliente_id,
         status=TurnStatus.PROCESSANDO,
         user_text=user_text,
     )
@@ -243,7 +226,7 @@ async def start_turn(
         changes["out_of_office_sent_at"] = func.now()
     if changes:
         await session.execute(
-            update(Conversation).where(Conversation.id == context.conversation_id).values(**changes)
+            update(Conversation).where(Conversation.id == claim.conversation_id).values(**changes)
         )
     return turn.id
 
@@ -258,7 +241,7 @@ async def skip_burst(session: AsyncSession, claim: Claim, *, reason: str) -> Non
     )
     await session.execute(
         update(Conversation)
-        .where(Conversation.id == claim.context.conversation_id)
+        .where(Conversation.id == claim.conversation_id)
         .values(answer_due_at=None)
     )
 
@@ -269,7 +252,7 @@ async def record_reply(
     turn_id: int,
     context: ConversationContext,
     reply_text: str,
-    reply_kind: str,
+    reply_kind: ReplyKind,
     sources: list[dict[str, Any]],
     parts: list[str],
 ) -> list[OutboundPart]:
@@ -277,9 +260,13 @@ async def record_reply(
     await session.execute(
         update(Turn)
         .where(Turn.id == turn_id)
-        .values(status=TurnStatus.ENVIANDO, reply_text=reply_text, reply_kind=reply_kind,
-                sources=sources)
-    )  # fmt: skip
+        .values(
+            status=TurnStatus.ENVIANDO,
+            reply_text=reply_text,
+            reply_kind=reply_kind,
+            sources=sources,
+        )
+    )
     rows = [
         Message(
             conversation_id=context.conversation_id,
@@ -363,9 +350,8 @@ class Overdue:
     cliente_id: int
     session_id: str
     chat_jid: str
-    debounce_s: float | None
-    max_wait_s: float | None
-    pending: tuple[PendingMessage, ...]
+    overrides: ClienteOverrides
+    pending: tuple[BurstMessage, ...]
 
 
 async def overdue_conversations(
@@ -373,19 +359,22 @@ async def overdue_conversations(
 ) -> list[Overdue]:
     """Conversations past their durable deadline (plus `grace_s`), oldest first; each one's
     deadline is pushed back so it is re-activated once, not on every scan."""
-    rows = (
-        await session.execute(
-            select(Conversation.id, Conversation.cliente_id, Conversation.session_id,
-                   Conversation.chat_jid, Cliente.debounce_s, Cliente.max_wait_s)
-            .join(Cliente, Cliente.id == Conversation.cliente_id)
-            .where(Conversation.answer_due_at < func.now() - timedelta(seconds=grace_s))
-            .order_by(Conversation.answer_due_at)
-            .limit(limit)
-            .with_for_update(of=Conversation, skip_locked=True)
+    query = (
+        select(
+            Conversation.id,
+            Conversation.cliente_id,
+            Conversation.session_id,
+            Conversation.chat_jid,
+            *OVERRIDE_COLUMNS,
         )
-    ).all()  # fmt: skip
+        .join(Cliente, Cliente.id == Conversation.cliente_id)
+        .where(Conversation.answer_due_at < func.now() - timedelta(seconds=grace_s))
+        .order_by(Conversation.answer_due_at)
+        .limit(limit)
+        .with_for_update(of=Conversation, skip_locked=True)
+    )
     found = []
-    for row in rows:
+    for row in (await session.execute(query)).all():
         pending = await load_pending(session, row.id)
         await session.execute(
             update(Conversation)
@@ -393,8 +382,16 @@ async def overdue_conversations(
             .values(answer_due_at=func.now() + timedelta(seconds=grace_s) if pending else None)
         )
         if pending:
-            found.append(Overdue(row.id, row.cliente_id, row.session_id, row.chat_jid,
-                                 row.debounce_s, row.max_wait_s, tuple(pending)))  # fmt: skip
+            found.append(
+                Overdue(
+                    conversation_id=row.id,
+                    cliente_id=row.cliente_id,
+                    session_id=row.session_id,
+                    chat_jid=row.chat_jid,
+                    overrides=overrides_of(row),
+                    pending=tuple(pending),
+                )
+            )
     return found
 
 

@@ -8,19 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, false, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.core.inbound import ChatFacts
 from engine.core.naming import session_id
-from engine.db.models import (
-    Author,
-    Conversation,
-    Direction,
-    Message,
-    MessageStatus,
-    ProcessedWebhook,
-)
+from engine.core.statuses import Author, Direction, MessageStatus
+from engine.db.models import Conversation, Message, ProcessedWebhook
 
 # A fromMe upsert with the text of a reply we sent this recently is our own echo, not a human.
 OWN_ECHO_WINDOW = timedelta(minutes=10)
@@ -31,7 +26,6 @@ UNTIL_RESUMED = datetime(9999, 1, 1, tzinfo=UTC)
 class ConversationRow:
     id: int
     session_id: str
-    paused_until: datetime | None
 
 
 def evolution_source(instance_id: str) -> str:
@@ -39,7 +33,8 @@ def evolution_source(instance_id: str) -> str:
 
 
 async def claim_webhook_key(session: AsyncSession, *, source: str, key: str, outcome: str) -> bool:
-    """Record that (source, key) was processed; False if it already was (a redelivery)."""
+    """Record that (source, key) was processed; False if it already was (a redelivery). Claimed
+    last in the webhook's transaction, which is rolled back when this returns False."""
     result = await session.execute(
         insert(ProcessedWebhook)
         .values(source=source, key=key, outcome=outcome)
@@ -73,9 +68,8 @@ async def upsert_conversation(
             "push_name": func.coalesce(values.excluded.push_name, Conversation.push_name),
             "last_message_at": func.now(),
         },
-    ).returning(Conversation.id, Conversation.paused_until)
-    row = (await session.execute(statement)).one()
-    return ConversationRow(row.id, sid, row.paused_until)
+    ).returning(Conversation.id)
+    return ConversationRow((await session.execute(statement)).scalar_one(), sid)
 
 
 async def insert_message(
@@ -126,20 +120,31 @@ async def set_answer_deadline(
     )
 
 
-async def is_own_echo(session: AsyncSession, conversation_id: int, text: str) -> bool:
-    """Whether a fromMe text is a reply Conversa itself recorded (sent or being sent) recently."""
-    return bool(
-        await session.scalar(
-            select(
-                exists().where(
-                    Message.conversation_id == conversation_id,
-                    Message.author == Author.BOT,
-                    Message.text == text,
-                    Message.created_at > func.now() - OWN_ECHO_WINDOW,
-                )
+async def chat_facts(
+    session: AsyncSession, *, cliente_id: int, chat_jid: str, echo_text: str | None
+) -> ChatFacts:
+    """What the inbound decision needs about a chat: its pause, and (for a `fromMe` text) whether
+    it equals a reply Conversa recorded (sent or being sent) recently, i.e. our own echo."""
+    own_echo = (
+        exists()
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.author == Author.BOT,
+            Message.text == echo_text,
+            Message.created_at > func.now() - OWN_ECHO_WINDOW,
+        )
+        .correlate(Conversation)
+    )
+    row = (
+        await session.execute(
+            select(Conversation.paused_until, own_echo if echo_text is not None else false()).where(
+                Conversation.cliente_id == cliente_id, Conversation.chat_jid == chat_jid
             )
         )
-    )
+    ).first()
+    if row is None:
+        return ChatFacts()
+    return ChatFacts(paused_until=row[0], own_echo=bool(row[1]))
 
 
 async def pause(

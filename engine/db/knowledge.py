@@ -7,7 +7,8 @@ import hashlib
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.db.models import DocumentStatus, KnowledgeDocument
+from engine.core.statuses import DocumentStatus
+from engine.db.models import KnowledgeDocument
 from engine.errors import NotFound
 
 

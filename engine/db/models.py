@@ -1,8 +1,13 @@
 """PostgreSQL schema (SQLAlchemy 2 models). Alembic revisions in migrations/ must match these.
 
-Names of things the seed system persisted are kept: `Cliente`, `ClienteStatus.ATIVO`,
-`InstanciaWhatsApp` and table `instancias_whatsapp`. Every row that belongs to a tenant carries
-`cliente_id`, so every query can be (and is) keyed by cliente.
+Naming rule: the persisted domain names the original system used stay in Portuguese (`Cliente`,
+`InstanciaWhatsApp`, table `instancias_whatsapp`, the statuses in `engine.core.statuses`);
+everything else is English. `instance_id` is the Evolution instance *name* (the seed's field);
+`instancia_id` is the integer key of an `instancias_whatsapp` row. The ORM `Turn` is a persisted
+answered burst; one exchange of a conversation's memory is `engine.core.prompt.Exchange`.
+
+Every row that belongs to a tenant carries `cliente_id`, so every query can be (and is) keyed by
+cliente.
 """
 
 from __future__ import annotations
@@ -29,6 +34,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from engine.core.statuses import (
+    Author,
+    ClienteStatus,
+    Direction,
+    DocumentStatus,
+    GroupReplies,
+    InstanciaStatus,
+    MessageStatus,
+    TurnStatus,
+)
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -53,61 +69,6 @@ def _values(cls: type[StrEnum]) -> list[str]:
 
 def _created() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-
-
-class ClienteStatus(StrEnum):
-    PENDENTE = "PENDENTE"  # created, not yet paying
-    ATIVO = "ATIVO"  # served
-    INADIMPLENTE = "INADIMPLENTE"  # payment failed (grace policy decided by billing)
-    SUSPENSO = "SUSPENSO"  # stopped by an operator
-    CANCELADO = "CANCELADO"  # subscription ended
-
-
-class InstanciaStatus(StrEnum):
-    PENDENTE = "PENDENTE"
-    CONECTADA = "CONECTADA"
-    DESCONECTADA = "DESCONECTADA"
-    ERRO = "ERRO"
-
-
-class Direction(StrEnum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-
-
-class Author(StrEnum):
-    CUSTOMER = "customer"
-    BOT = "bot"
-    HUMAN = "human"  # typed on the business's phone (fromMe): a takeover signal
-
-
-class MessageStatus(StrEnum):
-    RECEBIDA = "RECEBIDA"  # inbound, accepted, waiting for its turn
-    RESPONDIDA = "RESPONDIDA"  # inbound, answered by a turn
-    IGNORADA = "IGNORADA"  # inbound, not to be answered (see ignored_reason)
-    ENVIANDO = "ENVIANDO"  # outbound, recorded before the send; not yet confirmed by Evolution
-    ENVIADA = "ENVIADA"  # outbound, accepted by Evolution (or typed by a human)
-    REGISTRADA = "REGISTRADA"  # outbound, recorded only (no Evolution configured)
-    FALHOU = "FALHOU"  # outbound, Evolution refused or was unreachable
-
-
-class TurnStatus(StrEnum):
-    PROCESSANDO = "PROCESSANDO"  # messages claimed, reply being produced
-    ENVIANDO = "ENVIANDO"  # reply recorded, parts being sent (recovery resends only unsent parts)
-    RESPONDIDA = "RESPONDIDA"
-    FALHOU = "FALHOU"  # Evolution refused the reply
-    ABANDONADA = "ABANDONADA"  # its producer died before a reply existed; a later turn took over
-
-
-class GroupReplies(StrEnum):
-    OFF = "off"  # never answer in groups (the default)
-    MENTIONED = "mentioned"  # answer in a group only when the business number is mentioned
-
-
-class DocumentStatus(StrEnum):
-    PROCESSANDO = "PROCESSANDO"
-    PRONTO = "PRONTO"
-    ERRO = "ERRO"
 
 
 class Cliente(Base):

@@ -16,13 +16,6 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-def sync_url(url: str) -> str:
-    """The same database for code that needs a plain `postgresql://` URL (asyncpg.connect)."""
-    return (
-        make_url(async_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-
-
 def create_engine(url: str, *, pool_size: int = 8) -> AsyncEngine:
     # A fixed pool: overflow connections were closed as soon as they were returned and reopened
     # on the next burst (~150 connects per 2,000 webhooks). No pre-ping: it cost three round trips

@@ -1,0 +1,1 @@
+"""The flows the actors and the ingress run: webhook → rows, a turn's reply, recovery, ingestion."""

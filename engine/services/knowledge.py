@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.actors.retriever import RetrieverClient, RetrieverConfig
 from engine.core.chunking import chunk_text
+from engine.core.statuses import DocumentStatus
 from engine.db import knowledge as knowledge_db
-from engine.db.models import DocumentStatus
 
 log = logging.getLogger(__name__)
 

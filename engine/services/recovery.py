@@ -14,10 +14,10 @@ from typing import Any
 from engine.actors.conversation import ConversationConfig
 from engine.actors.router import ConversationRouter
 from engine.config import Settings
-from engine.core.debounce import DebouncePolicy
+from engine.core.turns import Delivery
 from engine.db import conversations as conversations_db
 from engine.db.session import create_engine, session_factory
-from engine.services.inbox import Delivery
+from engine.wiring import default_behaviour
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class Recovery:
         self._engine = create_engine(settings.database_url, pool_size=2)
         self._sessions = session_factory(self._engine)
         self._router = ConversationRouter(config)
-        self._default_policy = DebouncePolicy(settings.debounce_s, settings.max_wait_s)
+        self._defaults = default_behaviour(settings)
 
     async def run_once(self) -> int:
         """Re-activate every conversation past its deadline; returns how many."""
@@ -45,11 +45,11 @@ class Recovery:
         return len(overdue)
 
     async def _reactivate(self, conversation: conversations_db.Overdue) -> None:
-        context: dict[str, Any] = {"cliente_id": conversation.cliente_id,
-                                   "chat": conversation.chat_jid}  # fmt: skip
-        policy = self._default_policy.overridden(
-            debounce_s=conversation.debounce_s, max_wait_s=conversation.max_wait_s
-        )
+        context: dict[str, Any] = {
+            "cliente_id": conversation.cliente_id,
+            "chat": conversation.chat_jid,
+        }
+        policy = self._defaults.overridden_by(conversation.overrides).debounce
         log.warning(
             "re-activating a conversation past its deadline",
             extra={**context, "pending": len(conversation.pending)},

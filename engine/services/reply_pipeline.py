@@ -2,8 +2,9 @@
 Evolution I/O.
 
 A turn is two calls: `begin_turn` claims the burst and decides what to do with it
-(`engine.core.turn_policy`), the conversation actor retrieves passages, then `answer_turn` produces the
-reply, records it with one row per part, and sends the parts (typing shown in between).
+(`engine.core.turn_policy`), the conversation actor retrieves passages, then `answer_turn`
+produces the reply, records it with one row per part, and sends the parts (typing shown in
+between).
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from typing import Any
 from engine.adapters.evolution import EvolutionClient
 from engine.adapters.llm import ChatModel, Reply
 from engine.config import Settings
-from engine.core.business_hours import BusinessHours
-from engine.core.debounce import DebouncePolicy, PendingMessage
-from engine.core.prompt import Passage, Turn
+from engine.core.debounce import BurstMessage
+from engine.core.prompt import Exchange, Passage
 from engine.core.replies import split_reply, typing_delay_ms
-from engine.core.turn_policy import Behaviour, TurnKind, decide_turn
-from engine.core.turns import ConversationContext, OutboundPart, TurnPlan, TurnResult
+from engine.core.statuses import MessageStatus
+from engine.core.turn_policy import TurnKind, decide_turn
+from engine.core.turns import ConversationContext, OutboundPart, ReplyKind, TurnPlan, TurnResult
 from engine.db import conversations as conversations_db
-from engine.db.models import MessageStatus
 from engine.db.session import create_engine, session_factory
 from engine.errors import SendFailed
 from engine.logs import configure_logging
+from engine.wiring import default_behaviour
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class ReplyPipeline:
         self._engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         self._sessions = session_factory(self._engine)
         self._model = ChatModel(settings)
-        self._default_policy = DebouncePolicy(settings.debounce_s, settings.max_wait_s)
+        self._defaults = default_behaviour(settings)
         self._evolution: EvolutionClient | None = None
         if settings.evolution_url:
             key = (
@@ -59,7 +60,7 @@ class ReplyPipeline:
 
     async def restore(
         self, conversation_id: int, history_turns: int
-    ) -> tuple[list[PendingMessage], list[Turn]]:
+    ) -> tuple[list[BurstMessage], list[Exchange]]:
         async with self._sessions() as session:
             pending = await conversations_db.load_pending(session, conversation_id)
             memory = await conversations_db.load_memory(session, conversation_id, history_turns)
@@ -74,29 +75,28 @@ class ReplyPipeline:
             if claim is None:
                 await session.commit()
                 return None
-            cliente = claim.context.cliente
-            max_wait_s = self._default_policy.overridden(
-                debounce_s=cliente["debounce_s"], max_wait_s=cliente["max_wait_s"]
-            ).max_wait_s
+            context = ConversationContext(
+                conversation_id=claim.conversation_id,
+                cliente_id=claim.cliente_id,
+                chat_jid=claim.chat_jid,
+                instance_id=claim.instance_id,
+                instance_api_key=claim.instance_api_key,
+                behaviour=self._defaults.overridden_by(claim.overrides),
+            )
             if claim.resumable is not None:
                 await session.commit()
-                resumable = claim.resumable
-                return TurnPlan(
-                    turn_id=resumable.turn_id, context=claim.context, kind=TurnKind.ANSWER,
-                    user_text="", fixed_reply=None, new_session=False, close_session=False,
-                    max_wait_s=max_wait_s, resumable=resumable,
-                )  # fmt: skip
+                return TurnPlan(claim.resumable.turn_id, context, None, claim.resumable)
             decision = decide_turn(
-                claim.burst, claim.state, self._behaviour(cliente), now=datetime.now(UTC)
+                claim.burst, claim.state, context.behaviour, now=datetime.now(UTC)
             )
             if decision.kind is TurnKind.SKIP:
-                await conversations_db.skip_burst(session, claim, reason=decision.skip_reason or "")
+                reason = decision.skip_reason
+                await conversations_db.skip_burst(session, claim, reason=reason or "")
                 await session.commit()
                 log.info(
                     "burst recorded without a reply",
-                    extra={"cliente_id": claim.context.cliente_id, "chat": claim.context.chat_jid,
-                           "reason": decision.skip_reason, "messages": len(claim.burst)},
-                )  # fmt: skip
+                    extra={**_log_context(context), "reason": reason, "messages": len(claim.burst)},
+                )
                 return None
             turn_id = await conversations_db.start_turn(
                 session,
@@ -106,39 +106,20 @@ class ReplyPipeline:
                 out_of_office=decision.kind is TurnKind.OUT_OF_OFFICE,
             )
             await session.commit()
-        return TurnPlan(
-            turn_id=turn_id,
-            context=claim.context,
-            kind=decision.kind,
-            user_text=decision.user_text,
-            fixed_reply=decision.fixed_reply,
-            new_session=decision.new_session,
-            close_session=decision.close_session,
-            max_wait_s=max_wait_s,
-        )
+        return TurnPlan(turn_id, context, decision)
 
     async def answer_turn(
-        self, plan: TurnPlan, *, passages: list[Passage], memory: list[Turn]
+        self, plan: TurnPlan, *, passages: list[Passage], memory: list[Exchange]
     ) -> TurnResult:
         """Produce (or resume) the reply, record it part by part, send the parts in order."""
         context = plan.context
-        log_context = {"cliente_id": context.cliente_id, "chat": context.chat_jid,
-                       "turn_id": plan.turn_id}  # fmt: skip
+        log_context = {**_log_context(context), "turn_id": plan.turn_id}
         if plan.resumable is not None:
             reply = Reply(plan.resumable.reply_text, plan.resumable.reply_kind)
             parts = list(plan.resumable.unsent)
         else:
-            if plan.kind is TurnKind.ANSWER:
-                self._show_typing(context, log_context)
-                reply = await self._model.reply(
-                    persona=context.cliente["system_prompt"],
-                    passages=passages,
-                    memory=memory,
-                    user_text=plan.user_text,
-                    log_context=log_context,
-                )
-            else:
-                reply = Reply(plan.fixed_reply or "", plan.kind.value)
+            assert plan.decision is not None, "a new turn carries its decision"
+            reply = await self._reply(plan, passages=passages, memory=memory, log=log_context)
             texts = split_reply(reply.text) if self._settings.split_replies else [reply.text]
             async with self._sessions() as session:
                 parts = await conversations_db.record_reply(
@@ -159,16 +140,43 @@ class ReplyPipeline:
                 conversation_id=context.conversation_id,
                 delivered=delivered,
                 close_session=plan.close_session,
-                max_wait_s=plan.max_wait_s,
+                max_wait_s=context.behaviour.debounce.max_wait_s,
             )
             await session.commit()
         log.info(
             "turn answered",
-            extra={**log_context, "kind": plan.kind.value, "reply_kind": reply.kind,
-                   "passages": len(passages), "parts": len(parts), "delivered": delivered,
-                   "resumed": plan.resumable is not None},
-        )  # fmt: skip
+            extra={
+                **log_context,
+                "kind": plan.decision.kind.value if plan.decision else "resumed",
+                "reply_kind": reply.kind.value,
+                "passages": len(passages),
+                "parts": len(parts),
+                "delivered": delivered,
+            },
+        )
         return TurnResult(reply.text, reply.kind, delivered)
+
+    async def _reply(
+        self,
+        plan: TurnPlan,
+        *,
+        passages: list[Passage],
+        memory: list[Exchange],
+        log: dict[str, Any],
+    ) -> Reply:
+        """The model's answer for an ANSWER turn; the fixed reply for the others."""
+        decision = plan.decision
+        assert decision is not None
+        if decision.kind is not TurnKind.ANSWER:
+            return Reply(decision.fixed_reply or "", ReplyKind.fixed(decision.kind))
+        self._show_typing(plan.context, log)
+        return await self._model.reply(
+            persona=plan.context.behaviour.persona,
+            passages=passages,
+            memory=memory,
+            user_text=decision.user_text,
+            log_context=log,
+        )
 
     async def _send_parts(
         self,
@@ -183,9 +191,11 @@ class ReplyPipeline:
                 status, key_id, error = MessageStatus.REGISTRADA, None, None
             else:
                 delay_ms = typing_delay_ms(
-                    part.text, ms_per_char=settings.typing_ms_per_char,
-                    min_ms=settings.typing_min_ms, max_ms=settings.typing_max_ms,
-                ) if settings.typing_ms_per_char else 0  # fmt: skip
+                    part.text,
+                    ms_per_char=settings.typing_ms_per_char,
+                    min_ms=settings.typing_min_ms,
+                    max_ms=settings.typing_max_ms,
+                )
                 try:
                     sent = await self._evolution.send_text(
                         instance=context.instance_id,
@@ -216,9 +226,11 @@ class ReplyPipeline:
         async def presence() -> None:
             try:
                 await evolution.send_presence(
-                    instance=instance, number=context.chat_jid, delay_ms=PRESENCE_MS,
+                    instance=instance,
+                    number=context.chat_jid,
+                    delay_ms=PRESENCE_MS,
                     api_key=context.instance_api_key,
-                )  # fmt: skip
+                )
             except SendFailed as e:
                 log.info("typing presence not shown", extra={**log_context, "error": str(e)})
 
@@ -239,28 +251,14 @@ class ReplyPipeline:
                 )
                 text = await self._model.transcribe(audio, mimetype=mimetype)
             except Exception as e:  # the message then counts as unreadable media
-                log.warning("transcription failed",
-                            extra={"message_id": message_id, "error": repr(e)})  # fmt: skip
+                log.warning(
+                    "transcription failed", extra={"message_id": message_id, "error": repr(e)}
+                )
                 continue
             async with self._sessions() as session:
                 await conversations_db.set_text(session, message_id, text)
                 await session.commit()
 
-    def _behaviour(self, cliente: dict[str, Any]) -> Behaviour:
-        s = self._settings
-        hours = cliente.get("business_hours")
-        return Behaviour(
-            human_pause_s=_or(cliente["human_pause_s"], s.human_pause_s),
-            session_expire_s=_or(cliente["session_expire_s"], s.session_expire_s),
-            finish_keyword=_or(cliente["finish_keyword"], s.finish_keyword),
-            finish_message=_or(cliente["finish_message"], s.finish_message),
-            media_unsupported_message=_or(
-                cliente["media_unsupported_message"], s.media_unsupported_message
-            ),
-            out_of_office_message=_or(cliente["out_of_office_message"], s.out_of_office_message),
-            business_hours=BusinessHours.parse(hours) if hours else None,
-        )
 
-
-def _or(value: Any, default: Any) -> Any:
-    return default if value is None else value
+def _log_context(context: ConversationContext) -> dict[str, Any]:
+    return {"cliente_id": context.cliente_id, "chat": context.chat_jid}

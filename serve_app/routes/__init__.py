@@ -1,0 +1,1 @@
+"""HTTP routes of the Serve app: Evolution webhooks and the operator API."""

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import ray
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.business_hours import BusinessHours
-from engine.core.naming import SUPERVISOR_NAME, get_collection_name
+from engine.core.naming import get_collection_name
+from engine.core.statuses import DocumentStatus
 from engine.db import clientes as clientes_db
 from engine.db import conversations as conversations_db
 from engine.db import inbox as inbox_db
 from engine.db import knowledge as knowledge_db
-from engine.db.models import DocumentStatus
-from engine.errors import InvalidInput
-from serve_app.context import IngressContext
-from serve_app.deps import Ctx, require_operator
+from engine.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from serve_app.deps import Ctx, Session, require_operator
 from serve_app.schemas import (
     ClienteCreate,
     ClienteOut,
@@ -38,34 +37,32 @@ TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown")
 
 
 @router.post("/clientes", response_model=ClienteOut, status_code=status.HTTP_201_CREATED)
-async def create_cliente(body: ClienteCreate, ctx: Ctx) -> ClienteOut:
+async def create_cliente(body: ClienteCreate, session: Session) -> ClienteOut:
     _check_wait(body.debounce_s, body.max_wait_s)
-    fields = _canonical(body.model_dump(exclude_none=True))
-    async with ctx.sessions() as session:
-        cliente = await clientes_db.create_cliente(session, **fields)
-        await session.commit()
+    cliente = await clientes_db.create_cliente(
+        session, **_canonical(body.model_dump(exclude_none=True))
+    )
+    await session.commit()
     return ClienteOut.model_validate(cliente)
 
 
 @router.get("/clientes/{cliente_id}", response_model=ClienteOut)
-async def get_cliente(cliente_id: int, ctx: Ctx) -> ClienteOut:
-    async with ctx.sessions() as session:
-        return ClienteOut.model_validate(await clientes_db.get_cliente(session, cliente_id))
+async def get_cliente(cliente_id: int, session: Session) -> ClienteOut:
+    return ClienteOut.model_validate(await clientes_db.get_cliente(session, cliente_id))
 
 
 @router.patch("/clientes/{cliente_id}", response_model=ClienteOut)
-async def update_cliente(cliente_id: int, body: ClienteUpdate, ctx: Ctx) -> ClienteOut:
+async def update_cliente(cliente_id: int, body: ClienteUpdate, session: Session) -> ClienteOut:
     changes = _canonical(body.model_dump(exclude_unset=True))
     if changes.get("group_replies", "") is None or changes.get("status", "") is None:
         raise InvalidInput("group_replies and status cannot be null")
-    async with ctx.sessions() as session:
-        current = await clientes_db.get_cliente(session, cliente_id)
-        _check_wait(
-            changes.get("debounce_s", current.debounce_s),
-            changes.get("max_wait_s", current.max_wait_s),
-        )
-        cliente = await clientes_db.update_cliente(session, cliente_id, **changes)
-        await session.commit()
+    current = await clientes_db.get_cliente(session, cliente_id)
+    _check_wait(
+        changes.get("debounce_s", current.debounce_s),
+        changes.get("max_wait_s", current.max_wait_s),
+    )
+    cliente = await clientes_db.update_cliente(session, cliente_id, **changes)
+    await session.commit()
     return ClienteOut.model_validate(cliente)
 
 
@@ -89,21 +86,17 @@ def _check_wait(debounce_s: float | None, max_wait_s: float | None) -> None:
     response_model=InstanceOut,
     status_code=status.HTTP_201_CREATED,
 )
-async def register_instance(cliente_id: int, body: InstanceCreate, ctx: Ctx) -> InstanceOut:
-    async with ctx.sessions() as session:
-        instancia = await clientes_db.register_instance(session, cliente_id, **body.model_dump())
-        await session.commit()
+async def register_instance(cliente_id: int, body: InstanceCreate, session: Session) -> InstanceOut:
+    instancia = await clientes_db.register_instance(session, cliente_id, **body.model_dump())
+    await session.commit()
     return InstanceOut.model_validate(instancia)
 
 
 @router.get("/clientes/{cliente_id}/instances", response_model=list[InstanceOut])
-async def list_instances(cliente_id: int, ctx: Ctx) -> list[InstanceOut]:
-    async with ctx.sessions() as session:
-        await clientes_db.get_cliente(session, cliente_id)
-        return [
-            InstanceOut.model_validate(i)
-            for i in await clientes_db.list_instances(session, cliente_id)
-        ]
+async def list_instances(cliente_id: int, session: Session) -> list[InstanceOut]:
+    await clientes_db.get_cliente(session, cliente_id)
+    instances = await clientes_db.list_instances(session, cliente_id)
+    return [InstanceOut.model_validate(i) for i in instances]
 
 
 @router.post("/clientes/{cliente_id}/documents", response_model=DocumentOut)
@@ -112,6 +105,7 @@ async def upload_document(
     request: Request,
     response: Response,
     ctx: Ctx,
+    session: Session,
     title: str = Query(..., min_length=1, max_length=300),
     wait: bool = Query(False, description="Answer only when the document is searchable."),
 ) -> DocumentOut:
@@ -119,15 +113,13 @@ async def upload_document(
     progress at GET …/documents/{id}), 200 when ready, or when the same text was already there."""
     content_type = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
     if content_type not in TEXT_TYPES:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            f"Content-Type must be one of {', '.join(TEXT_TYPES)}, got {content_type!r}",
+        raise UnsupportedMediaType(
+            f"Content-Type must be one of {', '.join(TEXT_TYPES)}, got {content_type!r}"
         )
     raw = await request.body()
     if len(raw) > MAX_DOCUMENT_BYTES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB; split it",
+        raise PayloadTooLarge(
+            f"document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB; split it"
         )
     try:
         content = raw.decode("utf-8")
@@ -135,131 +127,120 @@ async def upload_document(
         raise InvalidInput("document must be UTF-8 text") from e
     if not content.strip():
         raise InvalidInput("document is empty")
-    async with ctx.sessions() as session:
-        await clientes_db.get_cliente(session, cliente_id)
-        document, needs_ingest = await knowledge_db.add_document(
-            session, cliente_id, title=title, content_type=content_type, content=content
-        )
-        await session.commit()
+    await clientes_db.get_cliente(session, cliente_id)
+    document, needs_ingest = await knowledge_db.add_document(
+        session, cliente_id, title=title, content_type=content_type, content=content
+    )
+    await session.commit()
     if not needs_ingest:
         response.status_code = status.HTTP_200_OK
         return DocumentOut.model_validate(document)
-    ingest = ctx.knowledge.ingest(cliente_id, document.id, content)
+    document_id = document.id
+    ingest = ctx.knowledge.ingest(cliente_id, document_id, content)
     if wait:
         await ingest
         response.status_code = status.HTTP_200_OK
     else:
         ctx.spawn(
-            ingest, what="ingestion", context={"cliente_id": cliente_id, "document_id": document.id}
+            ingest, what="ingestion", context={"cliente_id": cliente_id, "document_id": document_id}
         )
         response.status_code = status.HTTP_202_ACCEPTED
-    async with ctx.sessions() as session:
-        return DocumentOut.model_validate(
-            await knowledge_db.get_document(session, cliente_id, document.id)
-        )
+    session.expire_all()  # progress was written by the ingestion's own sessions
+    return DocumentOut.model_validate(
+        await knowledge_db.get_document(session, cliente_id, document_id)
+    )
 
 
 @router.get("/clientes/{cliente_id}/documents", response_model=list[DocumentOut])
-async def list_documents(cliente_id: int, ctx: Ctx) -> list[DocumentOut]:
-    async with ctx.sessions() as session:
-        await clientes_db.get_cliente(session, cliente_id)
-        return [
-            DocumentOut.model_validate(d)
-            for d in await knowledge_db.list_documents(session, cliente_id)
-        ]
+async def list_documents(cliente_id: int, session: Session) -> list[DocumentOut]:
+    await clientes_db.get_cliente(session, cliente_id)
+    documents = await knowledge_db.list_documents(session, cliente_id)
+    return [DocumentOut.model_validate(d) for d in documents]
 
 
 @router.get("/clientes/{cliente_id}/documents/{document_id}", response_model=DocumentOut)
-async def get_document(cliente_id: int, document_id: int, ctx: Ctx) -> DocumentOut:
-    async with ctx.sessions() as session:
-        return DocumentOut.model_validate(
-            await knowledge_db.get_document(session, cliente_id, document_id)
-        )
+async def get_document(cliente_id: int, document_id: int, session: Session) -> DocumentOut:
+    return DocumentOut.model_validate(
+        await knowledge_db.get_document(session, cliente_id, document_id)
+    )
 
 
 @router.delete("/clientes/{cliente_id}/knowledge", response_model=KnowledgeDeleted)
-async def delete_knowledge(cliente_id: int, ctx: Ctx) -> KnowledgeDeleted:
+async def delete_knowledge(cliente_id: int, ctx: Ctx, session: Session) -> KnowledgeDeleted:
     """`deletar_vectorstore_cliente`: the cliente's collection and documents are removed."""
-    async with ctx.sessions() as session:
-        await clientes_db.get_cliente(session, cliente_id)
-        busy = [
-            d.id
-            for d in await knowledge_db.list_documents(session, cliente_id)
-            if d.status is DocumentStatus.PROCESSANDO
-        ]
+    await clientes_db.get_cliente(session, cliente_id)
+    busy = [
+        d.id
+        for d in await knowledge_db.list_documents(session, cliente_id)
+        if d.status is DocumentStatus.PROCESSANDO
+    ]
     if busy:
         raise InvalidInput(f"documents {busy} are still being ingested; wait for them to finish")
+    await session.rollback()  # end the read before the deletion's own transaction
     deleted = await ctx.knowledge.deletar_vectorstore_cliente(cliente_id)
     return KnowledgeDeleted(collection=get_collection_name(cliente_id), documents_deleted=deleted)
 
 
 @router.get("/clientes/{cliente_id}/conversations", response_model=list[ConversationOut])
-async def list_conversations(cliente_id: int, ctx: Ctx) -> list[ConversationOut]:
-    async with ctx.sessions() as session:
-        await clientes_db.get_cliente(session, cliente_id)
-        rows = await conversations_db.list_conversations(session, cliente_id)
-        return [ConversationOut.model_validate(c) for c in rows]
+async def list_conversations(cliente_id: int, session: Session) -> list[ConversationOut]:
+    await clientes_db.get_cliente(session, cliente_id)
+    rows = await conversations_db.list_conversations(session, cliente_id)
+    return [ConversationOut.model_validate(c) for c in rows]
 
 
 @router.get(
     "/clientes/{cliente_id}/conversations/{conversation_id}/messages",
     response_model=list[MessageOut],
 )
-async def list_messages(cliente_id: int, conversation_id: int, ctx: Ctx) -> list[MessageOut]:
-    async with ctx.sessions() as session:
-        rows = await conversations_db.list_messages(session, cliente_id, conversation_id)
-        return [MessageOut.model_validate(m) for m in rows]
+async def list_messages(
+    cliente_id: int, conversation_id: int, session: Session
+) -> list[MessageOut]:
+    rows = await conversations_db.list_messages(session, cliente_id, conversation_id)
+    return [MessageOut.model_validate(m) for m in rows]
 
 
 @router.get(
     "/clientes/{cliente_id}/conversations/{conversation_id}/turns",
     response_model=list[TurnOut],
 )
-async def list_turns(cliente_id: int, conversation_id: int, ctx: Ctx) -> list[TurnOut]:
-    async with ctx.sessions() as session:
-        rows = await conversations_db.list_turns(session, cliente_id, conversation_id)
-        return [TurnOut.model_validate(t) for t in rows]
+async def list_turns(cliente_id: int, conversation_id: int, session: Session) -> list[TurnOut]:
+    rows = await conversations_db.list_turns(session, cliente_id, conversation_id)
+    return [TurnOut.model_validate(t) for t in rows]
 
 
 @router.post(
     "/clientes/{cliente_id}/conversations/{conversation_id}/pause", response_model=ConversationOut
 )
 async def pause_conversation(
-    cliente_id: int, conversation_id: int, body: PauseRequest, ctx: Ctx
+    cliente_id: int, conversation_id: int, body: PauseRequest, session: Session
 ) -> ConversationOut:
     """Silence the bot in one chat (a human is answering), for a while or until resumed."""
-    return await _change_pause(ctx, cliente_id, conversation_id, pause_s=body.duration_s)
+    await conversations_db.require_conversation(session, cliente_id, conversation_id)
+    await inbox_db.pause(session, conversation_id, seconds=body.duration_s, by="operator")
+    return await _committed_conversation(session, cliente_id, conversation_id)
 
 
 @router.post(
     "/clientes/{cliente_id}/conversations/{conversation_id}/resume", response_model=ConversationOut
 )
-async def resume_conversation(cliente_id: int, conversation_id: int, ctx: Ctx) -> ConversationOut:
-    return await _change_pause(ctx, cliente_id, conversation_id, pause_s=None, resume=True)
-
-
-async def _change_pause(
-    ctx: IngressContext,
-    cliente_id: int,
-    conversation_id: int,
-    *,
-    pause_s: float | None,
-    resume: bool = False,
+async def resume_conversation(
+    cliente_id: int, conversation_id: int, session: Session
 ) -> ConversationOut:
-    async with ctx.sessions() as session:
-        await conversations_db.require_conversation(session, cliente_id, conversation_id)
-        if resume:
-            await inbox_db.resume(session, conversation_id)
-        else:
-            await inbox_db.pause(session, conversation_id, seconds=pause_s, by="operator")
-        await session.commit()
-        conversation = await conversations_db.get_conversation(session, cliente_id, conversation_id)
-        return ConversationOut.model_validate(conversation)
+    await conversations_db.require_conversation(session, cliente_id, conversation_id)
+    await inbox_db.resume(session, conversation_id)
+    return await _committed_conversation(session, cliente_id, conversation_id)
+
+
+async def _committed_conversation(
+    session: AsyncSession, cliente_id: int, conversation_id: int
+) -> ConversationOut:
+    await session.commit()
+    conversation = await conversations_db.get_conversation(session, cliente_id, conversation_id)
+    return ConversationOut.model_validate(conversation)
 
 
 @router.get("/live")
 async def live_conversations(ctx: Ctx) -> dict[str, Any]:
     """Live conversation actors per node, the cap, evictions and recoveries so far."""
-    supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=ctx.settings.ray_namespace)
-    stats: dict[str, Any] = await supervisor.stats.remote()
+    stats: dict[str, Any] = await ctx.supervisor.stats.remote()
     return stats

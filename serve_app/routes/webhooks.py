@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from engine.core.auth import bearer_token
+from engine.errors import InvalidJson
 from serve_app.deps import Ctx
 from serve_app.schemas import WebhookAck
 
@@ -19,11 +20,10 @@ SECRET_HEADER = "x-conversa-secret"
 
 
 async def _handle(request: Request, ctx: Ctx, path_event: str | None) -> JSONResponse:
-    body = await request.body()
     try:
-        payload = json.loads(body)
-    except ValueError:
-        return JSONResponse({"detail": "body is not valid JSON"}, status_code=400)
+        payload = json.loads(await request.body())
+    except ValueError as e:
+        raise InvalidJson("body is not valid JSON") from e
     secret = request.headers.get(SECRET_HEADER) or bearer_token(
         request.headers.get("authorization")
     )
@@ -34,13 +34,13 @@ async def _handle(request: Request, ctx: Ctx, path_event: str | None) -> JSONRes
         "webhook",
         extra={
             "cliente_id": outcome.cliente_id,
-            "outcome": outcome.status,
+            "outcome": outcome.status.value,
             "detail": outcome.detail,
             "chat": outcome.delivery.chat_jid if outcome.delivery else None,
         },
     )
-    ack = WebhookAck(status=outcome.status, detail=outcome.detail)
-    return JSONResponse(ack.model_dump(), status_code=200)
+    # Built by hand: the ack is the hot path, and `WebhookAck` documents its shape.
+    return JSONResponse({"status": outcome.status.value, "detail": outcome.detail})
 
 
 @router.post("/webhooks/evolution", response_model=WebhookAck)

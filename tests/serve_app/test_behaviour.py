@@ -6,11 +6,12 @@ import asyncio
 
 import pytest
 
-from engine.actors.router import kill_actor
-from tests.conftest import MakeTenant, TenantHandle, eventually
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.ray_actors import kill_actor
+from tests.support.tenants import MakeTenant, TenantHandle
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

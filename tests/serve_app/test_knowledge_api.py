@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-from tests.conftest import MakeTenant, eventually
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
+from tests.support.tenants import MakeTenant
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

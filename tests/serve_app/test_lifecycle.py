@@ -10,10 +10,12 @@ import signal
 import pytest
 import ray
 
-from tests.conftest import IDLE_TTL_S, MAX_LIVE, MakeTenant, TenantHandle, eventually
+from tests.conftest import IDLE_TTL_S, MAX_LIVE
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.tenants import MakeTenant, TenantHandle
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import ray
 
-from tests.conftest import MakeTenant, eventually
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.tenants import MakeTenant
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

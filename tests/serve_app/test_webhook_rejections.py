@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import MakeTenant
 from tests.support import evolution_payloads as wa
+from tests.support.tenants import MakeTenant
 
 pytestmark = pytest.mark.integration
 

@@ -34,17 +34,16 @@ async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
     from ray.cluster_utils import Cluster
     from sqlalchemy import text
 
+    from engine.actors.embedder import embedder_handle
     from engine.actors.reply_worker import start_reply_workers
     from engine.actors.router import ConversationRouter
     from engine.actors.supervisor import start_supervisor
-    from engine.adapters.embeddings import embedder_handle
     from engine.config import Settings
-    from engine.core.debounce import DebouncePolicy
     from engine.core.naming import CONVERSATION_SLOT
     from engine.db import clientes as clientes_db
     from engine.db.session import create_engine, session_factory
     from engine.services.inbox import EvolutionInbox
-    from engine.wiring import conversation_config
+    from engine.wiring import conversation_config, default_behaviour
     from tests.support import evolution_payloads as wa
     from tests.support.fake_evolution import FakeEvolution
     from tests.support.fake_openai import FakeOpenAI
@@ -97,9 +96,7 @@ async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
                 api_key="k",
             )
             await session.commit()
-        inbox = EvolutionInbox(
-            sessions, default_policy=DebouncePolicy(3.0, 4.0), human_pause_s=settings.human_pause_s
-        )
+        inbox = EvolutionInbox(sessions, defaults=default_behaviour(settings))
         router = ConversationRouter(conversation_config(settings))
         chats = [wa.new_chat() for _ in range(CHATS)]
         for chat in chats:

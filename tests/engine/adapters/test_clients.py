@@ -98,7 +98,7 @@ async def test_voice_message_is_fetched_and_transcribed(
 async def test_without_a_key_the_offline_responder_answers_from_the_passages() -> None:
     model = ChatModel(Settings(_env_file=None))  # type: ignore[call-arg]
     reply = await model.reply(
-        persona=None, passages=[PASSAGE], memory=[], user_text="preço?", log_context={}
+        persona="Atendente.", passages=[PASSAGE], memory=[], user_text="preço?", log_context={}
     )
     assert reply.kind == "offline"
     assert reply.text.startswith(OFFLINE_PREFIX) and PASSAGE.text in reply.text
@@ -117,7 +117,7 @@ async def test_model_error_or_timeout_gives_the_fallback(mode: str, fake_llm: Fa
     fake_llm.mode, fake_llm.slow_s = mode, 3.0
     try:
         reply = await model.reply(
-            persona=None,
+            persona="Atendente.",
             passages=[PASSAGE],
             memory=[],
             user_text="oi",

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from engine.core.debounce import DebouncePolicy, PendingMessage, merge_burst, order_burst
+from engine.core.debounce import BurstMessage, DebouncePolicy, merge_burst, order_burst
 
 DEADLINE_CASES = [
     # debounce_s, max_wait_s, first_at, last_at, expected
@@ -93,8 +93,8 @@ def test_policy_is_immutable() -> None:
 # --------------------------------------------------------------------------- bursts
 
 
-def msg(message_id: int, text: str, timestamp: int) -> PendingMessage:
-    return PendingMessage(message_id=message_id, text=text, timestamp=timestamp)
+def msg(message_id: int, text: str, timestamp: int) -> BurstMessage:
+    return BurstMessage(message_id=message_id, text=text, timestamp=timestamp)
 
 
 ORDER_CASES = [
@@ -129,7 +129,7 @@ ORDER_CASES = [
 
 @pytest.mark.parametrize(("messages", "expected_ids"), ORDER_CASES)
 def test_order_burst_sorts_by_timestamp_then_row_id_and_drops_duplicates(
-    messages: list[PendingMessage], expected_ids: list[int]
+    messages: list[BurstMessage], expected_ids: list[int]
 ) -> None:
     assert [m.message_id for m in order_burst(messages)] == expected_ids
 
@@ -182,23 +182,6 @@ MERGE_CASES = [
 
 @pytest.mark.parametrize(("messages", "expected"), MERGE_CASES)
 def test_merge_burst_joins_texts_in_order_one_per_line(
-    messages: list[PendingMessage], expected: str
+    messages: list[BurstMessage], expected: str
 ) -> None:
     assert merge_burst(messages) == expected
-
-
-@pytest.mark.parametrize(
-    ("debounce_s", "max_wait_s", "expected"),
-    [
-        (None, None, (2.0, 12.0)),
-        (5.0, None, (5.0, 12.0)),
-        (None, 30.0, (2.0, 30.0)),
-        (20.0, None, (20.0, 20.0)),  # a cliente's long debounce lifts the global cap with it
-        (0.5, 1.0, (0.5, 1.0)),
-    ],
-)
-def test_cliente_overrides_fall_back_to_the_defaults(
-    debounce_s: float | None, max_wait_s: float | None, expected: tuple[float, float]
-) -> None:
-    policy = DebouncePolicy(2.0, 12.0).overridden(debounce_s=debounce_s, max_wait_s=max_wait_s)
-    assert (policy.debounce_s, policy.max_wait_s) == expected

@@ -9,8 +9,8 @@ from engine.core.prompt import (
     NO_PASSAGES,
     OFFLINE_NOTHING_FOUND,
     OFFLINE_PREFIX,
+    Exchange,
     Passage,
-    Turn,
     build_chat_messages,
     offline_reply,
 )
@@ -22,8 +22,8 @@ ENTREGA = Passage("Entregamos em Curitiba em até 2 dias úteis.", 12, 3, 0.41)
 PIX = Passage("Aceitamos Pix, cartões e boleto.", None, 0, 0.55)
 PASSAGES = [HORARIO, SABADO, ENTREGA]
 MEMORY = [
-    Turn("oi\nvocês abrem amanhã?", "Olá! Abrimos amanhã das 9h às 19h."),
-    Turn("e no sábado?", "No sábado abrimos das 9h às 14h."),
+    Exchange("oi\nvocês abrem amanhã?", "Olá! Abrimos amanhã das 9h às 19h."),
+    Exchange("e no sábado?", "No sábado abrimos das 9h às 14h."),
 ]
 
 
@@ -94,7 +94,7 @@ def test_grounding_rule_forbids_inventing_and_offers_a_human() -> None:
     ],
 )
 def test_memory_turns_become_user_assistant_pairs_before_the_current_text(
-    memory: list[Turn], expected_roles: list[str]
+    memory: list[Exchange], expected_roles: list[str]
 ) -> None:
     messages = build_chat_messages(
         persona=PERSONA, passages=PASSAGES, memory=memory, user_text="e domingo?"

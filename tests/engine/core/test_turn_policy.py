@@ -7,14 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.core.business_hours import BusinessHours
-from engine.core.turn_policy import (
-    Behaviour,
-    BurstMessage,
-    ConversationState,
-    TurnKind,
-    decide_turn,
-    merge_texts,
-)
+from engine.core.debounce import BurstMessage, merge_burst
+from engine.core.turn_policy import ConversationState, TurnKind, decide_turn
+from tests.support.behaviours import BEHAVIOUR, behaviour
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # a Friday, 12:00 in São Paulo
 OPEN_WEEKDAYS = BusinessHours.parse(
@@ -24,14 +19,6 @@ OPEN_WEEKDAYS = BusinessHours.parse(
     }
 )
 NIGHT = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # Friday 23:00 in São Paulo: closed
-BEHAVIOUR = Behaviour(
-    human_pause_s=600,
-    session_expire_s=3600,
-    finish_keyword="#sair",
-    finish_message="tchau",
-    media_unsupported_message="só texto",
-    out_of_office_message="fechado",
-)
 FRESH = ConversationState(None, None, None, None)
 ONGOING = ConversationState(None, NOW - timedelta(minutes=30), NOW - timedelta(minutes=5), None)
 
@@ -107,15 +94,15 @@ def test_paused_burst_is_skipped_with_the_reason() -> None:
 
 
 def test_out_of_office_is_said_once_per_closed_period() -> None:
-    behaviour = Behaviour(**{**BEHAVIOUR.__dict__, "business_hours": OPEN_WEEKDAYS})
-    assert decide_turn(burst("oi"), ONGOING, behaviour, now=NOW).kind is TurnKind.ANSWER
-    first = decide_turn(burst("oi"), ONGOING, behaviour, now=NIGHT)
+    open_weekdays = behaviour(business_hours=OPEN_WEEKDAYS)
+    assert decide_turn(burst("oi"), ONGOING, open_weekdays, now=NOW).kind is TurnKind.ANSWER
+    first = decide_turn(burst("oi"), ONGOING, open_weekdays, now=NIGHT)
     assert (first.kind, first.fixed_reply) == (TurnKind.OUT_OF_OFFICE, "fechado")
     told = ConversationState(None, None, None, NIGHT - timedelta(minutes=10))
-    again = decide_turn(burst("alô?"), told, behaviour, now=NIGHT)
+    again = decide_turn(burst("alô?"), told, open_weekdays, now=NIGHT)
     assert (again.kind, again.skip_reason) == (TurnKind.SKIP, "out_of_office")
     told_yesterday = ConversationState(None, None, None, NIGHT - timedelta(days=1))
-    next_night = decide_turn(burst("oi"), told_yesterday, behaviour, now=NIGHT)
+    next_night = decide_turn(burst("oi"), told_yesterday, open_weekdays, now=NIGHT)
     assert next_night.kind is TurnKind.OUT_OF_OFFICE  # a new closed period: say it again
 
 
@@ -125,4 +112,4 @@ def test_texts_merge_in_whatsapp_order_without_blank_media() -> None:
         BurstMessage(1, "primeira", None, 10),
         BurstMessage(3, "", "audioMessage", 30),
     )
-    assert merge_texts(messages) == "primeira\nsegunda"
+    assert merge_burst(messages) == "primeira\nsegunda"
