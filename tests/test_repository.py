@@ -1,5 +1,5 @@
 """The promises the repository makes about itself: README and CI (deployment files:
-tests/test_deployment.py)."""
+tests/deploy/)."""
 
 from __future__ import annotations
 
