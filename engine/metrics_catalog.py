@@ -1,5 +1,5 @@
-"""Every metric Conversa exports: one list read by the code that records them (through
-`ray.util.metrics`), by the Grafana dashboard's test and by the README's metrics table.
+"""Every metric Conversa exports: one list for the code that records them (through
+`ray.util.metrics`), the Grafana dashboard's test and the README's metrics table.
 
 Pure data, no Ray import, so the dashboard check runs without a cluster.
 """
