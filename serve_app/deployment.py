@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
@@ -56,3 +58,62 @@ class Ingress:
 def build(settings: Settings) -> serve.Application:
     replicas = settings.ingress_replicas
     return Ingress.options(num_replicas=replicas).bind(settings)  # type: ignore[attr-defined]
+
+
+# --- `serve deploy` ------------------------------------------------------------------------------
+
+
+def app_builder(args: dict[str, Any]) -> serve.Application:
+    """The application `serve deploy deploy/serve_config.yaml` builds
+    (`import_path: serve_app.deployment:app_builder`).
+
+    Serve calls it in a task on the cluster, so `Settings()` is read from the environment the
+    nodes' `ray start` ran with; `args` (Settings field names) override it. It starts the shared
+    actors `conversa run` starts (all get-or-create) and leaves replicas and autoscaling to the
+    config file, which overrides whatever the code sets.
+    """
+    settings = settings_from_args(args)
+    start_shared_actors(settings)
+    return Ingress.bind(settings)  # type: ignore[attr-defined]
+
+
+def settings_from_args(args: Mapping[str, Any]) -> Settings:
+    """The environment's Settings with a Serve config's `args` on top; refuses what a cluster
+    cannot run with (an unknown name, no DATABASE_URL: no embedded PostgreSQL on a cluster)."""
+    unknown = sorted(set(args) - set(Settings.model_fields))
+    if unknown:
+        raise ValueError(f"the Serve config's args name no setting: {unknown}")
+    settings = Settings(**args)
+    if not settings.database_url:
+        raise ValueError("DATABASE_URL must be set on every node to deploy with a Serve config")
+    return settings
+
+
+def refuse_local_knowledge_on_many_nodes(settings: Settings, *, node_count: int) -> None:
+    """With more than one node, an on-disk Chroma store would live on whichever node its
+    retriever happened to start on, and be lost with it: knowledge must be in a Chroma server."""
+    if node_count > 1 and not settings.chroma_url:
+        raise ValueError(
+            f"the Ray cluster has {node_count} nodes but CHROMA_URL is not set: knowledge would "
+            "live on one node's disk. Run a Chroma server and set CHROMA_URL on every node."
+        )
+
+
+def start_shared_actors(settings: Settings) -> None:
+    """The cluster-wide actors every replica and conversation relies on (idempotent)."""
+    import ray
+
+    from engine.embeddings import embedder_handle
+    from engine.reply_worker import start_reply_workers
+    from engine.supervisor import start_supervisor
+    from engine.wiring import conversation_config
+    from serve_app.runtime import require_slots
+
+    require_slots(settings)
+    refuse_local_knowledge_on_many_nodes(
+        settings, node_count=sum(1 for node in ray.nodes() if node["Alive"])
+    )
+    embedder = embedder_handle(model=settings.embedding_model, namespace=settings.ray_namespace)
+    ray.get(embedder.embed.remote(["ok"]))
+    start_reply_workers(settings)
+    start_supervisor(settings, conversation_config(settings))

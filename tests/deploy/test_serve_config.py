@@ -1,0 +1,44 @@
+"""deploy/serve_config.yaml passes Serve's schema and builds Conversa's app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.config import Settings
+from tests.deploy.files import DEPLOY, environment, load_yaml
+
+
+def serve_config() -> Any:
+    from ray.serve.schema import ServeDeploySchema
+
+    return ServeDeploySchema.model_validate(load_yaml(DEPLOY / "serve_config.yaml"))
+
+
+def test_serve_config_passes_serves_schema_and_imports_the_app_builder() -> None:
+    from ray._common.utils import import_attr
+    from ray.serve._private.build_app import build_app
+
+    from serve_app import deployment
+    from serve_app.runtime import APP_NAME
+
+    (app,) = serve_config().applications
+    assert (app.name, app.route_prefix) == (APP_NAME, "/")
+    assert import_attr(app.import_path) is deployment.app_builder
+    # The deployments the config overrides exist in the app the builder returns.
+    settings = deployment.settings_from_args(
+        {"database_url": "postgresql://conversa@postgres/conversa", **app.args}
+    )
+    built = build_app(deployment.Ingress.bind(settings), name=APP_NAME, default_runtime_env={})
+    assert {d.name for d in app.deployments} <= {d.name for d in built.deployments}
+
+
+def test_serve_config_scales_the_ingress_within_what_postgresql_and_haproxy_allow() -> None:
+    config = serve_config()
+    (ingress,) = config.applications[0].deployments
+    scaling = ingress.autoscaling_config
+    settings = Settings()
+    assert scaling["min_replicas"] >= 2  # a replica restart never stalls acks
+    assert ingress.max_ongoing_requests >= scaling["target_ongoing_requests"]
+    pool = settings.db_pool_size
+    assert scaling["max_replicas"] * pool + settings.reply_workers * pool < 100  # max_connections
+    assert config.http_options.port == int(environment("conversa")["HTTP_PORT"])
