@@ -103,9 +103,9 @@ def start_shared_actors(settings: Settings) -> None:
     """The cluster-wide actors every replica and conversation relies on (idempotent)."""
     import ray
 
-    from engine.embeddings import embedder_handle
-    from engine.reply_worker import start_reply_workers
-    from engine.supervisor import start_supervisor
+    from engine.actors.embedder import embedder_handle
+    from engine.actors.reply_worker import start_reply_workers
+    from engine.actors.supervisor import start_supervisor
     from engine.wiring import conversation_config
     from serve_app.runtime import require_slots
 

@@ -170,14 +170,9 @@ def start(settings: Settings, *, dashboard: bool = True, temp_dir: str | None = 
 def _start_on_database(
     running: Running, *, dashboard: bool, temp_dir: str | None, step: Any
 ) -> None:
-    import ray
     from ray import serve
 
-    from engine.actors.embedder import embedder_handle
-    from engine.actors.reply_worker import start_reply_workers
-    from engine.actors.supervisor import start_supervisor
-    from engine.wiring import conversation_config
-    from serve_app.deployment import build
+    from serve_app.deployment import build, start_shared_actors
 
     settings = running.settings
     started = time.monotonic()
@@ -189,11 +184,7 @@ def _start_on_database(
     step("ray", started)
 
     started = time.monotonic()
-    require_slots(settings)
-    embedder = embedder_handle(model=settings.embedding_model, namespace=settings.ray_namespace)
-    ray.get(embedder.embed.remote(["ok"]))
-    start_reply_workers(settings)
-    start_supervisor(settings, conversation_config(settings))
+    start_shared_actors(settings)
     step("shared actors", started)
 
     started = time.monotonic()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.naming import CONVERSATION_SLOT
+from engine.core.naming import CONVERSATION_SLOT
 from tests.deploy.files import DEPLOY, ROOT, load_yaml
 
 CLUSTER_CONFIGS = [ROOT / "ray_cluster.yaml", DEPLOY / "ray_cluster.aws.yaml"]

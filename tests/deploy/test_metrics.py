@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from engine.metrics_catalog import METRICS, METRICS_BY_NAME, RAY_LABELS, MetricKind
+from engine.core.metrics import METRICS, METRICS_BY_NAME, RAY_LABELS, MetricKind
 from tests.deploy.files import DEPLOY, SERVICES, load_yaml, mounts
 
 

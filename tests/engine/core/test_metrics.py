@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from engine.metrics_catalog import METRICS, MetricKind, MetricSpec
+from engine.core.metrics import METRICS, MetricKind, MetricSpec
 
 
 @pytest.mark.parametrize(
