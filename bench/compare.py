@@ -157,6 +157,25 @@ def start_fakes(cleanup: contextlib.ExitStack, log_dir: Path) -> dict[str, Any]:
     return info
 
 
+def host_ticks() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far (/proc/stat; everyone's work)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / hz, sum(fields) / hz
+
+
+def host_report(before: tuple[float, float], window_s: float, server_s: float) -> dict[str, Any]:
+    busy, _ = host_ticks()
+    busy_cores = (busy - before[0]) / window_s
+    return {
+        "loadavg_1m": os.getloadavg()[0],
+        "machine_busy_cores": busy_cores,
+        "this_system_cores": server_s / window_s,
+        "others_cores": busy_cores - server_s / window_s,
+    }
+
+
 def tree(pid: int) -> set[int]:
     try:
         root = psutil.Process(pid)
@@ -214,7 +233,7 @@ async def measure(
             f"{system.name}: conversations: {len(workload.chats)} chats, {workload.bursts} "
             f"bursts, {workload.webhooks} webhooks"
         )
-        before, t0 = system.meter.sample(), time.monotonic()
+        before, t0, host = system.meter.sample(), time.monotonic(), host_ticks()
         conversations = await wl.run_conversations(http, target, workload, fakes, say=say)
         cpu = wl.CpuMeter.delta(before, system.meter.sample())
         window_s = time.monotonic() - t0
@@ -222,6 +241,7 @@ async def measure(
             **wl.ack_summary(conversations.acks),
             **wl.reply_summary(conversations),
             **cpu_report(system, cpu, idle, window_s, len(conversations.acks.latencies_s)),
+            "host": host_report(host, window_s, sum(cpu.values())),
         }
         say(f"{system.name}: conversations done: {report['conversations']['answered']}")
 
@@ -266,13 +286,15 @@ async def flood(
 ) -> dict[str, Any]:
     count = workload.spec.flood
     say(f"{system.name}: flood of {count} webhooks, {workload.spec.concurrency} in flight")
-    before, t0 = system.meter.sample(), time.monotonic()
+    before, t0, host = system.meter.sample(), time.monotonic(), host_ticks()
     acks = await wl.run_flood(http, target, workload, count=count)
     await asyncio.sleep(1.0)  # Conversa hands messages to their actors after the ack
     cpu = wl.CpuMeter.delta(before, system.meter.sample())
+    window_s = time.monotonic() - t0
     out = {
         **wl.ack_summary(acks),
-        **cpu_report(system, cpu, idle, time.monotonic() - t0, len(acks.latencies_s)),
+        **cpu_report(system, cpu, idle, window_s, len(acks.latencies_s)),
+        "host": host_report(host, window_s, sum(cpu.values())),
     }
     say(
         f"{system.name}: flood {out['outcomes']} at {out['webhooks_per_s']:.0f}/s, ack p99 "
@@ -791,8 +813,27 @@ def rows(report: dict[str, Any]) -> list[tuple[str, Any, Any, int]]:
             answered(b, "twice_or_more"),
             0,
         ),
+        (
+            "  of which its webhooks were acked > debounce apart",
+            answered(c, "twice_acks_apart"),
+            answered(b, "twice_acks_apart"),
+            0,
+        ),
         ("bursts never answered", answered(c, "never"), answered(b, "never"), 0),
         both("conversations phase wall s", "conversations", "phase_wall_s"),
+        both(
+            "machine busy cores, conversations (everyone)",
+            "conversations",
+            "host",
+            "machine_busy_cores",
+            digits=2,
+        ),
+        both("  of which other people's work", "conversations", "host", "others_cores", digits=2),
+        both(
+            "machine busy cores, flood (everyone)", "flood", "host", "machine_busy_cores", digits=2
+        ),
+        both("  of which other people's work", "flood", "host", "others_cores", digits=2),
+        both("load average (1 min) after the flood", "flood", "host", "loadavg_1m"),
         both(
             "load generator CPU ms/webhook (flood)", "flood", "driver_cpu_ms_per_webhook", digits=2
         ),

@@ -295,10 +295,12 @@ class Poster:
 class Conversations:
     acks: Acks
     deadlines: dict[tuple[int, int], float]
+    ack_gaps: dict[tuple[int, int], float]  # longest time between two acks inside the burst
     replies: dict[tuple[int, int], list[float]]
     untagged_replies: int
     wall_s: float
     settle_s: float
+    debounce_s: float
 
 
 async def run_conversations(
@@ -317,6 +319,7 @@ async def run_conversations(
     watcher = ReplyWatcher(fakes, since).start()
     poster = Poster(http, target, spec.concurrency)
     deadlines: dict[tuple[int, int], float] = {}
+    ack_gaps: dict[tuple[int, int], float] = {}
     started = time.monotonic()
     cpu_before = time.process_time()
 
@@ -324,12 +327,15 @@ async def run_conversations(
         await asyncio.sleep(max(0.0, started + chat.start_s - time.monotonic()))
         instance = target.instances[chat.cliente]
         for b, burst in enumerate(chat.bursts):
-            acked = 0.0
+            acked, gap_s = 0.0, 0.0
             for m, text in enumerate(burst.texts):
                 if m:
                     await asyncio.sleep(burst.gaps_s[m - 1])
+                previous = acked
                 _, acked = await poster.post(chat.cliente, upsert_body(instance, chat.jid, text))
+                gap_s = max(gap_s, acked - previous if m else 0.0)
             deadlines[(chat.index, b)] = acked + spec.debounce_s
+            ack_gaps[(chat.index, b)] = gap_s
             await watcher.wait((chat.index, b), spec.reply_timeout_s)
             if b < len(chat.bursts) - 1:
                 await asyncio.sleep(chat.think_s[b])
@@ -339,7 +345,7 @@ async def run_conversations(
             await asyncio.sleep(5)
             say(
                 f"  {target.name}: {sum(poster.acks.outcomes.values())} webhooks acked, "
-                f"{len(watcher.replies)}/{len(chats) * spec.bursts} bursts answered"
+                f"{len(watcher.replies)}/{sum(len(c.bursts) for c in chats)} bursts answered"
             )
 
     reporter = asyncio.get_running_loop().create_task(progress())
@@ -361,7 +367,14 @@ async def run_conversations(
         await watcher.stop()
     poster.acks.driver_cpu_s = time.process_time() - cpu_before
     return Conversations(
-        poster.acks, deadlines, dict(watcher.replies), watcher.untagged, wall_s, settle_s
+        poster.acks,
+        deadlines,
+        ack_gaps,
+        dict(watcher.replies),
+        watcher.untagged,
+        wall_s,
+        settle_s,
+        spec.debounce_s,
     )
 
 
@@ -426,11 +439,15 @@ def reply_summary(result: Conversations) -> dict[str, Any]:
     for tag, deadline in result.deadlines.items():
         times = result.replies.get(tag, [])
         answered["once" if len(times) == 1 else "never" if not times else "twice_or_more"] += 1
+        if len(times) > 1 and result.ack_gaps.get(tag, 0.0) > result.debounce_s:
+            answered["twice_acks_apart"] += 1  # its webhooks were acked > debounce apart
         if times:
             latency["first" if tag[1] == 0 else "warm"].append(1000 * (min(times) - deadline))
     return {
         "bursts": len(result.deadlines),
-        "answered": {k: answered.get(k, 0) for k in ("once", "twice_or_more", "never")},
+        "answered": {
+            k: answered.get(k, 0) for k in ("once", "twice_or_more", "twice_acks_apart", "never")
+        },
         "untagged_replies": result.untagged_replies,
         **{
             f"reply_ms_{kind}": {
