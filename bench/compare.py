@@ -1,7 +1,7 @@
 """Conversa beside the baseline it replaces, driven by the same workload in one run (issue 13).
 
-    .venv/bin/python bench/compare.py [--clientes 10] [--chats 100] [--bursts 3] [--ramp-s 25]
-        [--concurrency 16] [--flood 2000] [--debounce-s 0.5] [--profile] [--json out.json]
+    .venv/bin/python bench/compare.py [--clientes 10] [--chats 60] [--bursts 3] [--ramp-s 30]
+        [--concurrency 16] [--flood 1000] [--debounce-s 0.5] [--profile] [--json out.json]
         [--only conversa|baseline] [--time-limit-s 1200]
 
 Each system in turn, on its own fresh PostgreSQL database (postgres@127.0.0.1:5432, or
@@ -752,7 +752,7 @@ def fmt(value: Any, digits: int = 1) -> str:
 def ratio(a: Any, b: Any) -> str:
     if not isinstance(a, int | float) or not isinstance(b, int | float) or not b:
         return ""
-    if math.isnan(a) or math.isnan(b):
+    if math.isnan(a) or math.isnan(b) or a < 0 or b < 0:
         return ""
     return f"{a / b:.2f}x"
 
@@ -816,10 +816,18 @@ def rows(report: dict[str, Any]) -> list[tuple[str, Any, Any, int]]:
             "server_total",
             digits=2,
         ),
+        (
+            "bursts split by slow acks (acked > debounce apart)",
+            answered(c, "split_by_slow_acks"),
+            answered(b, "split_by_slow_acks"),
+            0,
+        ),
+        both("intact first bursts measured", "conversations", "reply_ms_first", "n", digits=0),
         both("reply − deadline, first burst p50 ms", "conversations", "reply_ms_first", "p50"),
         both("reply − deadline, first burst p99 ms", "conversations", "reply_ms_first", "p99"),
         both("reply − deadline, warm p50 ms", "conversations", "reply_ms_warm", "p50"),
         both("reply − deadline, warm p99 ms", "conversations", "reply_ms_warm", "p99"),
+        both("intact warm bursts measured", "conversations", "reply_ms_warm", "n", digits=0),
         ("bursts answered once", answered(c, "once"), answered(b, "once"), 0),
         (
             "bursts answered twice or more",
