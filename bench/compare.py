@@ -90,6 +90,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--idle-s", type=float, default=3.0, help="idle CPU sample before a phase")
     p.add_argument("--only", choices=("conversa", "baseline"), help="run one system only")
+    p.add_argument(
+        "--nice",
+        type=int,
+        help="niceness of Ray's workers (RAY_worker_niceness) and of the baseline; default: "
+        "Ray's own (15), matched by the baseline. On a machine shared with nice-0 work, a lone "
+        "nice-15 process (the baseline) is starved where 100 of them (Conversa) are not",
+    )
     p.add_argument("--profile", action="store_true", help="py-spy the ack path (extra flood)")
     p.add_argument("--json", type=Path, help="also write every number here")
     p.add_argument("--keep-logs", action="store_true")
@@ -941,7 +948,9 @@ def main() -> int:
     with contextlib.ExitStack() as cleanup:
         try:
             fakes = start_fakes(cleanup, log_dir)
-            nice = 15
+            nice = 15 if args.nice is None else args.nice
+            if args.nice is not None:
+                os.environ["RAY_worker_niceness"] = str(args.nice)  # read by the raylet
             if args.only != "baseline":
                 report["conversa"], nice = run_conversa(
                     wl.build(spec, label="conversa"), fakes, args, log_dir
