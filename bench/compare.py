@@ -2,7 +2,10 @@
 
     .venv/bin/python bench/compare.py [--clientes 10] [--chats 60] [--bursts 3] [--ramp-s 30]
         [--concurrency 16] [--flood 1000] [--debounce-s 0.5] [--profile] [--json out.json]
-        [--only conversa|baseline] [--time-limit-s 1200]
+        [--only conversa|baseline] [--nice N] [--time-limit-s 1200]
+
+About 10 minutes on a busy 2-core node (Conversa's ~80 actor start-ups dominate), far less on a
+quiet one; `--chats 300 --flood 5000` for a bigger run (raise --time-limit-s).
 
 Each system in turn, on its own fresh PostgreSQL database (postgres@127.0.0.1:5432, or
 BENCH_POSTGRES_URL), against the same fakes (bench/fakes.py: Evolution with no typing delay, an
@@ -12,7 +15,8 @@ instant OpenAI-compatible model):
   Serve's HAProxy ingress, 2 replicas, 2 reply workers, `EMBEDDING_MODEL=hash`), with
   `TYPING_MS_PER_CHAR=0`, `TYPING_PRESENCE=false` and `--debounce-s`; clientes, instances and
   knowledge created through its operator API;
-* **the baseline** (bench/baseline.py): one uvicorn process at the Serve replicas' nice; its
+* **the baseline** (bench/baseline.py): one uvicorn process at the Serve replicas' nice (or both
+  at `--nice`, via RAY_worker_niceness); its
   clientes and instances written straight to the database, knowledge posted to it.
 
 Phases per system (bench/workload.py): a warm-up chat per cliente; **conversations** (every chat's
@@ -26,8 +30,9 @@ and controller, conversation, retriever, reply-worker and embedder actors) + the
 backends of its database; baseline = its process + its database's backends. The load generator
 and the fakes are not counted (their CPU per request is printed).
 
-`--profile` adds one more flood per system with py-spy on one Serve replica (and on the
-baseline), plus per-thread CPU, and prints where the ack path spends its CPU, by step.
+`--profile` adds one more flood per system with py-spy (`--gil`) on every Serve replica (and on
+the baseline), plus per-thread CPU from /proc, and prints where the ack path spends its CPU, by
+step. Results and their explanation: see the closing note of issue 13's baseline work.
 """
 
 from __future__ import annotations
