@@ -32,7 +32,7 @@ and the fakes are not counted (their CPU per request is printed).
 
 `--profile` adds one more flood per system with py-spy (`--gil`) on every Serve replica (and on
 the baseline), plus per-thread CPU from /proc, and prints where the ack path spends its CPU, by
-step. Results and their explanation: see the closing note of issue 13's baseline work.
+step.
 """
 
 from __future__ import annotations
