@@ -15,7 +15,7 @@ Conversa's outside world, so that the comparison measures the architecture and n
 * the same pool size per process (`--db-pool-size`, Conversa's `DB_POOL_SIZE` default), driver
   (SQLAlchemy's async engine over asyncpg) and JSON log line per webhook;
 * per-cliente Chroma collections in this process (`chromadb.PersistentClient`, one directory per
-  cliente), chunked and embedded like Conversa's (`engine.chunking`, `EMBEDDING_MODEL=hash`);
+  cliente), chunked and embedded like Conversa's (`engine.core.chunking`, `EMBEDDING_MODEL=hash`);
 * the same OpenAI-compatible model (the `openai` client) and Evolution `sendText`.
 
 What it does not have is what Conversa adds: no durable deadline (`answer_due_at`) or
@@ -153,8 +153,8 @@ class KnowledgeStore:
     """`tenant_{id}` collections, one PersistentClient directory per cliente, in this process."""
 
     def __init__(self, chroma_dir: Path, *, chunk_size: int = 800, chunk_overlap: int = 120):
-        from engine.chunking import chunk_text
-        from engine.embeddings import HashEmbeddings
+        from engine.core.chunking import chunk_text
+        from engine.adapters.embeddings import HashEmbeddings
 
         self._dir = chroma_dir
         self._chunk = lambda t: chunk_text(t, size=chunk_size, overlap=chunk_overlap)

@@ -394,7 +394,7 @@ def thread_delta(before: dict, after: dict) -> dict[str, float]:
 STEPS = [
     (
         "hand-off to the actor (Ray submit)",
-        ("hand_off (serve_app", "deliver (engine/routing.py", "call_with_retry"),
+        ("hand_off (serve_app", "deliver (engine/actors/router.py", "call_with_retry"),
     ),
     ("route lookup (SELECT instance+cliente)", ("find_instance_route", "find_route")),
     ("claim key (INSERT processed_webhooks)", ("claim_webhook_key", "claim_key")),
