@@ -153,8 +153,8 @@ class KnowledgeStore:
     """`tenant_{id}` collections, one PersistentClient directory per cliente, in this process."""
 
     def __init__(self, chroma_dir: Path, *, chunk_size: int = 800, chunk_overlap: int = 120):
-        from engine.core.chunking import chunk_text
         from engine.adapters.embeddings import HashEmbeddings
+        from engine.core.chunking import chunk_text
 
         self._dir = chroma_dir
         self._chunk = lambda t: chunk_text(t, size=chunk_size, overlap=chunk_overlap)
