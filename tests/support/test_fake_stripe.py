@@ -69,6 +69,7 @@ def test_customer_is_created_and_retrieved_through_the_library(fake: FakeStripe)
     assert isinstance(made, stripe.Customer)
     assert made.id.startswith("cus_")
     again = client.v1.customers.retrieve(made.id)
+    assert again.metadata is not None
     assert (again.email, again.name, again.metadata["cliente_id"]) == (
         "loja@example.com",
         "Loja",
@@ -97,6 +98,7 @@ def test_checkout_session_in_subscription_mode_then_completed(fake: FakeStripe) 
         customer.id,
         None,
     )
+    assert session.metadata is not None
     assert (session.client_reference_id, session.metadata["cliente_id"]) == ("42", "42")
     [post] = fake.requests_to("POST", "/v1/checkout/sessions")
     assert post.params["line_items"] == [{"price": DEFAULT_PRICE, "quantity": "1"}]
@@ -232,7 +234,7 @@ def test_unknown_ids_are_404_resource_missing(fake: FakeStripe) -> None:
 def test_bad_params_are_400_with_the_param_named(fake: FakeStripe) -> None:
     client = fake.client()
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        client.v1.customers.create(params={"emial": "typo@example.com"})  # type: ignore[typeddict-unknown-key]
+        client.v1.customers.create(params={"emial": "typo@example.com"})  # type: ignore[arg-type]
     assert (caught.value.http_status, caught.value.param) == (400, "emial")
     params = _checkout_params()
     params["line_items"] = [{"price": "price_unknown"}]
