@@ -596,46 +596,58 @@ class FakeStripe:
             return self._event(event_type, sub, previous_attributes=previous)
 
     def pay_invoice(self, sub_id: str) -> list[dict[str, Any]]:
-        """A renewal (or a retried payment) succeeded: a paid invoice, the subscription back to
-        `active` if it was `past_due`/`unpaid`/`incomplete`. Returns `invoice.paid` and, if the
-        status changed, `customer.subscription.updated`."""
+        """A payment succeeded: the subscription's open invoice (a retried payment) becomes
+        paid, or a new paid renewal invoice is made; the subscription goes back to `active` if it
+        was `past_due`/`unpaid`/`incomplete`. Returns `invoice.paid` and, if the status changed,
+        `customer.subscription.updated`."""
         with self._lock:
-            bill = self._new_invoice(sub_id, paid=True, reason="subscription_cycle")
+            bill = self._open_invoice(sub_id)
+            if bill is None:
+                bill = self._new_invoice(sub_id, paid=True, reason="subscription_cycle")
+            else:
+                paid_at = self._now()
+                bill.update(
+                    status="paid",
+                    amount_paid=bill["amount_due"],
+                    amount_remaining=0,
+                    next_payment_attempt=None,
+                    auto_advance=False,
+                )
+                bill["status_transitions"]["paid_at"] = paid_at
             events = [self._event("invoice.paid", bill)]
             if self.subscriptions[sub_id]["status"] in ("past_due", "unpaid", "incomplete"):
                 events.append(self.set_subscription(sub_id, status="active"))
             return events
 
     def fail_invoice(self, sub_id: str, *, status: str = "past_due") -> list[dict[str, Any]]:
-        """A renewal payment failed: an open invoice, the subscription moved to `status`
-        (`past_due`, or `unpaid`/`canceled` once Stripe gives up). Returns
+        """A payment attempt failed: on the subscription's open invoice (its `attempt_count`
+        goes up, as Stripe's retries do) or a new renewal invoice; the subscription moves to
+        `status` (`past_due`, or `unpaid`/`canceled` once Stripe gives up). Returns
         `invoice.payment_failed` and the subscription's `updated`/`deleted` event if it changed."""
         _check_status(status)
         with self._lock:
-            attempts = 1 + sum(
-                1
-                for i in self.invoices.values()
-                if i["parent"]["subscription_details"]["subscription"] == sub_id
-                and i["status"] == "open"
-            )
-            bill = self._new_invoice(
-                sub_id, paid=False, reason="subscription_cycle", attempt_count=attempts
-            )
+            bill = self._open_invoice(sub_id)
+            if bill is None:
+                bill = self._new_invoice(sub_id, paid=False, reason="subscription_cycle")
+            else:
+                bill["attempt_count"] += 1
             events = [self._event("invoice.payment_failed", bill)]
             if self.subscriptions[sub_id]["status"] != status:
                 events.append(self.set_subscription(sub_id, status=status))
             return events
 
-    def _new_invoice(
-        self, sub_id: str, *, paid: bool, reason: str, attempt_count: int = 1
-    ) -> dict[str, Any]:
+    def _open_invoice(self, sub_id: str) -> dict[str, Any] | None:
+        latest = self.invoices.get(self.subscriptions[sub_id]["latest_invoice"] or "")
+        return latest if latest is not None and latest["status"] == "open" else None
+
+    def _new_invoice(self, sub_id: str, *, paid: bool, reason: str) -> dict[str, Any]:
         sub = self.subscriptions[sub_id]
         bill = objects.invoice(
             sub,
             created=self._now(),
             paid=paid,
             billing_reason=reason,
-            attempt_count=attempt_count,
+            attempt_count=1,
         )
         self.invoices[bill["id"]] = bill
         sub["latest_invoice"] = bill["id"]

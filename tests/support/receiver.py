@@ -67,7 +67,7 @@ class Receiver:
         with self._lock:
             return [r for r in self.received if path is None or r.path == path]
 
-    async def wait_for(self, count: int, *, timeout_s: float = 5.0) -> list[Received]:
+    async def wait_for(self, count: int, *, timeout_s: float = 20.0) -> list[Received]:
         """Wait until at least `count` posts arrived; return them all."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

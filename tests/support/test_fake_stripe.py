@@ -168,8 +168,12 @@ def test_failed_and_paid_invoices_move_the_subscription_like_stripe(fake: FakeSt
     assert invoice["parent"]["subscription_details"]["subscription"] == sub["id"]
     assert invoice["status"] == "open"
     assert fake.subscription(sub["id"])["status"] == "past_due"
+    [retried] = fake.fail_invoice(sub["id"])  # Stripe retries the same invoice
+    assert retried["data"]["object"]["id"] == invoice["id"]
+    assert retried["data"]["object"]["attempt_count"] == 2
     paid = fake.pay_invoice(sub["id"])
     assert [e["type"] for e in paid] == ["invoice.paid", "customer.subscription.updated"]
+    assert paid[0]["data"]["object"]["id"] == invoice["id"]
     assert fake.subscription(sub["id"])["status"] == "active"
     retrieved = fake.client().v1.invoices.retrieve(paid[0]["data"]["object"]["id"])
     assert retrieved.status == "paid"
