@@ -23,6 +23,7 @@ import pytest
 from engine.config import Settings
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_stripe import FakeStripe
 from tests.support.http_server import free_port
 from tests.support.postgres import asyncpg_dsn, create_database, drop_database
 from tests.support.tenants import MakeTenant, TenantHandle
@@ -234,3 +235,19 @@ def db_counts(database_url: str) -> Callable[[int], Awaitable[dict[str, int]]]:
             await connection.close()
 
     return counts
+
+
+@pytest.fixture(scope="session")
+def fake_stripe() -> Iterator[FakeStripe]:
+    server = FakeStripe().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def evolution_faults(fake_evolution: FakeEvolution) -> Iterator[FakeEvolution]:
+    """The session's fake Evolution for a test that injects faults: all cleared afterwards, so
+    no other test meets them."""
+    yield fake_evolution
+    fake_evolution.clear_faults()
+    fake_evolution.fail_status = None
