@@ -143,12 +143,16 @@ def parse_document(name: str, text: str) -> Document:
 
 
 def _expected(raw: Mapping[str, Any], where: str, problems: list[str]) -> Expected | None:
-    fields = {key: raw.get(key) for key in ("doc", "section", "answer")}
+    doc, section, answer = (raw.get(key) for key in ("doc", "section", "answer"))
+    fields = {"doc": doc, "section": section, "answer": answer}
     missing = [key for key, value in fields.items() if not isinstance(value, str) or not value]
-    if missing:
+    if missing or not isinstance(doc, str) or not isinstance(section, str):
         problems.append(f"{where}: missing or empty {', '.join(missing)}")
         return None
-    return Expected(doc=fields["doc"], section=fields["section"], answer=fields["answer"])
+    if not isinstance(answer, str):
+        problems.append(f"{where}: missing or empty {', '.join(missing)}")
+        return None
+    return Expected(doc=doc, section=section, answer=answer)
 
 
 def _check_expected(
