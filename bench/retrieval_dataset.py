@@ -143,15 +143,12 @@ def parse_document(name: str, text: str) -> Document:
 
 
 def _expected(raw: Mapping[str, Any], where: str, problems: list[str]) -> Expected | None:
-    doc, section, answer = (raw.get(key) for key in ("doc", "section", "answer"))
-    fields = {"doc": doc, "section": section, "answer": answer}
-    missing = [key for key, value in fields.items() if not isinstance(value, str) or not value]
-    if missing or not isinstance(doc, str) or not isinstance(section, str):
+    keys = ("doc", "section", "answer")
+    missing = [key for key in keys if not isinstance(raw.get(key), str) or not raw[key]]
+    if missing:
         problems.append(f"{where}: missing or empty {', '.join(missing)}")
         return None
-    if not isinstance(answer, str):
-        problems.append(f"{where}: missing or empty {', '.join(missing)}")
-        return None
+    doc, section, answer = (str(raw[key]) for key in keys)
     return Expected(doc=doc, section=section, answer=answer)
 
 
