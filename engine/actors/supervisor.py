@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -32,12 +32,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+REGISTRATION_SETTLE_S = 5.0
+
 
 @dataclass
 class LiveConversation:
     handle: Any
     node_id: str
     idle_since: float | None  # monotonic; None while busy
+    registered_at: float = field(default_factory=time.monotonic)
 
 
 @ray.remote(num_cpus=0, max_restarts=-1)
@@ -49,6 +52,7 @@ class Supervisor:
 
         configure_logging(settings.log_level)
         self._cap = settings.max_live_conversations
+        self._namespace = settings.ray_namespace
         self._recovery_interval_s = settings.recovery_interval_s
         self._recovery = Recovery(settings, config)
         self._live: dict[str, LiveConversation] = {}
@@ -66,13 +70,45 @@ class Supervisor:
         await self._make_room(node_id)
 
     async def busy(self, session_id: str) -> None:
-        if session_id in self._live:
-            self._live[session_id].idle_since = None
+        conversation = self._known(session_id)
+        if conversation is not None:
+            conversation.idle_since = None
 
     async def idle(self, session_id: str) -> None:
-        if session_id in self._live:
-            self._live[session_id].idle_since = time.monotonic()
-            await self._make_room(self._live[session_id].node_id)
+        conversation = self._known(session_id)
+        if conversation is not None:
+            conversation.idle_since = time.monotonic()
+            await self._make_room(conversation.node_id)
+
+    def _known(self, session_id: str) -> LiveConversation | None:
+        """The registry's entry, registering an actor it does not know (this supervisor was
+        restarted after the actor registered, or the registration was lost)."""
+        if session_id not in self._live:
+            alive = _alive_conversation_actors().get(session_id)
+            if alive is None:
+                return None
+            self._adopt(session_id, alive)
+        return self._live.get(session_id)
+
+    def _adopt(self, session_id: str, node_id: str) -> None:
+        try:
+            handle = ray.get_actor(session_id, namespace=self._namespace)
+        except ValueError:  # left in between
+            return
+        self._live[session_id] = LiveConversation(handle, node_id, time.monotonic())
+
+    def _reconcile(self) -> None:
+        """Make the registry agree with Ray's own list of live actors: forget the ones that died
+        without saying so (killed, crashed, node lost) and adopt the ones it never heard of."""
+        alive = _alive_conversation_actors()
+        # A new actor registers from its constructor, before Ray lists it as alive.
+        settled = time.monotonic() - REGISTRATION_SETTLE_S
+        for session_id, conversation in list(self._live.items()):
+            if session_id not in alive and conversation.registered_at < settled:
+                self._live.pop(session_id, None)
+        for session_id, node_id in alive.items():
+            if session_id not in self._live:
+                self._adopt(session_id, node_id)
 
     async def deregister(self, session_id: str, reason: str = "idle") -> None:
         if self._live.pop(session_id, None) is not None and reason == "idle":
@@ -110,7 +146,7 @@ class Supervisor:
             await asyncio.sleep(self._recovery_interval_s)
             try:
                 self._recovered += await self._recovery.run_once()
-                self._forget_dead_nodes()
+                self._reconcile()
                 for node_id in {c.node_id for c in self._live.values()}:
                     await self._make_room(node_id)  # in case an idle report was lost
             except Exception:
@@ -122,10 +158,9 @@ class Supervisor:
         self._recovered += recovered
         return recovered
 
-    def _forget_dead_nodes(self) -> None:
-        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
-        for session_id in [s for s, c in self._live.items() if c.node_id not in alive]:
-            self._live.pop(session_id, None)
+    async def tracked(self) -> list[str]:
+        """Session ids of the conversation actors the registry holds."""
+        return list(self._live)
 
     async def stats(self) -> dict[str, Any]:
         per_node: dict[str, int] = {}
@@ -140,6 +175,19 @@ class Supervisor:
             "reaped_idle": self._reaped,
             "recovered": self._recovered,
         }
+
+
+def _alive_conversation_actors() -> dict[str, str]:
+    """Session id -> node id of every live conversation actor, from Ray's actor table (GCS; no
+    dashboard needed). A developer API, the one Ray offers without the dashboard's state server."""
+    from ray._private import state
+
+    table = state.actors(actor_state_name="ALIVE")
+    return {
+        actor["Name"]: actor["Address"]["NodeID"]
+        for actor in table.values()
+        if actor["ActorClassName"] == "ConversationActor" and actor["Name"]
+    }
 
 
 def start_supervisor(settings: Settings, config: ConversationConfig) -> Any:

@@ -14,6 +14,7 @@ from tests.conftest import IDLE_TTL_S, MAX_LIVE
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.ray_actors import live_conversation_actors_per_node
 from tests.support.tenants import MakeTenant, TenantHandle
 from tests.support.waiting import eventually
 
@@ -138,9 +139,8 @@ async def test_live_actors_stay_capped_under_three_times_more_chats(
 
     async def sample() -> None:
         nonlocal peak
-        while sampling:
-            stats = await supervisor.stats.remote()
-            peak = max([peak, *stats["live_per_node"].values()])
+        while sampling:  # what Ray itself runs, not the supervisor's bookkeeping
+            peak = max([peak, *live_conversation_actors_per_node().values()])
             await asyncio.sleep(0.05)
 
     sampler = asyncio.get_running_loop().create_task(sample())
@@ -161,6 +161,38 @@ async def test_live_actors_stay_capped_under_three_times_more_chats(
     assert all(len(fake_evolution.sent_to(chat)) == 1 for chat in chats)
     response = await tenant.api.get("/admin/live")
     assert response.status_code == 200 and response.json()["cap_per_node"] == MAX_LIVE
+
+    async def supervisor_agrees_with_ray() -> bool:  # its registry reconciles with Ray's table
+        stats = await supervisor.stats.remote()
+        return stats["live_per_node"] == live_conversation_actors_per_node()
+
+    await eventually(supervisor_agrees_with_ray, timeout_s=30)
+
+
+async def test_supervisor_forgets_a_killed_actor_and_adopts_one_it_never_heard_of(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution, settings
+) -> None:
+    tenant = await make_tenant(documents=(DOC,), debounce_s=8.0, max_wait_s=8.0)
+    supervisor = ray.get_actor("supervisor", namespace=settings.ray_namespace)
+    chat = wa.new_chat()
+    await tenant.post(wa.text(tenant.instance, chat, "oi"))  # the actor waits 8 s: busy
+    session_id = (await tenant.conversation_for(chat))["session_id"]
+
+    async def tracked() -> bool:
+        return session_id in await supervisor.tracked.remote()
+
+    await eventually(tracked)
+    await supervisor.deregister.remote(session_id, "lost")  # as if its registration was lost
+    assert not await tracked()
+    await eventually(tracked, timeout_s=5)  # adopted from Ray's actor table
+    ray.kill(ray.get_actor(session_id, namespace=settings.ray_namespace), no_restart=True)
+
+    async def forgotten() -> bool:
+        return not await tracked()
+
+    await eventually(forgotten, timeout_s=5)  # before recovery re-creates it (deadline + grace)
+    [reply] = await eventually(lambda: _sent(fake_evolution, chat, 1), timeout_s=30)
+    assert reply.text.endswith("perguntou: oi")
 
 
 async def test_idle_retriever_is_reaped_and_recreated_on_the_next_question(

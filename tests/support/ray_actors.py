@@ -12,3 +12,15 @@ def kill_actor(name: str, *, namespace: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def live_conversation_actors_per_node() -> dict[str, int]:
+    """How many conversation actors Ray lists as alive on each node (its GCS actor table)."""
+    from ray._private import state
+
+    per_node: dict[str, int] = {}
+    for actor in state.actors(actor_state_name="ALIVE").values():
+        if actor["ActorClassName"] == "ConversationActor":
+            node = actor["Address"]["NodeID"]
+            per_node[node] = per_node.get(node, 0) + 1
+    return per_node

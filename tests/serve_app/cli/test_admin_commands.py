@@ -80,7 +80,7 @@ def test_a_cliente_is_created_given_an_instance_and_documents_then_shows_its_con
 
     lines: list[str] = []
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(" bot " in line for line in lines):
+    while time.monotonic() < deadline and not (lines and "RESPONDIDA" in lines[0]):
         time.sleep(0.3)
         status, out, _ = run_cli(capsys, "messages", cid, str(conversation["id"]), url=url)
         lines = out.splitlines()
