@@ -95,7 +95,8 @@ class Supervisor:
             handle = ray.get_actor(session_id, namespace=self._namespace)
         except ValueError:  # left in between
             return
-        self._live[session_id] = LiveConversation(handle, node_id, time.monotonic())
+        # Seen alive in Ray's table already: no registration to wait for (registered_at 0).
+        self._live[session_id] = LiveConversation(handle, node_id, time.monotonic(), 0.0)
 
     def _reconcile(self) -> None:
         """Make the registry agree with Ray's own list of live actors: forget the ones that died
