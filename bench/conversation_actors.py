@@ -116,7 +116,9 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         await session.commit()
 
     async def hand_off(chat: str, text: str) -> float:
-        outcome = await inbox.handle(wa.text(instance, chat, text), secret=secret)
+        outcome = await inbox.handle(
+            secret=secret, read_body=wa.body_reader(wa.text(instance, chat, text))
+        )
         assert outcome.delivery is not None
         started = time.perf_counter()
         await router.deliver(outcome.delivery)

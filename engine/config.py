@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     reply_workers: int = Field(
         2, ge=1, description="Shared actors doing DB/LLM/Evolution I/O for conversations."
     )
+    webhook_max_body_bytes: int = Field(
+        1_048_576,
+        ge=4096,
+        description="Largest webhook body read (413 beyond); a text message is ~2 KB.",
+    )
 
     # --- conversation actors: lifetime and bounds ---
     idle_ttl_s: float = Field(

@@ -12,15 +12,12 @@ class MalformedWebhook(ConversaError):
 
 
 class InvalidJson(MalformedWebhook):
-    """Raised when a request body is not valid JSON (answered 400)."""
+    """Raised when a request body is not valid JSON, or nested too deeply (answered 400)."""
 
 
 class Unauthenticated(ConversaError):
-    """Raised when a webhook or operator request lacks the right secret (answered 401)."""
-
-
-class UnknownInstance(ConversaError):
-    """Raised when no registered WhatsApp instance matches a webhook (answered 404)."""
+    """Raised when a webhook or operator request lacks the right secret (answered 401). A
+    webhook for an instance that does not exist gets the same answer as a wrong secret."""
 
 
 class NotFound(ConversaError):

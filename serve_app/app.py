@@ -14,7 +14,6 @@ from engine.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthenticated,
-    UnknownInstance,
     UnsupportedMediaType,
 )
 from serve_app.routes import admin, webhooks
@@ -25,7 +24,6 @@ STATUS_BY_ERROR: dict[type[ConversaError], int] = {
     MalformedWebhook: 422,
     InvalidInput: 422,
     Unauthenticated: 401,
-    UnknownInstance: 404,
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,

@@ -61,12 +61,28 @@ class IngressContext:
 
         task.add_done_callback(done)
 
-    def hand_off(self, delivery: Delivery) -> None:
-        self.spawn(
-            self.router.deliver(delivery),
-            what="hand-off to conversation actor",
-            context={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid},
-        )
+    def hand_off(self, delivery: Delivery | None, *, retire: tuple[str, ...] = ()) -> None:
+        """After the ack: retire the actors of conversations a webhook re-keyed or merged (their
+        names no longer match), then give the accepted message to its conversation's actor."""
+        context = {"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid} if delivery else {}
+        if retire:  # rare: once per contact whose lid and phone conversations are unified
+            self.spawn(
+                self._retire_then_deliver(delivery, retire), what="hand-off", context=context
+            )
+        elif delivery is not None:
+            self.spawn(
+                self.router.deliver(delivery),
+                what="hand-off to conversation actor",
+                context=context,
+            )
+
+    async def _retire_then_deliver(
+        self, delivery: Delivery | None, retire: tuple[str, ...]
+    ) -> None:
+        if retire:
+            await self.router.retire(retire)
+        if delivery is not None:
+            await self.router.deliver(delivery)
 
     async def close(self) -> None:
         for task in list(self._background):

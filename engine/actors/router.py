@@ -7,15 +7,25 @@ ray#41324) is retried on a fresh get-or-create, so a message that races the reap
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
-from engine.actors.calls import call_with_retry
+import ray
+
+from engine.actors.calls import GONE, call_with_retry
 from engine.actors.conversation import ConversationActor, ConversationConfig
 from engine.core.turns import Delivery
 
+log = logging.getLogger(__name__)
+
 DELIVERY_ATTEMPTS = 8  # back-off from 20 ms, doubling: ~2.5 s for a dying actor to free its name
 HANDLE_CACHE_SIZE = 10_000
+# A busy actor finishes its burst first (at most max_wait_s plus a reply); then it is retired.
+RETIRE_TIMEOUT_S = 60.0
+RETIRE_POLL_S = 0.25
 
 
 class ConversationRouter:
@@ -59,3 +69,31 @@ class ConversationRouter:
             first_delay_s=0.02,
             log_context={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid},
         )
+
+    async def retire(
+        self, session_ids: Sequence[str], *, timeout_s: float = RETIRE_TIMEOUT_S
+    ) -> None:
+        """Make the actors named `session_ids` leave as soon as they are idle.
+
+        Used when a conversation was re-keyed or merged (a lid and a phone of one contact): an
+        actor under the old name, or one holding half of the memory, must not keep serving it;
+        the next message restores the unified conversation from PostgreSQL in a new actor.
+        """
+        loop = asyncio.get_running_loop()
+        for name in session_ids:
+            self._handles.pop(name, None)
+            try:
+                handle = ray.get_actor(name, namespace=self._config.namespace)
+            except ValueError:  # no such actor: nothing holds the old conversation
+                continue
+            deadline = loop.time() + timeout_s
+            while True:
+                try:
+                    if await handle.passivate.remote():
+                        break
+                except GONE:
+                    break
+                if loop.time() >= deadline:
+                    log.warning("actor still busy; not retired", extra={"session_id": name})
+                    break
+                await asyncio.sleep(RETIRE_POLL_S)

@@ -7,14 +7,9 @@ import hmac
 
 
 def hash_secret(secret: str) -> str:
-    """What we store for a webhook secret: its SHA-256 (the secret is high-entropy, set by us)."""
+    """What we store for a webhook secret: its SHA-256 (the secret is high-entropy, set by us).
+    A webhook finds its instance by this hash (an indexed lookup), so no plaintext is kept."""
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def secret_matches(given: str | None, stored_sha256: str) -> bool:
-    if not given:
-        return False
-    return hmac.compare_digest(hash_secret(given), stored_sha256)
 
 
 def token_matches(given: str | None, expected: str) -> bool:

@@ -26,6 +26,7 @@ from engine.core.whatsapp import (
     Ignored,
     mentions,
     numero_of,
+    storable_text,
 )
 from engine.errors import MalformedWebhook
 
@@ -169,7 +170,8 @@ def decide_instance_event(event: str, data: Any) -> InstanceUpdate | None:
     without a code."""
     data = data if isinstance(data, dict) else {}
     if event == "connection.update":
-        status = _CONNECTION_STATES.get(str(data.get("state")))
+        state = data.get("state")
+        status = _CONNECTION_STATES.get(state) if isinstance(state, str) else None
         if status is None:
             return None
         numero = numero_of(data.get("wuid")) if status is InstanciaStatus.CONECTADA else None
@@ -177,7 +179,16 @@ def decide_instance_event(event: str, data: Any) -> InstanceUpdate | None:
     if event == "qrcode.updated":
         qrcode = data.get("qrcode")
         code = (qrcode.get("base64") or qrcode.get("code")) if isinstance(qrcode, dict) else None
-        if not isinstance(code, str) or not code:
+        if not isinstance(code, str) or not storable_text(code):
             raise MalformedWebhook("qrcode.updated needs data.qrcode.base64 or data.qrcode.code")
-        return InstanceUpdate("instance:qr_code", qr_code=code)
+        return InstanceUpdate("instance:qr_code", qr_code=storable_text(code))
     return None
+
+
+def unused_event_detail(event: str, data: Any) -> str:
+    """Why an event changed nothing (the ack's `detail`): `connection:connecting`, `event:…`."""
+    if event == "connection.update":
+        state = data.get("state") if isinstance(data, dict) else None
+        # Only a string is echoed: the repr of a deeply nested value would recurse too far.
+        return storable_text(f"connection:{state if isinstance(state, str) else '?'}")[:80]
+    return storable_text(f"event:{event}")[:80]

@@ -9,14 +9,15 @@ shared/reference/evolution-api.md §1–§2 for the shapes handled here.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from engine.core.reasons import IgnoreReason
-from engine.errors import MalformedWebhook
+from engine.errors import InvalidJson, MalformedWebhook
 
 PHONE_SUFFIX = "@s.whatsapp.net"
 LID_SUFFIX = "@lid"
@@ -53,6 +54,16 @@ _TEXT_KINDS = {
 }
 _MENTION = re.compile(r"@\d{5,}\s*")
 _DEVICE = re.compile(r":\d+(?=@)")
+# Every JID form Evolution posts (reference §2.4): `user[:device]@server`, ASCII, short. Bounded
+# so a chat id always fits its column (120) and the actor name built from it.
+_JID = re.compile(r"[0-9A-Za-z._:+-]{1,80}@[0-9a-z.]{1,30}")
+# A key.id is stored as `messages.wa_message_id` (100) and is the idempotency key: never altered.
+_KEY_ID = re.compile(r"[\x21-\x7e]{1,100}")
+MAX_PUSH_NAME_CHARS = 200  # `conversations.push_name`
+MAX_MESSAGE_TYPE_CHARS = 60  # `messages.message_type`
+# Epoch seconds up to 9999-12-31T23:59:59Z; larger is not a time (and would not fit a BIGINT).
+MAX_TIMESTAMP_S = 253_402_300_799
+_NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -136,17 +147,43 @@ def canonical_chat_jid(key: dict[str, Any]) -> str:
         return remote
     for field in ("remoteJidAlt", "senderPn"):
         alt = key.get(field)
-        if isinstance(alt, str) and alt.endswith(PHONE_SUFFIX):
+        if isinstance(alt, str) and alt.endswith(PHONE_SUFFIX) and is_jid(alt):
             return strip_device(alt)
     return remote
 
 
-def numero_of(jid: str | None) -> str | None:
-    """The digits of a phone JID (`5511…@s.whatsapp.net` → `5511…`), or None."""
-    if not jid or not jid.endswith(PHONE_SUFFIX):
+def numero_of(jid: Any) -> str | None:
+    """The digits of a phone JID (`5511…@s.whatsapp.net` → `5511…`), or None (also for
+    anything that is not a string)."""
+    if not isinstance(jid, str) or not jid.endswith(PHONE_SUFFIX):
         return None
     digits = strip_device(jid).split("@", 1)[0]
-    return digits if digits.isdigit() else None
+    # E.164 numbers have at most 15 digits; ASCII only (str.isdigit also accepts "²").
+    return digits if digits.isascii() and digits.isdigit() and len(digits) <= 20 else None
+
+
+def is_jid(value: str) -> bool:
+    """Whether `value` has the shape of a WhatsApp JID Evolution posts (`user[:device]@server`)."""
+    return _JID.fullmatch(value) is not None
+
+
+def storable_text(text: str) -> str:
+    """`text` without what PostgreSQL cannot store: NUL is dropped, and a lone UTF-16
+    surrogate (JavaScript can cut an emoji in half) becomes U+FFFD."""
+    if text.isascii():
+        return text.replace("\x00", "")
+    return _NUL_OR_SURROGATE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def decode_body(body: bytes) -> Any:
+    """A webhook body as JSON. Raises InvalidJson with the reason (answered 400), also when the
+    nesting is too deep for the decoder (`"[" * 200000` raises RecursionError inside it)."""
+    try:
+        return json.loads(body)
+    except RecursionError as e:
+        raise InvalidJson("body is nested too deeply to be an Evolution event") from e
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, int digits limit
+        raise InvalidJson(f"body is not valid JSON: {e}") from e
 
 
 def unwrap(message: dict[str, Any]) -> dict[str, Any]:
@@ -195,29 +232,51 @@ def text_of(message: dict[str, Any]) -> str | None:
     return None
 
 
-def parse_timestamp(value: Any) -> int:
-    """`messageTimestamp` as epoch seconds: int, numeric string, or protobuf Long `{low, high}`."""
+def parse_timestamp(value: Any, *, received_at_s: int) -> int:
+    """`messageTimestamp` as epoch seconds: int, numeric string, or protobuf Long `{low, high}`.
+
+    Missing (or null), it is the time the webhook arrived: the message is still the customer's.
+    """
+    if value is None:
+        return received_at_s
+    seconds = _timestamp_s(value)
+    if seconds is None or not 0 <= seconds <= MAX_TIMESTAMP_S:
+        raise MalformedWebhook(
+            f"data.messageTimestamp must be epoch seconds between 0 and {MAX_TIMESTAMP_S}"
+        )
+    return seconds
+
+
+def _timestamp_s(value: Any) -> int | None:
     if isinstance(value, bool):
-        raise MalformedWebhook("data.messageTimestamp must be a number")
+        return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
-        return int(value.strip())
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and abs(value) <= 2**63 else None
+    if isinstance(value, str):
+        digits = value.strip()
+        # Bounded before int(): a 5,000-digit string is not a time (and int() refuses it).
+        if digits.isascii() and digits.isdecimal() and len(digits) <= 20:
+            return int(digits)
+        return None
     if isinstance(value, dict):
         low, high = value.get("low"), value.get("high") or 0
-        if isinstance(low, int) and _is_int(low) and _is_int(high):
+        if _is_int(low) and _is_int(high) and abs(high) < 2**32:
             return (high << 32) + (low & 0xFFFFFFFF)
-    raise MalformedWebhook("data.messageTimestamp must be epoch seconds")
+    return None
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def classify_upsert(data: Any) -> Classified:
-    """Decide what a `messages.upsert` `data` object is. Raises MalformedWebhook with a reason."""
+def classify_upsert(data: Any, *, received_at_s: int) -> Classified:
+    """Decide what a `messages.upsert` `data` object is. Raises MalformedWebhook with a reason.
+
+    `received_at_s` (epoch seconds, the server's clock) stands in for a missing timestamp.
+    Everything returned can be stored as it is: ids and JIDs are checked, text is cleaned.
+    """
     if not isinstance(data, dict):
         raise MalformedWebhook("data must be an object")
     key = data.get("key")
@@ -227,12 +286,14 @@ def classify_upsert(data: Any) -> Classified:
     remote = key.get("remoteJid")
     if not isinstance(key_id, str) or not key_id:
         raise MalformedWebhook("data.key.id is required")
-    if not isinstance(remote, str) or "@" not in remote:
-        raise MalformedWebhook("data.key.remoteJid must be a WhatsApp JID")
+    if not _KEY_ID.fullmatch(key_id):
+        raise MalformedWebhook("data.key.id must be 1 to 100 printable ASCII characters")
+    if not isinstance(remote, str) or not is_jid(remote):
+        raise MalformedWebhook("data.key.remoteJid must be a WhatsApp JID (user@server)")
     raw_message = data.get("message")
     if raw_message is not None and not isinstance(raw_message, dict):
         raise MalformedWebhook("data.message must be an object")
-    timestamp = parse_timestamp(data.get("messageTimestamp"))
+    timestamp = parse_timestamp(data.get("messageTimestamp"), received_at_s=received_at_s)
 
     jid_reason = jid_kind_to_ignore(remote)
     if jid_reason and jid_reason is not IgnoreReason.GROUP:
@@ -243,7 +304,7 @@ def classify_upsert(data: Any) -> Classified:
     kind = content_kind(message)
     if kind in _IGNORED_KINDS:
         return Ignored(key_id, _IGNORED_KINDS[kind], chat_jid)
-    text = (text_of(message) or "").strip()
+    text = storable_text(text_of(message) or "").strip()
     media = kind is not None and kind not in _TEXT_KINDS
 
     if jid_reason is IgnoreReason.GROUP:
@@ -254,7 +315,7 @@ def classify_upsert(data: Any) -> Classified:
             chat_jid=chat_jid,
             remote_jid=remote,
             text=_MENTION.sub("", text).strip() or text,
-            message_type=str(data.get("messageType") or kind or "conversation"),
+            message_type=_message_type(data.get("messageType"), kind),
             timestamp=timestamp,
             push_name=_push_name(data),
             media=media,
@@ -269,7 +330,7 @@ def classify_upsert(data: Any) -> Classified:
         chat_jid=chat_jid,
         remote_jid=remote,
         text=text,
-        message_type=str(kind or data.get("messageType") or "conversation"),
+        message_type=_message_type(kind, data.get("messageType")),
         timestamp=timestamp,
         push_name=_push_name(data),
         media=media,
@@ -278,7 +339,13 @@ def classify_upsert(data: Any) -> Classified:
 
 def _push_name(data: dict[str, Any]) -> str | None:
     name = data.get("pushName")
-    return name if isinstance(name, str) else None
+    return storable_text(name)[:MAX_PUSH_NAME_CHARS] if isinstance(name, str) else None
+
+
+def _message_type(*candidates: Any) -> str:
+    """The first non-empty string among `candidates`, cut to fit its column."""
+    kind = next((c for c in candidates if isinstance(c, str) and c), "conversation")
+    return storable_text(kind)[:MAX_MESSAGE_TYPE_CHARS]
 
 
 def _group_context(
@@ -327,7 +394,7 @@ def parse_envelope(payload: Any, *, path_event: str | None) -> Envelope:
     event = payload.get("event")
     if not isinstance(event, str) or not event.strip():
         raise MalformedWebhook("`event` is required")
-    event = normalize_event_name(event)
+    event = storable_text(normalize_event_name(event))
     if path_event is not None and event_path_to_name(path_event) != event:
         raise MalformedWebhook(f"event in the path ({path_event}) and body ({event}) disagree")
     instance = payload.get("instance")

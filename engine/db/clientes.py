@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,9 +24,16 @@ class InstanceRoute:
     instance_id: str
     cliente_id: int
     cliente_status: ClienteStatus
-    webhook_secret_sha256: str
     numero: str | None
     overrides: ClienteOverrides
+
+
+def route_named(
+    routes: list[InstanceRoute], *, instance: str | None, numero: str | None
+) -> InstanceRoute | None:
+    """The route a post is for: by the instance name it gives, else by its owner's number."""
+    by_name = next((r for r in routes if instance and r.instance_id == instance), None)
+    return by_name or next((r for r in routes if numero and r.numero == numero), None)
 
 
 # The cliente columns that hold its behaviour overrides (named like ClienteOverrides' fields).
@@ -99,45 +106,35 @@ async def list_instances(session: AsyncSession, cliente_id: int) -> list[Instanc
     return list(rows)
 
 
-async def find_instance_route(
-    session: AsyncSession, *, instance_id: str | None, numero: str | None
-) -> InstanceRoute | None:
-    """The instance a webhook is for: by instance name first, then by the owner's number."""
-    conditions = []
-    if instance_id:
-        conditions.append(InstanciaWhatsApp.instance_id == instance_id)
-    if numero:
-        conditions.append(InstanciaWhatsApp.numero == numero)
-    if not conditions:
-        return None
-    query = (
+async def instance_routes_by_secret(
+    session: AsyncSession, *, secret_sha256: str
+) -> list[InstanceRoute]:
+    """The instances whose webhook secret has this SHA-256 (usually one; none for a wrong or
+    unknown secret). One indexed lookup, the same for every post whatever instance it names."""
+    rows = await session.execute(
         select(
             InstanciaWhatsApp.id,
             InstanciaWhatsApp.instance_id,
             InstanciaWhatsApp.cliente_id,
             Cliente.status,
-            InstanciaWhatsApp.webhook_secret_sha256,
             InstanciaWhatsApp.numero,
             *OVERRIDE_COLUMNS,
         )
         .join(Cliente, Cliente.id == InstanciaWhatsApp.cliente_id)
-        .where(or_(*conditions))
-        # An exact instance-name match beats a number match.
-        .order_by((InstanciaWhatsApp.instance_id == (instance_id or "")).desc())
-        .limit(1)
+        .where(InstanciaWhatsApp.webhook_secret_sha256 == secret_sha256)
+        .order_by(InstanciaWhatsApp.id)
     )
-    row = (await session.execute(query)).first()
-    if row is None:
-        return None
-    return InstanceRoute(
-        instancia_id=row.id,
-        instance_id=row.instance_id,
-        cliente_id=row.cliente_id,
-        cliente_status=row.status,
-        webhook_secret_sha256=row.webhook_secret_sha256,
-        numero=row.numero,
-        overrides=overrides_of(row),
-    )
+    return [
+        InstanceRoute(
+            instancia_id=row.id,
+            instance_id=row.instance_id,
+            cliente_id=row.cliente_id,
+            cliente_status=row.status,
+            numero=row.numero,
+            overrides=overrides_of(row),
+        )
+        for row in rows
+    ]
 
 
 async def set_instance_state(

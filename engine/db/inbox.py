@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, false, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -32,15 +33,20 @@ def evolution_source(instance_id: str) -> str:
     return f"evolution:{instance_id}"
 
 
-async def claim_webhook_key(session: AsyncSession, *, source: str, key: str, outcome: str) -> bool:
-    """Record that (source, key) was processed; False if it already was (a redelivery). Claimed
-    last in the webhook's transaction, which is rolled back when this returns False."""
-    result = await session.execute(
+def claim_statement(*, source: str, key: str, outcome: str) -> Any:
+    """INSERT of an idempotency key that returns it only when it was not claimed before."""
+    return (
         insert(ProcessedWebhook)
         .values(source=source, key=key, outcome=outcome)
         .on_conflict_do_nothing()
         .returning(ProcessedWebhook.key)
     )
+
+
+async def claim_webhook_key(session: AsyncSession, *, source: str, key: str, outcome: str) -> bool:
+    """Record that (source, key) was processed; False if it already was (a redelivery). Claimed
+    last in the webhook's transaction, which is rolled back when this returns False."""
+    result = await session.execute(claim_statement(source=source, key=key, outcome=outcome))
     return result.first() is not None
 
 

@@ -120,7 +120,8 @@ class InstanciaWhatsApp(Base):
     status: Mapped[InstanciaStatus] = mapped_column(
         _enum(InstanciaStatus, "instancia_status"), nullable=False
     )
-    webhook_secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    # 009: indexed, the webhook finds its instance by the secret's hash before reading the body
+    webhook_secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     api_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
@@ -158,6 +159,26 @@ class Conversation(Base):
     paused_by: Mapped[str | None] = mapped_column(String(20))  # human | operator
     session_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     out_of_office_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LidPair(Base):
+    """A contact's LID and phone JID, as an instance of the cliente reported them (009).
+
+    A conversation is keyed by the phone whenever it is known; an `@lid` message without a phone
+    JID is keyed through this table.
+    """
+
+    __tablename__ = "lid_pairs"
+
+    cliente_id: Mapped[int] = mapped_column(
+        ForeignKey("clientes.id", ondelete="CASCADE"), primary_key=True
+    )
+    lid_jid: Mapped[str] = mapped_column(String(120), primary_key=True)
+    phone_jid: Mapped[str] = mapped_column(String(120), nullable=False)
+    instancia_id: Mapped[int | None] = mapped_column(
+        ForeignKey("instancias_whatsapp.id", ondelete="SET NULL")
+    )
+    learned_at: Mapped[datetime] = _created()
 
 
 class Turn(Base):

@@ -1,7 +1,9 @@
 """The Evolution webhook inbox: authenticate, decide, persist — one transaction per post.
 
-`EvolutionInbox.handle` finds the instance the post claims to come from, checks its secret,
-parses the payload (`engine.core.whatsapp`), reads the facts the decision needs, lets
+`EvolutionInbox.handle` finds the instance by the secret alone (before the body is read, so an
+unauthenticated post costs one indexed lookup and nothing else, and says nothing about which
+instance names exist), parses the payload (`engine.core.whatsapp`), keys an `@lid` chat by its
+phone when a pair is known (`engine.core.identity`), reads the facts the decision needs, lets
 `engine.core.inbound.decide_inbound` decide, and records that decision. Nothing is written
 unless the post is authenticated and well-formed; what must reach a conversation actor comes back
 as a `Delivery` for the caller to hand off after the ack.
@@ -10,14 +12,14 @@ as a `Delivery` for the caller to hand off after the ack.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.core import inbound, whatsapp
-from engine.core.auth import secret_matches
+from engine.core import identity, inbound, whatsapp
+from engine.core.auth import hash_secret
 from engine.core.behaviour import Behaviour
 from engine.core.debounce import BurstMessage
 from engine.core.inbound import ChatFacts, InboundOutcome
@@ -25,10 +27,19 @@ from engine.core.reasons import IgnoreReason
 from engine.core.statuses import Author, Direction, MessageStatus
 from engine.core.turns import Delivery
 from engine.db import clientes as clientes_db
+from engine.db import identity as identity_db
 from engine.db import inbox as inbox_db
-from engine.errors import Unauthenticated, UnknownInstance
+from engine.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
+
+# One answer for a missing secret, a wrong one, and an instance that does not exist.
+UNAUTHENTICATED = (
+    "missing or wrong webhook secret: send the webhook_secret registered for this instance "
+    "in the X-Conversa-Secret header"
+)
+
+ReadBody = Callable[[], Awaitable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,9 @@ class WebhookOutcome:
     detail: str | None = None
     cliente_id: int | None = None
     delivery: Delivery | None = None
+    # Actors (by session id) holding a conversation that was re-keyed or merged by this post:
+    # retire them before the hand-off, so the unified conversation is restored in one place.
+    retired_session_ids: tuple[str, ...] = ()
 
 
 class EvolutionInbox:
@@ -47,20 +61,26 @@ class EvolutionInbox:
         self._defaults = defaults
 
     async def handle(
-        self, payload: Any, *, secret: str | None, path_event: str | None = None
+        self, *, secret: str | None, read_body: ReadBody, path_event: str | None = None
     ) -> WebhookOutcome:
-        envelope = whatsapp.parse_envelope(payload, path_event=path_event)
+        """Authenticate by `secret`, then read (`read_body`), parse, decide and persist a post."""
+        if not secret:
+            raise Unauthenticated(UNAUTHENTICATED)
         async with self._sessions() as session:
-            route = await clientes_db.find_instance_route(
-                session, instance_id=envelope.instance, numero=whatsapp.numero_of(envelope.sender)
+            # The secret's hash finds the instance: an unknown instance and a wrong secret are
+            # the same miss of the same indexed lookup, and the body is not even read for it.
+            routes = await clientes_db.instance_routes_by_secret(
+                session, secret_sha256=hash_secret(secret)
             )
-            if route is None:
-                raise UnknownInstance(
-                    f"no WhatsApp instance {envelope.instance!r} is registered; "
-                    "register it with POST /admin/clientes/{id}/instances"
-                )
-            if not secret_matches(secret, route.webhook_secret_sha256):
-                raise Unauthenticated("missing or wrong webhook secret for this instance")
+            if not routes:
+                raise Unauthenticated(UNAUTHENTICATED)
+            payload = whatsapp.decode_body(await read_body())
+            envelope = whatsapp.parse_envelope(payload, path_event=path_event)
+            route = clientes_db.route_named(
+                routes, instance=envelope.instance, numero=whatsapp.numero_of(envelope.sender)
+            )
+            if route is None:  # a secret of one instance used for another
+                raise Unauthenticated(UNAUTHENTICATED)
 
             if envelope.event == "messages.upsert":
                 outcome = await self._message(session, route, envelope)
@@ -75,7 +95,18 @@ class EvolutionInbox:
         route: clientes_db.InstanceRoute,
         envelope: whatsapp.Envelope,
     ) -> WebhookOutcome:
-        message = whatsapp.classify_upsert(envelope.data)
+        now = datetime.now(UTC)
+        message = whatsapp.classify_upsert(envelope.data, received_at_s=int(now.timestamp()))
+        # Every lid of this contact that may still have a conversation of its own → its phone.
+        phones_by_lid = {p.lid_jid: p.phone_jid for p in identity.lid_pairs(envelope.data)}
+        lid = message.chat_jid
+        if lid is not None and identity.is_lid(lid):  # no phone in the payload: a pair seen before?
+            phone = await identity_db.phone_for_lid(
+                session, cliente_id=route.cliente_id, lid_jid=lid
+            )
+            if phone is not None:
+                message = replace(message, chat_jid=phone)
+                phones_by_lid.setdefault(lid, phone)
         behaviour = self._defaults.overridden_by(route.overrides)
         chat = ChatFacts()
         if inbound.needs_chat_facts(message) and message.chat_jid:
@@ -91,17 +122,66 @@ class EvolutionInbox:
             behaviour=behaviour,
             owner_jids=inbound.owner_jids(sender=envelope.sender, numero=route.numero),
             chat=chat,
-            now=datetime.now(UTC),
+            now=now,
         )
-        claimed = await inbox_db.claim_webhook_key(
-            session,
-            source=inbox_db.evolution_source(route.instance_id),
-            key=message.key_id,
-            outcome=f"{decision.outcome.value}:{decision.detail or ''}",
-        )
+        claim = {
+            "source": inbox_db.evolution_source(route.instance_id),
+            "key": message.key_id,
+            "outcome": f"{decision.outcome.value}:{decision.detail or ''}",
+        }
+        lid_chats: tuple[str, ...] = ()
+        if phones_by_lid:
+            result = await identity_db.claim_and_learn(
+                session,
+                **claim,
+                cliente_id=route.cliente_id,
+                instancia_id=route.instancia_id,
+                pairs=[identity.LidPair(lid, phone) for lid, phone in phones_by_lid.items()],
+                lids=list(phones_by_lid),
+            )
+            claimed, lid_chats = result.claimed, result.lid_chats
+        else:
+            claimed = await inbox_db.claim_webhook_key(session, **claim)
         if not claimed:
             await session.rollback()
             return WebhookOutcome(InboundOutcome.DUPLICATE, message.key_id, route.cliente_id)
+        retired = await self._unify(session, route, {lid: phones_by_lid[lid] for lid in lid_chats})
+        outcome = await self._record(session, route, behaviour, decision)
+        return replace(outcome, retired_session_ids=retired)
+
+    async def _unify(
+        self,
+        session: AsyncSession,
+        route: clientes_db.InstanceRoute,
+        phones_by_lid: dict[str, str],
+    ) -> tuple[str, ...]:
+        """Fold conversations opened under a lid into the contact's phone conversation."""
+        retired: list[str] = []
+        for lid, phone in phones_by_lid.items():
+            unified = await identity_db.unify(
+                session, cliente_id=route.cliente_id, lid_jid=lid, phone_jid=phone
+            )
+            if unified is None:
+                continue
+            retired += unified.retired_session_ids
+            log.info(
+                "lid conversation unified with the phone's",
+                extra={
+                    "cliente_id": route.cliente_id,
+                    "chat": phone,
+                    "conversation_id": unified.conversation_id,
+                    "merged": unified.merged,
+                },
+            )
+        return tuple(retired)
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        route: clientes_db.InstanceRoute,
+        behaviour: Behaviour,
+        decision: inbound.InboundDecision,
+    ) -> WebhookOutcome:
         recorded = _Recorder(session, route)
         match decision:
             case inbound.Ignore(message=ignored):
@@ -158,12 +238,7 @@ class EvolutionInbox:
     ) -> WebhookOutcome:
         update = inbound.decide_instance_event(envelope.event, envelope.data)
         if update is None:
-            state = envelope.data.get("state") if isinstance(envelope.data, dict) else None
-            detail = (
-                f"connection:{state}"
-                if envelope.event == "connection.update"
-                else f"event:{envelope.event}"
-            )
+            detail = inbound.unused_event_detail(envelope.event, envelope.data)
             return WebhookOutcome(InboundOutcome.IGNORED, detail, route.cliente_id)
         await clientes_db.set_instance_state(
             session,

@@ -54,8 +54,10 @@ async def get_cliente(cliente_id: int, session: Session) -> ClienteOut:
 @router.patch("/clientes/{cliente_id}", response_model=ClienteOut)
 async def update_cliente(cliente_id: int, body: ClienteUpdate, session: Session) -> ClienteOut:
     changes = _canonical(body.model_dump(exclude_unset=True))
-    if changes.get("group_replies", "") is None or changes.get("status", "") is None:
-        raise InvalidInput("group_replies and status cannot be null")
+    # Columns that always hold a value: null is refused here, not by a NOT NULL violation (500).
+    nulled = [name for name in ("nome", "status", "group_replies") if changes.get(name, "") is None]
+    if nulled:
+        raise InvalidInput(f"{', '.join(nulled)} cannot be null")
     current = await clientes_db.get_cliente(session, cliente_id)
     _check_wait(
         changes.get("debounce_s", current.debounce_s),

@@ -1,15 +1,20 @@
-"""`POST /webhooks/evolution` (and the `byEvents` form `/webhooks/evolution/{event}`)."""
+"""`POST /webhooks/evolution` (and the `byEvents` form `/webhooks/evolution/{event}`).
+
+The order is the defence: a declared `Content-Length` over `WEBHOOK_MAX_BODY_BYTES` is refused
+(413) before anything else; the secret header alone then finds the instance (401 otherwise,
+before the body is read); the body is read chunk by chunk and refused (413) as soon as it passes
+the limit; only then is it parsed (400 for bad JSON or nesting too deep, 422 for a bad shape).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from engine.core.auth import bearer_token
-from engine.errors import InvalidJson
+from engine.errors import PayloadTooLarge
 from serve_app.deps import Ctx
 from serve_app.schemas import WebhookAck
 
@@ -19,17 +24,37 @@ router = APIRouter(tags=["webhooks"])
 SECRET_HEADER = "x-conversa-secret"
 
 
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"webhook body is over WEBHOOK_MAX_BODY_BYTES ({max_bytes} bytes); Conversa needs no "
+        "media in webhooks: turn the instance's webhook `base64` off"
+    )
+
+
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The request body, refused as soon as more than `max_bytes` have arrived."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _too_large(max_bytes)
+    return bytes(body)
+
+
 async def _handle(request: Request, ctx: Ctx, path_event: str | None) -> JSONResponse:
-    try:
-        payload = json.loads(await request.body())
-    except ValueError as e:
-        raise InvalidJson("body is not valid JSON") from e
+    max_bytes = ctx.settings.webhook_max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
     secret = request.headers.get(SECRET_HEADER) or bearer_token(
         request.headers.get("authorization")
     )
-    outcome = await ctx.inbox.handle(payload, secret=secret, path_event=path_event)
-    if outcome.delivery is not None:
-        ctx.hand_off(outcome.delivery)
+    outcome = await ctx.inbox.handle(
+        secret=secret,
+        read_body=lambda: read_body(request, max_bytes=max_bytes),
+        path_event=path_event,
+    )
+    ctx.hand_off(outcome.delivery, retire=outcome.retired_session_ids)
     log.info(
         "webhook",
         extra={

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 _counter = itertools.count(1)
@@ -60,3 +62,12 @@ def text(instance: str, chat: str, body: str, **kwargs: Any) -> dict[str, Any]:
 def new_chat() -> str:
     """A fresh private chat JID (a Brazilian mobile number)."""
     return f"55119{next(_counter):04d}{uuid.uuid4().int % 10000:04d}@s.whatsapp.net"
+
+
+def body_reader(payload: Any) -> Callable[[], Awaitable[bytes]]:
+    """`read_body` for `EvolutionInbox.handle` called without HTTP: the payload as JSON bytes."""
+
+    async def read() -> bytes:
+        return json.dumps(payload).encode()
+
+    return read

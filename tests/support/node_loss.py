@@ -101,7 +101,8 @@ async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
         chats = [wa.new_chat() for _ in range(CHATS)]
         for chat in chats:
             outcome = await inbox.handle(
-                wa.text(instance, chat, f"pergunta de {chat}"), secret=secret
+                secret=secret,
+                read_body=wa.body_reader(wa.text(instance, chat, f"pergunta de {chat}")),
             )
             assert outcome.delivery is not None
             await router.deliver(outcome.delivery)

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from engine.core.auth import bearer_token, hash_secret, secret_matches, token_matches
+from engine.core.auth import bearer_token, hash_secret, token_matches
 
 SECRET = "whsec_3f9a1c0e7b2d4a6f8e1c3b5d7f9a2c4e"
 STORED = hashlib.sha256(SECRET.encode()).hexdigest()
@@ -17,31 +17,9 @@ def test_hash_secret_is_the_hex_sha256_of_the_secret() -> None:
     assert hash_secret(SECRET) != SECRET
 
 
-@pytest.mark.parametrize(
-    ("given", "expected"),
-    [
-        pytest.param(SECRET, True, id="right"),
-        pytest.param(SECRET.upper(), False, id="wrong-case"),
-        pytest.param(SECRET + " ", False, id="trailing-space"),
-        pytest.param(SECRET[:-1], False, id="truncated"),
-        pytest.param("whsec_outro", False, id="wrong"),
-        pytest.param(STORED, False, id="the-stored-hash-itself"),
-        pytest.param(None, False, id="none"),
-        pytest.param("", False, id="empty"),
-    ],
-)
-def test_secret_matches_only_the_secret_whose_hash_is_stored(
-    given: str | None, expected: bool
-) -> None:
-    assert secret_matches(given, STORED) is expected
-
-
-def test_an_empty_secret_never_matches_even_if_its_hash_is_stored() -> None:
-    assert secret_matches("", hash_secret("")) is False
-
-
-def test_secret_with_non_ascii_characters_matches_its_hash() -> None:
-    assert secret_matches("segredo-ção-🔐", hash_secret("segredo-ção-🔐")) is True
+def test_hash_secret_tells_apart_secrets_that_differ_in_case_space_or_length() -> None:
+    variants = [SECRET, SECRET.upper(), SECRET + " ", SECRET[:-1], "segredo-ção-🔐"]
+    assert len({hash_secret(v) for v in variants}) == len(variants)
 
 
 @pytest.mark.parametrize(

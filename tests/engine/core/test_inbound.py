@@ -44,7 +44,7 @@ def upsert(
 
 def decide(data: dict[str, Any], **facts: Any) -> inbound.InboundDecision:
     return decide_inbound(
-        classify_upsert(data),
+        classify_upsert(data, received_at_s=1761060000),
         cliente_status=facts.get("status", ClienteStatus.ATIVO),
         behaviour=facts.get("behaviour", BEHAVIOUR),
         owner_jids=inbound.owner_jids(sender=OWNER, numero=None),

@@ -11,18 +11,25 @@ from typing import Any
 import pytest
 
 from engine.core.whatsapp import (
+    MAX_MESSAGE_TYPE_CHARS,
+    MAX_PUSH_NAME_CHARS,
+    MAX_TIMESTAMP_S,
+    Classified,
     CustomerText,
     HumanTakeover,
     Ignored,
     canonical_chat_jid,
     classify_upsert,
+    decode_body,
     event_path_to_name,
+    is_jid,
     jid_kind_to_ignore,
     mentions,
     normalize_event_name,
     numero_of,
+    storable_text,
 )
-from engine.errors import MalformedWebhook
+from engine.errors import InvalidJson, MalformedWebhook
 
 PHONE = "5511987654321@s.whatsapp.net"
 PHONE_2 = "5521998877665@s.whatsapp.net"
@@ -45,7 +52,13 @@ AUDIO = {
     "ptt": True,
     "mediaKey": {"0": 1, "1": 2},
 }
+RECEIVED_AT_S = 1761060099  # the server's clock when the webhook arrived
 _DEFAULT = object()
+
+
+def classify(data: Any) -> Classified:
+    """`classify_upsert` as the inbox calls it, with the server clock at `RECEIVED_AT_S`."""
+    return classify_upsert(data, received_at_s=RECEIVED_AT_S)
 
 
 def upsert_data(
@@ -84,7 +97,7 @@ def upsert_data(
 def test_sample_a_private_text_is_a_customer_text_with_every_field() -> None:
     data = upsert_data(key_extra={"remoteJidAlt": LID_2, "addressingMode": "pn"})
 
-    assert classify_upsert(data) == CustomerText(
+    assert classify(data) == CustomerText(
         key_id=KEY_ID,
         chat_jid=PHONE,
         remote_jid=PHONE,
@@ -304,7 +317,7 @@ CUSTOMER_TEXT_CASES = [
 def test_customer_text_is_found_in_every_supported_message_shape(
     message: dict[str, Any], message_type: str, text: str
 ) -> None:
-    result = classify_upsert(upsert_data(message, message_type=message_type))
+    result = classify(upsert_data(message, message_type=message_type))
 
     assert isinstance(result, CustomerText)
     assert result.text == text
@@ -329,7 +342,7 @@ def _innermost_kind(message: dict[str, Any]) -> str:
 
 
 def test_customer_text_is_stripped_of_surrounding_whitespace() -> None:
-    result = classify_upsert(upsert_data({"conversation": "  \n Oi, tudo bem? \t\n"}))
+    result = classify(upsert_data({"conversation": "  \n Oi, tudo bem? \t\n"}))
 
     assert isinstance(result, CustomerText)
     assert result.text == "Oi, tudo bem?"
@@ -343,7 +356,7 @@ def test_message_type_falls_back_to_the_content_key_ignoring_metadata_keys() -> 
         "imageMessage": {"mimetype": "image/jpeg", "caption": "Segue o comprovante"},
     }
 
-    result = classify_upsert(upsert_data(message, message_type=None))
+    result = classify(upsert_data(message, message_type=None))
 
     assert isinstance(result, CustomerText)
     assert result.message_type == "imageMessage"
@@ -352,7 +365,7 @@ def test_message_type_falls_back_to_the_content_key_ignoring_metadata_keys() -> 
 def test_message_type_of_a_wrapped_message_without_message_type_is_the_inner_content_key() -> None:
     message = {"ephemeralMessage": {"message": {"extendedTextMessage": {"text": "Oi"}}}}
 
-    result = classify_upsert(upsert_data(message, message_type=None))
+    result = classify(upsert_data(message, message_type=None))
 
     assert isinstance(result, CustomerText)
     assert result.message_type == "extendedTextMessage"
@@ -360,7 +373,7 @@ def test_message_type_of_a_wrapped_message_without_message_type_is_the_inner_con
 
 @pytest.mark.parametrize("push_name", [None, 42, {"name": "Maria"}], ids=["none", "int", "dict"])
 def test_push_name_that_is_not_a_string_becomes_none(push_name: Any) -> None:
-    result = classify_upsert(upsert_data(push_name=push_name))
+    result = classify(upsert_data(push_name=push_name))
 
     assert isinstance(result, CustomerText)
     assert result.push_name is None
@@ -408,7 +421,7 @@ MEDIA_CASES = [
 def test_media_without_text_is_a_customer_message_marked_as_media(
     message: Any, message_type: str, kind: str
 ) -> None:
-    result = classify_upsert(upsert_data(message, message_type=message_type))
+    result = classify(upsert_data(message, message_type=message_type))
 
     assert isinstance(result, CustomerText)
     assert (result.text, result.media, result.message_type) == ("", True, kind)
@@ -416,7 +429,7 @@ def test_media_without_text_is_a_customer_message_marked_as_media(
 
 
 def test_image_with_caption_is_media_with_text() -> None:
-    result = classify_upsert(upsert_data({"imageMessage": {"caption": "Segue o comprovante"}}))
+    result = classify(upsert_data({"imageMessage": {"caption": "Segue o comprovante"}}))
 
     assert isinstance(result, CustomerText)
     assert (result.text, result.media) == ("Segue o comprovante", True)
@@ -432,7 +445,7 @@ EMPTY_CASES = [
 
 @pytest.mark.parametrize(("message", "message_type"), EMPTY_CASES)
 def test_messages_with_no_content_are_ignored_as_empty(message: Any, message_type: str) -> None:
-    result = classify_upsert(upsert_data(message, message_type=message_type))
+    result = classify(upsert_data(message, message_type=message_type))
 
     assert result == Ignored(KEY_ID, "empty", PHONE)
 
@@ -441,7 +454,7 @@ def test_message_key_missing_entirely_is_ignored_as_empty() -> None:
     data = upsert_data()
     del data["message"]
 
-    assert classify_upsert(data) == Ignored(KEY_ID, "empty", PHONE)
+    assert classify(data) == Ignored(KEY_ID, "empty", PHONE)
 
 
 # --------------------------------------------------------------------------- chat kinds
@@ -458,14 +471,14 @@ GROUPS = [GROUP, "5511999999999-1592345678@g.us"]
 def test_messages_in_broadcasts_and_newsletters_are_ignored(remote_jid: str, reason: str) -> None:
     data = upsert_data({"conversation": "novidades da semana"}, remote_jid=remote_jid)
 
-    assert classify_upsert(data) == Ignored(KEY_ID, reason, remote_jid)
+    assert classify(data) == Ignored(KEY_ID, reason, remote_jid)
 
 
 @pytest.mark.parametrize("remote_jid", [*GROUPS, *(p.values[0] for p in CHAT_KIND_CASES)])
 def test_own_messages_in_non_private_chats_are_ignored_not_a_takeover(remote_jid: str) -> None:
     data = upsert_data({"conversation": "Bom dia, grupo!"}, remote_jid=remote_jid, from_me=True)
 
-    result = classify_upsert(data)
+    result = classify(data)
 
     assert isinstance(result, Ignored)
     assert result.chat_jid == remote_jid
@@ -480,7 +493,7 @@ def test_group_message_carries_who_wrote_and_whom_they_mentioned(remote_jid: str
     )
     data["contextInfo"] = {"mentionedJid": ["102938475610293@lid"]}
 
-    result = classify_upsert(data)
+    result = classify(data)
 
     assert isinstance(result, CustomerText)
     assert result.chat_jid == remote_jid  # the group is the conversation
@@ -497,7 +510,7 @@ def test_group_reply_to_the_business_counts_as_a_mention() -> None:
     data = upsert_data({"conversation": "e no domingo?"}, remote_jid=GROUP)
     data["contextInfo"] = {"participant": owner, "quotedMessage": {"conversation": "Sábado 9h"}}
 
-    result = classify_upsert(data)
+    result = classify(data)
 
     assert isinstance(result, CustomerText) and result.group is not None
     assert mentions(result.group, {owner})
@@ -506,7 +519,7 @@ def test_group_reply_to_the_business_counts_as_a_mention() -> None:
 def test_group_message_without_text_is_ignored() -> None:
     data = upsert_data({"stickerMessage": {"mimetype": "image/webp"}}, remote_jid=GROUP)
 
-    assert classify_upsert(data) == Ignored(KEY_ID, "group", GROUP)
+    assert classify(data) == Ignored(KEY_ID, "group", GROUP)
 
 
 # --------------------------------------------------------------------------- ignored: kinds
@@ -592,7 +605,7 @@ IGNORED_KIND_CASES = [
 def test_reactions_protocol_edits_and_poll_votes_are_ignored(
     message: dict[str, Any], message_type: str, reason: str
 ) -> None:
-    result = classify_upsert(upsert_data(message, message_type=message_type))
+    result = classify(upsert_data(message, message_type=message_type))
 
     assert result == Ignored(KEY_ID, reason, PHONE)
 
@@ -605,7 +618,7 @@ def test_ignored_reaction_in_a_lid_chat_is_keyed_by_the_phone_number() -> None:
         message_type="reactionMessage",
     )
 
-    assert classify_upsert(data) == Ignored(KEY_ID, "reaction", PHONE_2)
+    assert classify(data) == Ignored(KEY_ID, "reaction", PHONE_2)
 
 
 # --------------------------------------------------------------------------- human takeover
@@ -621,7 +634,7 @@ def test_sample_d_message_typed_on_the_business_phone_is_a_human_takeover_with_i
         push_name="Loja Centro",
     )
 
-    assert classify_upsert(data) == HumanTakeover(
+    assert classify(data) == HumanTakeover(
         key_id="3A1B2C3D4E5F60718293",
         chat_jid=PHONE,
         remote_jid=PHONE,
@@ -655,7 +668,7 @@ def test_sample_d_message_typed_on_the_business_phone_is_a_human_takeover_with_i
 def test_own_messages_are_a_human_takeover_carrying_their_text(
     message: dict[str, Any], text: str
 ) -> None:
-    result = classify_upsert(upsert_data(message, from_me=True))
+    result = classify(upsert_data(message, from_me=True))
 
     assert isinstance(result, HumanTakeover)
     assert result.text == text
@@ -671,7 +684,7 @@ def test_takeover_in_a_lid_chat_is_keyed_by_the_phone_number() -> None:
         key_extra={"remoteJidAlt": PHONE_2, "addressingMode": "lid"},
     )
 
-    result = classify_upsert(data)
+    result = classify(data)
 
     assert isinstance(result, HumanTakeover)
     assert result.chat_jid == PHONE_2
@@ -683,7 +696,7 @@ def test_only_a_literal_true_from_me_is_a_takeover(from_me: Any) -> None:
     data = upsert_data()
     data["key"]["fromMe"] = from_me
 
-    assert isinstance(classify_upsert(data), CustomerText)
+    assert isinstance(classify(data), CustomerText)
 
 
 # --------------------------------------------------------------------------- JID forms
@@ -699,7 +712,7 @@ def test_lid_chat_is_keyed_by_the_phone_number() -> None:
         push_name="João",
     )
 
-    result = classify_upsert(data)
+    result = classify(data)
 
     assert isinstance(result, CustomerText)
     assert result.chat_jid == PHONE_2
@@ -721,7 +734,7 @@ def test_lid_chat_is_keyed_by_the_phone_number() -> None:
 def test_phone_remote_jid_is_the_chat_whatever_the_alt_holds(
     key_extra: dict[str, Any], remote_jid: str
 ) -> None:
-    result = classify_upsert(upsert_data(remote_jid=remote_jid, key_extra=key_extra))
+    result = classify(upsert_data(remote_jid=remote_jid, key_extra=key_extra))
 
     assert isinstance(result, CustomerText)
     assert result.chat_jid == PHONE_2
@@ -733,7 +746,7 @@ def test_lid_and_phone_forms_of_one_contact_share_a_chat() -> None:
     as_phone = upsert_data(remote_jid=PHONE_2, key_extra={"remoteJidAlt": LID})
     as_sender_pn = upsert_data(remote_jid=LID, key_extra={"senderPn": PHONE_2})
 
-    chats = {classify_upsert(d).chat_jid for d in (as_lid, as_phone, as_sender_pn)}
+    chats = {classify(d).chat_jid for d in (as_lid, as_phone, as_sender_pn)}
 
     assert chats == {PHONE_2}
 
@@ -747,7 +760,7 @@ def test_lid_and_phone_forms_of_one_contact_share_a_chat() -> None:
     ],
 )
 def test_lid_without_a_phone_alt_is_kept_as_the_chat(key_extra: dict[str, Any]) -> None:
-    result = classify_upsert(upsert_data(remote_jid=LID, key_extra=key_extra))
+    result = classify(upsert_data(remote_jid=LID, key_extra=key_extra))
 
     assert isinstance(result, CustomerText)
     assert result.chat_jid == LID
@@ -755,7 +768,7 @@ def test_lid_without_a_phone_alt_is_kept_as_the_chat(key_extra: dict[str, Any]) 
 
 
 def test_device_suffix_is_stripped_from_the_chat_but_not_from_the_remote_jid() -> None:
-    result = classify_upsert(upsert_data(remote_jid="5511987654321:12@s.whatsapp.net"))
+    result = classify(upsert_data(remote_jid="5511987654321:12@s.whatsapp.net"))
 
     assert isinstance(result, CustomerText)
     assert result.chat_jid == PHONE
@@ -765,7 +778,7 @@ def test_device_suffix_is_stripped_from_the_chat_but_not_from_the_remote_jid() -
 def test_device_suffix_is_stripped_from_a_phone_alt() -> None:
     data = upsert_data(remote_jid=LID, key_extra={"remoteJidAlt": "5521998877665:7@s.whatsapp.net"})
 
-    assert classify_upsert(data).chat_jid == PHONE_2
+    assert classify(data).chat_jid == PHONE_2
 
 
 CANONICAL_CASES = [
@@ -847,7 +860,7 @@ TIMESTAMP_CASES = [
 def test_message_timestamp_is_read_as_epoch_seconds_in_every_encoding(
     value: Any, expected: int
 ) -> None:
-    result = classify_upsert(upsert_data(timestamp=value))
+    result = classify(upsert_data(timestamp=value))
 
     assert isinstance(result, CustomerText)
     assert result.timestamp == expected
@@ -857,7 +870,7 @@ def test_message_timestamp_is_read_as_epoch_seconds_in_every_encoding(
 def test_takeover_timestamp_is_parsed_from_a_protobuf_long() -> None:
     data = upsert_data(from_me=True, timestamp={"low": 1761060400, "high": 0, "unsigned": True})
 
-    result = classify_upsert(data)
+    result = classify(data)
 
     assert isinstance(result, HumanTakeover)
     assert result.timestamp == 1761060400
@@ -903,8 +916,6 @@ MALFORMED_CASES = [
     pytest.param(_with(("message",), "Oi"), "message", id="message-string"),
     pytest.param(_with(("message",), ["Oi"]), "message", id="message-list"),
     pytest.param(_with(("message",), 0), "message", id="message-zero"),
-    pytest.param(_without(("messageTimestamp",)), "messageTimestamp", id="timestamp-missing"),
-    pytest.param(_with(("messageTimestamp",), None), "messageTimestamp", id="timestamp-null"),
     pytest.param(_with(("messageTimestamp",), ""), "messageTimestamp", id="timestamp-empty"),
     pytest.param(_with(("messageTimestamp",), "ontem"), "messageTimestamp", id="timestamp-word"),
     pytest.param(_with(("messageTimestamp",), "-5"), "messageTimestamp", id="timestamp-signed-str"),
@@ -919,6 +930,29 @@ MALFORMED_CASES = [
     ),
     pytest.param(_with(("messageTimestamp",), True), "messageTimestamp", id="timestamp-true"),
     pytest.param(_with(("messageTimestamp",), False), "messageTimestamp", id="timestamp-false"),
+    # Issue 7 point 8: inputs that used to crash the webhook (500) are refused with a reason.
+    pytest.param(_with(("messageTimestamp",), 1e300), "messageTimestamp", id="timestamp-1e300"),
+    pytest.param(
+        _with(("messageTimestamp",), "9" * 5000), "messageTimestamp", id="timestamp-5000-digits"
+    ),
+    pytest.param(_with(("messageTimestamp",), 10**30), "messageTimestamp", id="timestamp-huge-int"),
+    pytest.param(_with(("messageTimestamp",), -1), "messageTimestamp", id="timestamp-negative"),
+    pytest.param(
+        _with(("messageTimestamp",), {"low": 0, "high": 2**40}),
+        "messageTimestamp",
+        id="timestamp-long-huge-high",
+    ),
+    pytest.param(_with(("key", "id"), "A" * 101), "key.id", id="key-id-101-chars"),
+    pytest.param(_with(("key", "id"), "A5561E\x00"), "key.id", id="key-id-nul"),
+    pytest.param(_with(("key", "id"), "A5561E \u00e7"), "key.id", id="key-id-not-ascii"),
+    pytest.param(_with(("key", "id"), "\ud800"), "key.id", id="key-id-lone-surrogate"),
+    pytest.param(
+        _with(("key", "remoteJid"), "5" * 200 + "@s.whatsapp.net"), "remoteJid", id="jid-too-long"
+    ),
+    pytest.param(
+        _with(("key", "remoteJid"), "5511987654321@s.whatsapp.net\x00"), "remoteJid", id="jid-nul"
+    ),
+    pytest.param(_with(("key", "remoteJid"), "a b@lid"), "remoteJid", id="jid-space"),
 ]
 
 
@@ -927,7 +961,7 @@ def test_malformed_upsert_data_raises_malformed_webhook_naming_the_field(
     data: Any, field: str
 ) -> None:
     with pytest.raises(MalformedWebhook) as caught:
-        classify_upsert(data)
+        classify(data)
 
     assert field in str(caught.value)
 
@@ -938,7 +972,7 @@ def test_malformed_webhook_is_raised_before_a_group_is_ignored() -> None:
     data["key"]["id"] = ""
 
     with pytest.raises(MalformedWebhook):
-        classify_upsert(data)
+        classify(data)
 
 
 # JSON from Python's json.loads (which serve_app/webhooks.py uses) accepts NaN and Infinity, so
@@ -953,10 +987,44 @@ UNPARSEABLE_TIMESTAMPS = [
 ]
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_without(("messageTimestamp",)), id="missing"),
+        pytest.param(_with(("messageTimestamp",), None), id="null"),
+    ],
+)
+def test_missing_timestamp_is_the_time_the_webhook_arrived(data: dict[str, Any]) -> None:
+    """Issue 7 point 8: the message used to be refused (422) and lost."""
+    result = classify(data)
+
+    assert isinstance(result, CustomerText)
+    assert result.timestamp == RECEIVED_AT_S
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(MAX_TIMESTAMP_S, MAX_TIMESTAMP_S, id="year-9999"),
+        pytest.param(str(MAX_TIMESTAMP_S), MAX_TIMESTAMP_S, id="year-9999-string"),
+        pytest.param(MAX_TIMESTAMP_S + 1, None, id="after-9999"),
+        pytest.param(1e300, None, id="1e300"),
+        pytest.param("9" * 5000, None, id="5000-digits"),
+        pytest.param("9" * 21, None, id="21-digits"),
+    ],
+)
+def test_timestamp_range_ends_at_the_year_9999(value: Any, expected: int | None) -> None:
+    if expected is None:
+        with pytest.raises(MalformedWebhook, match="between 0 and"):
+            classify(upsert_data(timestamp=value))
+    else:
+        assert classify(upsert_data(timestamp=value)).timestamp == expected  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("value", UNPARSEABLE_TIMESTAMPS)
 def test_unparseable_timestamp_raises_malformed_webhook_not_a_crash(value: Any) -> None:
     with pytest.raises(MalformedWebhook):
-        classify_upsert(upsert_data(timestamp=value))
+        classify(upsert_data(timestamp=value))
 
 
 # --------------------------------------------------------------------------- event names
@@ -993,3 +1061,94 @@ def test_event_path_segment_becomes_the_dotted_event_name(segment: str, expected
 )
 def test_event_names_are_normalized_to_the_dotted_lowercase_form(event: str, expected: str):
     assert normalize_event_name(event) == expected
+
+
+# --------------------------------------------------------------------------- storable values
+# Issue 7 point 8: values PostgreSQL cannot store used to reach it (500). A customer's words are
+# kept (cleaned), identifiers are refused (never altered: key.id is the idempotency key).
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        pytest.param("oi\x00 tudo bem", "oi tudo bem", id="nul-dropped"),
+        pytest.param("preço \ud83d", "preço \ufffd", id="lone-high-surrogate"),
+        pytest.param("\udc00fim", "\ufffdfim", id="lone-low-surrogate"),
+        pytest.param("emoji 😀 inteiro", "emoji 😀 inteiro", id="whole-emoji-kept"),
+        pytest.param("\x00", "", id="only-nul"),
+    ],
+)
+def test_text_is_stored_without_nul_or_lone_surrogates(text: str, stored: str) -> None:
+    assert storable_text(text) == stored
+    assert classify(upsert_data({"conversation": f"{text} fim"})).text == f"{stored} fim".strip()  # type: ignore[union-attr]
+
+
+def test_a_message_of_only_nul_is_empty_and_ignored() -> None:
+    result = classify(upsert_data({"conversation": "\x00\x00"}))
+
+    assert isinstance(result, Ignored)
+    assert result.reason == "empty"
+
+
+def test_push_name_and_message_type_are_cleaned_and_cut_to_their_columns() -> None:
+    data = upsert_data({"x" * 300: {"caption": "legenda"}}, push_name="N\x00" + "a" * 500)
+    data["messageType"] = "t" * 300
+
+    result = classify(data)
+
+    assert isinstance(result, CustomerText)
+    assert result.push_name == "N" + "a" * (MAX_PUSH_NAME_CHARS - 1)
+    assert result.message_type == "x" * MAX_MESSAGE_TYPE_CHARS
+
+
+def test_a_phone_alt_that_is_not_a_jid_is_not_taken_as_the_chat() -> None:
+    data = upsert_data(remote_jid=LID, key_extra={"remoteJidAlt": "5" * 500 + "@s.whatsapp.net"})
+
+    assert classify(data).chat_jid == LID
+
+
+@pytest.mark.parametrize(
+    "jid",
+    [
+        PHONE,
+        LID,
+        GROUP,
+        "5511999999999-1592345678@g.us",
+        "status@broadcast",
+        "120363000000000000@newsletter",
+        "5511987654321:12@s.whatsapp.net",
+        "123456789012345@hosted.lid",
+    ],
+)
+def test_every_jid_form_evolution_posts_is_a_jid(jid: str) -> None:
+    assert is_jid(jid)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [123, None, ["5511987654321@s.whatsapp.net"], {"jid": PHONE}, "١٢٣٤٥٦٧٨@s.whatsapp.net"],
+)
+def test_numero_of_anything_but_a_phone_jid_string_is_none(value: Any) -> None:
+    assert numero_of(value) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param(b"{not json", "not valid JSON", id="bad-json"),
+        pytest.param(b"[" * 200_000, "nested too deeply", id="200k-brackets"),
+        pytest.param(b'{"a":' * 100_000, "nested too deeply", id="100k-objects"),
+        pytest.param(b"\xff\xfe\x00", "not valid JSON", id="bad-utf"),
+        pytest.param(b"9" * 5000, "not valid JSON", id="5000-digit-number"),
+        pytest.param(b"", "not valid JSON", id="empty"),
+    ],
+)
+def test_undecodable_body_is_invalid_json_with_the_reason(body: bytes, reason: str) -> None:
+    with pytest.raises(InvalidJson, match=reason):
+        decode_body(body)
+
+
+def test_json_escapes_for_nul_and_lone_surrogates_decode_and_are_cleaned_later() -> None:
+    payload = decode_body(b'{"t": "a\\u0000b\\ud800c"}')
+
+    assert storable_text(payload["t"]) == "ab\ufffdc"
