@@ -62,6 +62,7 @@ jids = st.one_of(
     st.sampled_from([PHONE, LID, GROUP, "status@broadcast", "5511987654321:7@s.whatsapp.net"]),
     st.builds(lambda user, server: f"{user}@{server}", any_text, any_text),
 )
+ANY_CHAT = sometimes(jids)
 timestamps = st.one_of(
     st.integers(min_value=0, max_value=2**40),
     st.just(1e300),
@@ -78,9 +79,7 @@ messages = st.one_of(
 
 
 @st.composite
-def upsert_data(
-    draw: st.DrawFn, *, chats: st.SearchStrategy[Any] = sometimes(jids)
-) -> dict[str, Any]:
+def upsert_data(draw: st.DrawFn, *, chats: st.SearchStrategy[Any] = ANY_CHAT) -> dict[str, Any]:
     """A `messages.upsert` `data` object; any field may be missing or of any type. Every JID
     field is drawn from `chats` (anything by default)."""
     key: dict[str, Any] = {
@@ -117,7 +116,7 @@ def instance_event_data(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def envelopes(
-    draw: st.DrawFn, *, instance: str, chats: st.SearchStrategy[Any] = sometimes(jids)
+    draw: st.DrawFn, *, instance: str, chats: st.SearchStrategy[Any] = ANY_CHAT
 ) -> dict[str, Any]:
     """A whole post: mostly for `instance`, with a plausible event and data of any shape."""
     event = draw(sometimes(st.sampled_from(EVENTS)))
