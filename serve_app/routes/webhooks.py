@@ -12,9 +12,10 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from engine.core.auth import bearer_token
-from engine.errors import PayloadTooLarge
+from engine.errors import InvalidJson, PayloadTooLarge
 from serve_app.deps import Ctx
 from serve_app.schemas import WebhookAck
 
@@ -34,10 +35,13 @@ def _too_large(max_bytes: int) -> PayloadTooLarge:
 async def read_body(request: Request, *, max_bytes: int) -> bytes:
     """The request body, refused as soon as more than `max_bytes` have arrived."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise _too_large(max_bytes)
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                raise _too_large(max_bytes)
+    except ClientDisconnect as e:  # nobody to answer; a clear line in the log instead of a 500
+        raise InvalidJson("the client left before sending the whole body") from e
     return bytes(body)
 
 
