@@ -4,6 +4,7 @@ stored in a form PostgreSQL can hold."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -78,10 +79,14 @@ STORED_TEXT = [
 async def test_text_postgres_cannot_hold_is_accepted_and_stored_cleaned(
     text: str, stored: str, make_tenant: MakeTenant
 ) -> None:
-    """httpx writes these as JSON escapes (`\\u0000`, `\\ud83d`), as Evolution's JSON does."""
+    """Sent as JSON escapes (`\\u0000`, `\\ud83d`), as JavaScript's JSON.stringify writes them."""
     tenant = await make_tenant()
     chat = wa.new_chat()
-    response = await tenant.post(wa.text(tenant.instance, chat, text))
+    response = await tenant.api.post(
+        "/webhooks/evolution",
+        content=json.dumps(wa.text(tenant.instance, chat, text)).encode(),
+        headers={"X-Conversa-Secret": tenant.secret, "Content-Type": "application/json"},
+    )
     assert response.status_code == 200 and response.json()["status"] == "accepted"
     [message] = [m for m in await tenant.messages(chat) if m["direction"] == "inbound"]
     assert message["text"] == stored

@@ -77,7 +77,7 @@ async def test_unknown_instance_and_wrong_secret_get_the_same_401(
     "secret_of",
     [
         pytest.param(str.upper, id="wrong-case"),
-        pytest.param(lambda s: s + " ", id="trailing-space"),
+        pytest.param(lambda s: s + "0", id="one-char-longer"),
         pytest.param(lambda s: s[:-1], id="truncated"),
         pytest.param(lambda s: hash_secret(s), id="the-stored-hash-itself"),
     ],
@@ -235,38 +235,51 @@ async def test_streamed_body_without_content_length_is_cut_at_the_limit(
     assert await db_counts(tenant.id) == before
 
 
-async def test_declared_oversize_is_413_even_without_a_secret(
+# These posts announce a body and send only part of it, then wait: an answer that comes back was
+# given without reading (or waiting for) the rest. They go to a replica's own HTTP server, where
+# the app runs: HAProxy in front passes the request on but holds an early answer until the client
+# has sent the whole body (HAProxy's behaviour; the replica still never reads it).
+ANNOUNCED = 512 * 1024
+SENT = b"x" * (64 * 1024)
+
+
+async def test_declared_oversize_is_413_before_the_body_is_read(
     make_tenant: MakeTenant, settings
 ) -> None:
     tenant = await make_tenant()
-    status, _ = await _raw_post(
-        tenant.api,
-        headers={"Content-Length": str(settings.webhook_max_body_bytes * 64)},
-        body=b"",
-    )
-    assert status == 413
+    replica = await replica_url(settings)
+    for secret in (tenant.secret, None):
+        headers = {"Content-Length": str(settings.webhook_max_body_bytes * 64)}
+        headers |= {"X-Conversa-Secret": secret} if secret else {}
+        status, detail = await _raw_post(replica, headers=headers, body=SENT)
+        assert status == 413 and "WEBHOOK_MAX_BODY_BYTES" in detail
 
 
-async def test_post_without_a_valid_secret_is_refused_before_its_body_is_sent(
-    make_tenant: MakeTenant,
+async def test_post_without_a_valid_secret_is_refused_before_its_body_is_read(
+    make_tenant: MakeTenant, settings
 ) -> None:
-    """The secret is checked on the headers alone: the 401 comes back while the client has not
-    sent a byte of its (announced) body, so an attacker cannot make Conversa read or parse one."""
-    tenant = await make_tenant()
+    """The secret is checked on the headers alone: an attacker cannot make Conversa read (or
+    parse) a body, and cannot tell an unknown instance from a wrong secret."""
+    await make_tenant()  # instances exist; a wrong secret still reaches none of them
+    replica = await replica_url(settings)
     for secret in ("wrong-secret-0123456789", None):
-        headers = {"Content-Length": "1000"} | ({"X-Conversa-Secret": secret} if secret else {})
-        status, detail = await _raw_post(tenant.api, headers=headers, body=b"")
+        headers = {"Content-Length": str(ANNOUNCED)}
+        headers |= {"X-Conversa-Secret": secret} if secret else {}
+        status, detail = await _raw_post(replica, headers=headers, body=SENT)
         assert status == 401 and "secret" in detail
 
 
-async def test_a_body_is_read_only_once_the_secret_matched(make_tenant: MakeTenant) -> None:
-    """The same request with the right secret waits for the body it announced."""
+async def test_a_body_is_read_only_once_the_secret_matched(
+    make_tenant: MakeTenant, settings
+) -> None:
+    """The same request with the right secret waits for the rest of the body it announced."""
     tenant = await make_tenant()
+    replica = await replica_url(settings)
     with pytest.raises(TimeoutError):
         await _raw_post(
-            tenant.api,
-            headers={"Content-Length": "1000", "X-Conversa-Secret": tenant.secret},
-            body=b"",
+            replica,
+            headers={"Content-Length": str(ANNOUNCED), "X-Conversa-Secret": tenant.secret},
+            body=SENT,
             timeout_s=3.0,
         )
 
@@ -294,12 +307,25 @@ async def test_nesting_too_deep_is_400_with_a_reason(
     assert await db_counts(tenant.id) == before
 
 
+async def replica_url(settings) -> httpx.URL:  # type: ignore[no-untyped-def]
+    """The HTTP server of one ingress replica (direct ingress ports start at the configured
+    minimum; Serve answers `/-/routes` there)."""
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        for port in range(settings.direct_ingress_min_port, settings.direct_ingress_min_port + 50):
+            url = httpx.URL(f"http://127.0.0.1:{port}")
+            try:
+                if (await client.get(url.join("/-/routes"))).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                continue
+    raise AssertionError("no ingress replica answers on its direct port")
+
+
 async def _raw_post(
-    api: httpx.AsyncClient, *, headers: dict[str, str], body: bytes, timeout_s: float = 20.0
+    url: httpx.URL, *, headers: dict[str, str], body: bytes, timeout_s: float = 20.0
 ) -> tuple[int, str]:
     """POST over a bare socket, sending the headers and `body` but not necessarily all the body
     the headers announce; returns the status and body of the answer (TimeoutError if none)."""
-    url = httpx.URL(str(api.base_url))
     reader, writer = await asyncio.open_connection(url.host, url.port)
     try:
         head = ["POST /webhooks/evolution HTTP/1.1", f"Host: {url.host}", "Connection: close"]
