@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import httpx
@@ -116,8 +117,10 @@ async def test_any_evolution_shaped_post_is_answered_2xx_or_4xx(
     poster = await poster_for(status="SUSPENSO")
     payload = data.draw(fuzz.envelopes(instance=poster.tenant.instance))
     path = data.draw(
-        st.sampled_from(
-            ["/webhooks/evolution", "/webhooks/evolution/messages-upsert", "/webhooks/evolution/x"]
+        fuzz.weighted(
+            (4, st.just("/webhooks/evolution")),
+            (1, st.just("/webhooks/evolution/messages-upsert")),
+            (1, st.text(max_size=20).map(lambda s: f"/webhooks/evolution/{quote(s, safe='')}x")),
         )
     )
     await poster.check(_dumps(payload), path=path)
