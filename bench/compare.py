@@ -396,7 +396,7 @@ STEPS = [
         "hand-off to the actor (Ray submit)",
         ("hand_off (serve_app", "deliver (engine/actors/router.py", "call_with_retry"),
     ),
-    ("route lookup (SELECT instance+cliente)", ("find_instance_route", "find_route")),
+    ("route lookup (SELECT instance+cliente)", ("instance_routes_by_secret", "find_route")),
     ("claim key (INSERT processed_webhooks)", ("claim_webhook_key", "claim_key")),
     ("upsert conversation", ("upsert_conversation",)),
     ("insert message", ("insert_message",)),
