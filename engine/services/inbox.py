@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -97,16 +98,7 @@ class EvolutionInbox:
     ) -> WebhookOutcome:
         now = datetime.now(UTC)
         message = whatsapp.classify_upsert(envelope.data, received_at_s=int(now.timestamp()))
-        # Every lid of this contact that may still have a conversation of its own → its phone.
-        phones_by_lid = {p.lid_jid: p.phone_jid for p in identity.lid_pairs(envelope.data)}
-        lid = message.chat_jid
-        if lid is not None and identity.is_lid(lid):  # no phone in the payload: a pair seen before?
-            phone = await identity_db.phone_for_lid(
-                session, cliente_id=route.cliente_id, lid_jid=lid
-            )
-            if phone is not None:
-                message = replace(message, chat_jid=phone)
-                phones_by_lid.setdefault(lid, phone)
+        message, phones_by_lid = await self._keyed_by_phone(session, route, envelope.data, message)
         behaviour = self._defaults.overridden_by(route.overrides)
         chat = ChatFacts()
         if inbound.needs_chat_facts(message) and message.chat_jid:
@@ -124,30 +116,62 @@ class EvolutionInbox:
             chat=chat,
             now=now,
         )
-        claim = {
-            "source": inbox_db.evolution_source(route.instance_id),
-            "key": message.key_id,
-            "outcome": f"{decision.outcome.value}:{decision.detail or ''}",
-        }
-        lid_chats: tuple[str, ...] = ()
-        if phones_by_lid:
-            result = await identity_db.claim_and_learn(
-                session,
-                **claim,
-                cliente_id=route.cliente_id,
-                instancia_id=route.instancia_id,
-                pairs=[identity.LidPair(lid, phone) for lid, phone in phones_by_lid.items()],
-                lids=list(phones_by_lid),
-            )
-            claimed, lid_chats = result.claimed, result.lid_chats
-        else:
-            claimed = await inbox_db.claim_webhook_key(session, **claim)
+        claimed, lid_chats = await self._claim(session, route, message, decision, phones_by_lid)
         if not claimed:
             await session.rollback()
             return WebhookOutcome(InboundOutcome.DUPLICATE, message.key_id, route.cliente_id)
         retired = await self._unify(session, route, {lid: phones_by_lid[lid] for lid in lid_chats})
         outcome = await self._record(session, route, behaviour, decision)
         return replace(outcome, retired_session_ids=retired)
+
+    async def _keyed_by_phone(
+        self,
+        session: AsyncSession,
+        route: clientes_db.InstanceRoute,
+        data: Any,
+        message: whatsapp.Classified,
+    ) -> tuple[whatsapp.Classified, dict[str, str]]:
+        """The message keyed by its contact's phone when known, and every lid of this post's
+        contacts with its phone (the pairs to remember, and lids whose own conversation, if any,
+        is to be unified). Looks a pair up only for an `@lid` chat the payload gives no phone for.
+        """
+        phones_by_lid = {p.lid_jid: p.phone_jid for p in identity.lid_pairs(data)}
+        lid = message.chat_jid
+        if lid is not None and identity.is_lid(lid):
+            phone = await identity_db.phone_for_lid(
+                session, cliente_id=route.cliente_id, lid_jid=lid
+            )
+            if phone is not None:
+                message = replace(message, chat_jid=phone)
+                phones_by_lid[lid] = phone
+        return message, phones_by_lid
+
+    async def _claim(
+        self,
+        session: AsyncSession,
+        route: clientes_db.InstanceRoute,
+        message: whatsapp.Classified,
+        decision: inbound.InboundDecision,
+        phones_by_lid: dict[str, str],
+    ) -> tuple[bool, tuple[str, ...]]:
+        """Claim the idempotency key (False: a redelivery); with lids about, in the same
+        statement remember their pairs and learn which still have a conversation of their own."""
+        claim = {
+            "source": inbox_db.evolution_source(route.instance_id),
+            "key": message.key_id,
+            "outcome": f"{decision.outcome.value}:{decision.detail or ''}",
+        }
+        if not phones_by_lid:
+            return await inbox_db.claim_webhook_key(session, **claim), ()
+        result = await identity_db.claim_and_learn(
+            session,
+            **claim,
+            cliente_id=route.cliente_id,
+            instancia_id=route.instancia_id,
+            pairs=[identity.LidPair(lid, phone) for lid, phone in phones_by_lid.items()],
+            lids=list(phones_by_lid),
+        )
+        return result.claimed, result.lid_chats
 
     async def _unify(
         self,
