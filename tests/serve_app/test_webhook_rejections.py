@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from engine.core.auth import hash_secret
+from serve_app.runtime import haproxy_runtime_dir
 from tests.support import evolution_payloads as wa
 from tests.support.tenants import MakeTenant
 
@@ -247,7 +249,7 @@ async def test_declared_oversize_is_413_before_the_body_is_read(
     make_tenant: MakeTenant, settings
 ) -> None:
     tenant = await make_tenant()
-    replica = await replica_url(settings)
+    replica = replica_url(settings)
     for secret in (tenant.secret, None):
         headers = {"Content-Length": str(settings.webhook_max_body_bytes * 64)}
         headers |= {"X-Conversa-Secret": secret} if secret else {}
@@ -261,7 +263,7 @@ async def test_post_without_a_valid_secret_is_refused_before_its_body_is_read(
     """The secret is checked on the headers alone: an attacker cannot make Conversa read (or
     parse) a body, and cannot tell an unknown instance from a wrong secret."""
     await make_tenant()  # instances exist; a wrong secret still reaches none of them
-    replica = await replica_url(settings)
+    replica = replica_url(settings)
     for secret in ("wrong-secret-0123456789", None):
         headers = {"Content-Length": str(ANNOUNCED)}
         headers |= {"X-Conversa-Secret": secret} if secret else {}
@@ -274,7 +276,7 @@ async def test_a_body_is_read_only_once_the_secret_matched(
 ) -> None:
     """The same request with the right secret waits for the rest of the body it announced."""
     tenant = await make_tenant()
-    replica = await replica_url(settings)
+    replica = replica_url(settings)
     with pytest.raises(TimeoutError):
         await _raw_post(
             replica,
@@ -307,18 +309,15 @@ async def test_nesting_too_deep_is_400_with_a_reason(
     assert await db_counts(tenant.id) == before
 
 
-async def replica_url(settings) -> httpx.URL:  # type: ignore[no-untyped-def]
-    """The HTTP server of one ingress replica (direct ingress ports start at the configured
-    minimum; Serve answers `/-/routes` there)."""
-    async with httpx.AsyncClient(timeout=1.0) as client:
-        for port in range(settings.direct_ingress_min_port, settings.direct_ingress_min_port + 50):
-            url = httpx.URL(f"http://127.0.0.1:{port}")
-            try:
-                if (await client.get(url.join("/-/routes"))).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                continue
-    raise AssertionError("no ingress replica answers on its direct port")
+def replica_url(settings) -> httpx.URL:  # type: ignore[no-untyped-def]
+    """The HTTP server of one ingress replica of this test run: the first server HAProxy's
+    configuration (written by Serve for this stack) forwards to, not its backup proxy."""
+    [path] = haproxy_runtime_dir(settings).glob("**/haproxy.cfg")  # under the node's id
+    config = path.read_text()
+    servers = re.findall(r"^\s*server \S+ ([\d.]+):(\d+) check(?!.* backup)", config, re.M)
+    assert servers, config
+    host, port = servers[0]
+    return httpx.URL(f"http://{host}:{port}")
 
 
 async def _raw_post(
