@@ -1,0 +1,40 @@
+"""Whether what was retrieved can answer the question at all, or the bot should say it does not
+know and hand the chat to a human.
+
+Each passage carries two signals: `similarity`, the cosine between the question's and the
+passage's embeddings, and `coverage`, the share of the question's informative words (weighted by
+their rarity in the cliente's documents, BM25's IDF) that the passage contains. A question is
+answerable when some passage has `similarity + coverage_weight × coverage >= min_score`. The two
+numbers are calibrated on the evaluation set by `bench/retrieval.py` (README, "Retrieval").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Scored(Protocol):
+    @property
+    def similarity(self) -> float: ...
+
+    @property
+    def coverage(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class RelevancePolicy:
+    min_score: float
+    coverage_weight: float = 0.0
+
+    def score(self, passage: Scored) -> float:
+        return passage.similarity + self.coverage_weight * passage.coverage
+
+    def best_score(self, passages: Sequence[Scored]) -> float | None:
+        return max((self.score(p) for p in passages), default=None)
+
+    def answerable(self, passages: Sequence[Scored]) -> bool:
+        """True when at least one passage is relevant enough to answer from."""
+        best = self.best_score(passages)
+        return best is not None and best >= self.min_score
