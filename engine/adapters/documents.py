@@ -108,13 +108,20 @@ def _xlsx(raw: bytes) -> str:
     try:
         sheets = [
             _qa_pairs(
-                [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+                [
+                    ["" if v is None else str(v) for v in row]
+                    for row in sheet.iter_rows(values_only=True)
+                ]
             )
             for sheet in workbook.worksheets
         ]
     finally:
         workbook.close()
     return "\n\n".join(sheet for sheet in sheets if sheet)
+
+
+def _cells(row: Sequence[Any]) -> list[str]:
+    return ["" if value is None else str(value) for value in row]
 
 
 def _qa_pairs(rows: Iterable[Sequence[str]]) -> str:

@@ -147,7 +147,9 @@ def _blocks(body: str, budget: int, overlap: int) -> list[str]:
             continue
         current = ""
         for line in lines:
-            pieces = [line] if len(line) <= budget else chunk_text(line, size=budget, overlap=overlap)
+            pieces = (
+                [line] if len(line) <= budget else chunk_text(line, size=budget, overlap=overlap)
+            )
             for piece in pieces:
                 candidate = f"{current}\n{piece}" if current else piece
                 if len(candidate) <= budget:

@@ -45,8 +45,10 @@ GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"
 
 def supported_types() -> str:
     """The list a 415 answer gives."""
-    return ", ".join(CONTENT_TYPES) + " (or application/octet-stream with a title ending in " + (
-        ", ".join(EXTENSIONS) + ")"
+    return (
+        ", ".join(CONTENT_TYPES)
+        + " (or application/octet-stream with a title ending in "
+        + (", ".join(EXTENSIONS) + ")")
     )
 
 

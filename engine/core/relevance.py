@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from engine.core.extractive import terms_of
+
 
 class Scored(Protocol):
     @property
@@ -38,3 +40,10 @@ class RelevancePolicy:
         """True when at least one passage is relevant enough to answer from."""
         best = self.best_score(passages)
         return best is not None and best >= self.min_score
+
+
+def hands_off(question: str, passages: Sequence[Scored], policy: RelevancePolicy) -> bool:
+    """Whether the bot should say it does not know and call a human: the question asks about
+    something (it has informative words; "oi", "obrigado" do not) and no passage is relevant
+    enough to answer it."""
+    return bool(terms_of(question)) and not policy.answerable(passages)

@@ -61,9 +61,9 @@ async def add_chunks(
         for index, chunk in enumerate(chunks)
     ]
     await session.execute(
-        insert(KnowledgeChunk).values(rows).on_conflict_do_nothing(
-            index_elements=["document_id", "chunk_index"]
-        )
+        insert(KnowledgeChunk)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["document_id", "chunk_index"])
     )
     return len(rows)
 
@@ -91,9 +91,9 @@ async def count(session: AsyncSession, document_id: int) -> tuple[int, int]:
     """(embedded, total) chunks of a document."""
     row = (
         await session.execute(
-            select(
-                func.count().filter(KnowledgeChunk.embedded.is_(True)), func.count()
-            ).where(KnowledgeChunk.document_id == document_id)
+            select(func.count().filter(KnowledgeChunk.embedded.is_(True)), func.count()).where(
+                KnowledgeChunk.document_id == document_id
+            )
         )
     ).one()
     return int(row[0]), int(row[1])

@@ -104,7 +104,9 @@ class Cliente(Base):
     group_replies: Mapped[GroupReplies] = mapped_column(
         _enum(GroupReplies, "group_replies"), nullable=False, server_default=GroupReplies.OFF.value
     )
-    # 011: where the business is told a chat needs a human (None = the global default)
+    # 011: "I don't know" and where the business is told a chat needs a human
+    relevance_min_score: Mapped[float | None] = mapped_column(Float)
+    dont_know_message: Mapped[str | None] = mapped_column(Text)
     handoff_webhook_url: Mapped[str | None] = mapped_column(String(500))
     handoff_whatsapp: Mapped[str | None] = mapped_column(String(32))
 
@@ -270,15 +272,17 @@ class KnowledgeDocument(Base):
     chunks_total: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     chunks_done: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
+    # 011: ingestion runs started (a retriever that dies mid-way resumes; too many = ERRO)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
 
 class KnowledgeChunk(Base):
-    """One retrieval chunk of a document: the lexical side searches `tsv` (Portuguese stemming of
-    the accent-folded text), the dense side finds its vector in Chroma under id `chunk{id}`. A chunk is
-    served only while its row exists and its document is PRONTO: PostgreSQL decides what is
-    knowledge, so a vector left behind in Chroma is never served."""
+    """One retrieval chunk of a document: the lexical side searches `tsv` (Portuguese stemming
+    of the accent-folded text), the dense side finds its vector in Chroma under id `chunk{id}`.
+    A chunk is served only while its row exists and its document is PRONTO: PostgreSQL decides
+    what is knowledge, so a vector left behind in Chroma is never served."""
 
     __tablename__ = "knowledge_chunks"
     __table_args__ = (

@@ -17,6 +17,13 @@ down_revision = "007"
 branch_labels = None
 depends_on = None
 
+_CLIENTE_COLUMNS = (
+    ("relevance_min_score", sa.Float()),
+    ("dont_know_message", sa.Text()),
+    ("handoff_webhook_url", sa.String(500)),
+    ("handoff_whatsapp", sa.String(32)),
+)
+
 
 def upgrade() -> None:
     op.create_table(
@@ -47,9 +54,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_knowledge_chunks_cliente_id", "knowledge_chunks", ["cliente_id"])
-    op.create_index(
-        "ix_knowledge_chunks_tsv", "knowledge_chunks", ["tsv"], postgresql_using="gin"
-    )
+    op.create_index("ix_knowledge_chunks_tsv", "knowledge_chunks", ["tsv"], postgresql_using="gin")
     op.add_column("conversations", sa.Column("needs_human_since", sa.DateTime(timezone=True)))
     op.add_column("conversations", sa.Column("needs_human_reason", sa.String(40)))
     op.create_index(
@@ -58,13 +63,18 @@ def upgrade() -> None:
         ["cliente_id", "needs_human_since"],
         postgresql_where=sa.text("needs_human_since IS NOT NULL"),
     )
-    op.add_column("clientes", sa.Column("handoff_webhook_url", sa.String(500)))
-    op.add_column("clientes", sa.Column("handoff_whatsapp", sa.String(32)))
+    op.add_column(
+        "knowledge_documents",
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+    )
+    for name, type_ in _CLIENTE_COLUMNS:
+        op.add_column("clientes", sa.Column(name, type_))
 
 
 def downgrade() -> None:
-    op.drop_column("clientes", "handoff_whatsapp")
-    op.drop_column("clientes", "handoff_webhook_url")
+    for name, _ in _CLIENTE_COLUMNS:
+        op.drop_column("clientes", name)
+    op.drop_column("knowledge_documents", "attempts")
     op.drop_index("ix_conversations_needs_human_since", "conversations")
     op.drop_column("conversations", "needs_human_reason")
     op.drop_column("conversations", "needs_human_since")
