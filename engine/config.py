@@ -132,7 +132,7 @@ class Settings(BaseSettings):
         description="Below this (similarity + weight × coverage) the bot says it does not know.",
     )
     relevance_coverage_weight: float = Field(
-        0.25, ge=0, description="Weight of the question's word coverage in the relevance score."
+        0.5, ge=0, description="Weight of the question's word coverage in the relevance score."
     )
     dont_know_message: str = (
         "Desculpe, não encontrei essa informação aqui. Vou chamar alguém da nossa equipe para "

@@ -54,24 +54,22 @@ class DeleteOutcome:
 class TenantRetriever:
     def __init__(self, cliente_id: int, config: RetrieverConfig):
         # Heavy imports here, not at module level: building a handle must stay cheap.
-        from engine.adapters.chroma import ChromaStore
-        from engine.db.session import create_engine, session_factory
-        from engine.services.ingestion import Ingestion
-        from engine.services.retrieval import HybridSearch
+        from engine.services.tenant_knowledge import TenantKnowledge
 
         assert config.database_url, "the runtime resolves DATABASE_URL before starting actors"
         self._cliente_id = cliente_id
         self._name = get_collection_name(cliente_id)
         self._log = {"cliente_id": cliente_id}
-        store = ChromaStore.open(
-            self._name, chroma_dir=config.chroma_dir, chroma_url=config.chroma_url
-        )
-        self._engine = create_engine(config.database_url, pool_size=config.db_pool_size)
-        sessions = session_factory(self._engine)
         self._embedder = ray.get_actor(EMBEDDER_NAME, namespace=config.namespace)
-        self._search = HybridSearch(cliente_id, sessions=sessions, store=store, embed=self._embed)
-        self._ingestion = Ingestion(cliente_id, sessions=sessions, store=store, embed=self._embed)
-        self._sessions = sessions
+        self._knowledge = TenantKnowledge(
+            cliente_id,
+            collection=self._name,
+            chroma_dir=config.chroma_dir,
+            chroma_url=config.chroma_url,
+            database_url=config.database_url,
+            db_pool_size=config.db_pool_size,
+            embed=self._embed,
+        )
         self._writes = asyncio.Lock()  # ingestion and deletion: one at a time per cliente
         self._ingesting: dict[int, asyncio.Task[Any]] = {}
         self._idle_ttl_s = config.idle_ttl_s
@@ -103,7 +101,7 @@ class TenantRetriever:
         self._loop.create_task(self._leave())
 
     async def _leave(self) -> None:
-        await self._engine.dispose()
+        await self._knowledge.close()
         ray.actor.exit_actor()
 
     # --- search -----------------------------------------------------------------------------
@@ -113,7 +111,7 @@ class TenantRetriever:
         self._use()
         self._in_flight += 1
         try:
-            return await self._search.search(query, k)
+            return await self._knowledge.search.search(query, k)
         finally:
             self._in_flight -= 1
 
@@ -129,15 +127,12 @@ class TenantRetriever:
 
     async def _ingest(self, document_id: int) -> None:
         async with self._writes:
-            await self._ingestion.run(document_id)
+            await self._knowledge.ingestion.run(document_id)
 
     async def resume(self) -> list[int]:
         """Resume every PROCESSANDO document of this cliente; returns those being ingested."""
-        from engine.db import knowledge as knowledge_db
-
         self._use()
-        async with self._sessions() as session:
-            pending = await knowledge_db.processing(session, self._cliente_id)
+        pending = await self._knowledge.processing()
         for document_id in pending:
             if document_id not in self._ingesting:
                 log.info("resuming ingestion", extra={**self._log, "document_id": document_id})
@@ -151,7 +146,7 @@ class TenantRetriever:
         self._use()
         await self._cancel(document_id)
         async with self._writes:
-            deleted: bool = await self._ingestion.delete_document(document_id)
+            deleted: bool = await self._knowledge.ingestion.delete_document(document_id)
         log.info("document deleted", extra={**self._log, "document_id": document_id})
         return deleted
 
@@ -164,7 +159,7 @@ class TenantRetriever:
         for document_id in list(self._ingesting):
             await self._cancel(document_id)
         async with self._writes:
-            deleted = await self._ingestion.delete_all()
+            deleted = await self._knowledge.ingestion.delete_all()
         log.info("knowledge deleted", extra={**self._log, "documents": deleted, "forced": force})
         return DeleteOutcome(deleted=deleted)
 

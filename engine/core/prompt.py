@@ -15,7 +15,7 @@ from engine.core.extractive import best_sentences
 GROUNDING_RULE = (
     "Responda apenas com base nos trechos da base de conhecimento abaixo; não use nenhum outro "
     "conhecimento. Se os trechos não contiverem a resposta, diga claramente que não tem essa "
-    "informação e ofereça falar com um atendente humano. Nunca invente preços, prazos ou "
+    "informação e ofereça ajuda humana (um atendente da equipe). Nunca invente preços, prazos ou "
     "políticas. Responda no idioma do cliente, em mensagens curtas separadas por linhas em branco."
 )
 NO_PASSAGES = "(Nenhum trecho relevante foi encontrado na base de conhecimento.)"
