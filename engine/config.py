@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     )
     # Calibrated on bench/retrieval_data (bench/retrieval.py; README "Retrieval").
     relevance_min_score: float = Field(
-        0.45,
+        0.39,
         description="Below this (similarity + weight × coverage) the bot says it does not know.",
     )
     relevance_coverage_weight: float = Field(

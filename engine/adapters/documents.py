@@ -43,9 +43,13 @@ def _decode(raw: bytes) -> str:
 
 
 def _html(raw: bytes) -> str:
-    from markdownify import markdownify
+    from bs4 import BeautifulSoup
+    from markdownify import MarkdownConverter
 
-    return str(markdownify(_decode(raw), heading_style="ATX", strip=["script", "style", "img"]))
+    soup = BeautifulSoup(_decode(raw), "html.parser")
+    for hidden in soup(["head", "script", "style", "noscript", "template", "svg"]):
+        hidden.decompose()  # not text a reader sees
+    return str(MarkdownConverter(heading_style="ATX", strip=["img"]).convert_soup(soup))
 
 
 def _pdf(raw: bytes) -> str:

@@ -33,7 +33,8 @@ _STOPWORDS = frozenset(
     me te lhe nos eles elas ele ela meu minha seu sua isso isto esse essa este esta aqui ai la
     tem ter tenho temos sao ser esta estao foi vai vou pode posso queria quero gostaria saber
     oi ola bom boa dia tarde noite obrigado obrigada por favor pf pfv q qto qta qtos tb tbm blz
-    hj ne ta to nao sim mais muito mt mto so""".split()
+    hj ne ta to nao sim mais muito mt mto so ok okay valeu vlw beleza tchau ate entao certo show
+    legal perfeito top tudo bem obg brigado brigada kkk kkkk rs haha""".split()
 )
 
 
