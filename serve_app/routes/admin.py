@@ -126,13 +126,14 @@ async def upload_document(
         content_type=request.headers.get("content-type", ""),
         raw=await request.body(),
     )
+    document_id = document.id
     response.status_code = status.HTTP_202_ACCEPTED if needs_ingest else status.HTTP_200_OK
     if needs_ingest and wait:
-        await ctx.knowledge.wait_ready(cliente_id, document.id, timeout_s=WAIT_TIMEOUT_S)
+        await ctx.knowledge.wait_ready(cliente_id, document_id, timeout_s=WAIT_TIMEOUT_S)
         response.status_code = status.HTTP_200_OK
     session.expire_all()  # progress is written by the cliente's retriever
     return DocumentOut.model_validate(
-        await knowledge_db.get_document(session, cliente_id, document.id)
+        await knowledge_db.get_document(session, cliente_id, document_id)
     )
 
 
