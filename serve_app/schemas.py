@@ -120,6 +120,7 @@ class DocumentOut(_Out):
     status: DocumentStatus
     chunks_total: int
     chunks_done: int
+    attempts: int
     error: str | None
     created_at: datetime
 
@@ -205,6 +206,17 @@ class NeedsHumanOut(BaseModel):
 
     count: int
     conversations: list[ConversationOut]
+
+
+class KnowledgeStats(BaseModel):
+    """A cliente's knowledge at a glance: once nothing is being ingested, `vectors` equals
+    `chunks_embedded` equals `chunks`."""
+
+    collection: str
+    documents: int
+    chunks: int
+    chunks_embedded: int
+    vectors: int
 
 
 class KnowledgeDeleted(BaseModel):

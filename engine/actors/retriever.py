@@ -72,6 +72,7 @@ class TenantRetriever:
         )
         self._writes = asyncio.Lock()  # ingestion and deletion: one at a time per cliente
         self._ingesting: dict[int, asyncio.Task[Any]] = {}
+        self._stopping: set[int] = set()
         self._idle_ttl_s = config.idle_ttl_s
         self._loop = asyncio.get_running_loop()
         self._in_flight = 0
@@ -127,7 +128,9 @@ class TenantRetriever:
 
     async def _ingest(self, document_id: int) -> None:
         async with self._writes:
-            await self._knowledge.ingestion.run(document_id)
+            await self._knowledge.ingestion.run(
+                document_id, stopped=lambda: document_id in self._stopping
+            )
 
     async def resume(self) -> list[int]:
         """Resume every PROCESSANDO document of this cliente; returns those being ingested."""
@@ -164,10 +167,21 @@ class TenantRetriever:
         return DeleteOutcome(deleted=deleted)
 
     async def _cancel(self, document_id: int) -> None:
+        """Stop a document's ingestion and wait for it: it ends between two batches, so none of
+        its writes can land after the deletion that follows."""
         task = self._ingesting.get(document_id)
-        if task is not None:
-            task.cancel()
+        if task is None:
+            return
+        self._stopping.add(document_id)
+        try:
             await asyncio.gather(task, return_exceptions=True)
+        finally:
+            self._stopping.discard(document_id)
+
+    async def stats(self) -> dict[str, int]:
+        """Vectors in this cliente's collection (the operator API compares them with chunks)."""
+        self._use()
+        return {"vectors": await self._knowledge.vector_count()}
 
 
 def retriever_handle(cliente_id: int, config: RetrieverConfig) -> ray.actor.ActorHandle:

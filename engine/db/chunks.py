@@ -99,6 +99,18 @@ async def count(session: AsyncSession, document_id: int) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+async def totals(session: AsyncSession, cliente_id: int) -> tuple[int, int]:
+    """(chunks, of which embedded) of all of a cliente's documents."""
+    row = (
+        await session.execute(
+            select(func.count(), func.count().filter(KnowledgeChunk.embedded.is_(True))).where(
+                KnowledgeChunk.cliente_id == cliente_id
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
 async def served(
     session: AsyncSession, cliente_id: int, chunk_ids: Sequence[int]
 ) -> dict[int, ChunkRow]:

@@ -46,9 +46,15 @@ class Ingestion:
         self._store = store
         self._embed = embed
 
-    async def run(self, document_id: int) -> DocumentStatus | None:
+    async def run(
+        self, document_id: int, *, stopped: Callable[[], bool] = lambda: False
+    ) -> DocumentStatus | None:
         """Embed what is left of a PROCESSANDO document; its final status, or None if it is not
-        PROCESSANDO (finished, failed or deleted meanwhile)."""
+        PROCESSANDO (finished, failed or deleted meanwhile) or `stopped()` became true. Stopping
+        is checked between batches, never inside one, so no vector is written after the run
+        returns (a cancelled thread would go on writing)."""
+        if stopped():
+            return None
         context = {"cliente_id": self._cliente_id, "document_id": document_id}
         async with self._sessions() as session:
             attempt = await knowledge_db.start_attempt(session, document_id)
@@ -63,9 +69,7 @@ class Ingestion:
             )
             return DocumentStatus.ERRO
         try:
-            return await self._embed_remaining(document_id, context)
-        except asyncio.CancelledError:
-            raise  # a forced delete: the rows are going away with it
+            return await self._embed_remaining(document_id, context, stopped)
         except Exception as e:
             log.exception("ingestion failed", extra=context)
             await self._finish(
@@ -76,9 +80,12 @@ class Ingestion:
             return DocumentStatus.ERRO
 
     async def _embed_remaining(
-        self, document_id: int, context: dict[str, Any]
+        self, document_id: int, context: dict[str, Any], stopped: Callable[[], bool]
     ) -> DocumentStatus | None:
         while True:
+            if stopped():
+                log.info("ingestion stopped", extra=context)
+                return None
             async with self._sessions() as session:
                 batch = await chunks_db.unembedded(session, document_id, limit=BATCH)
             if not batch:

@@ -3,6 +3,8 @@ search and the ingestion over them (built here so the actor module stays cheap t
 
 from __future__ import annotations
 
+import asyncio
+
 from engine.adapters.chroma import ChromaStore
 from engine.db import knowledge as knowledge_db
 from engine.db.session import create_engine, session_factory
@@ -24,6 +26,7 @@ class TenantKnowledge:
     ):
         self._cliente_id = cliente_id
         store = ChromaStore.open(collection, chroma_dir=chroma_dir, chroma_url=chroma_url)
+        self._store = store
         self._engine = create_engine(database_url, pool_size=db_pool_size)
         self._sessions = session_factory(self._engine)
         self.search = HybridSearch(cliente_id, sessions=self._sessions, store=store, embed=embed)
@@ -33,6 +36,9 @@ class TenantKnowledge:
         """This cliente's documents still PROCESSANDO (to resume)."""
         async with self._sessions() as session:
             return await knowledge_db.processing(session, self._cliente_id)
+
+    async def vector_count(self) -> int:
+        return await asyncio.to_thread(self._store.count)
 
     async def close(self) -> None:
         await self._engine.dispose()

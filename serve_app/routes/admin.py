@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.business_hours import BusinessHours
 from engine.core.naming import get_collection_name
+from engine.db import chunks as chunks_db
 from engine.db import clientes as clientes_db
 from engine.db import conversations as conversations_db
 from engine.db import handoff as handoff_db
@@ -25,6 +26,7 @@ from serve_app.schemas import (
     InstanceCreate,
     InstanceOut,
     KnowledgeDeleted,
+    KnowledgeStats,
     MessageOut,
     NeedsHumanOut,
     PauseRequest,
@@ -159,6 +161,23 @@ async def delete_document(cliente_id: int, document_id: int, ctx: Ctx, session: 
     await knowledge_db.get_document(session, cliente_id, document_id)
     await session.rollback()  # end the read before the retriever's own transaction
     await ctx.knowledge.delete_document(cliente_id, document_id)
+
+
+@router.get("/clientes/{cliente_id}/knowledge", response_model=KnowledgeStats)
+async def knowledge_stats(cliente_id: int, ctx: Ctx, session: Session) -> KnowledgeStats:
+    """Documents, chunks and vectors of a cliente (vectors are counted by its retriever)."""
+    await clientes_db.get_cliente(session, cliente_id)
+    documents = len(await knowledge_db.list_documents(session, cliente_id))
+    chunks, embedded = await chunks_db.totals(session, cliente_id)
+    await session.rollback()
+    stats = await ctx.knowledge.retriever(cliente_id).call("stats")
+    return KnowledgeStats(
+        collection=get_collection_name(cliente_id),
+        documents=documents,
+        chunks=chunks,
+        chunks_embedded=embedded,
+        vectors=stats["vectors"],
+    )
 
 
 @router.delete("/clientes/{cliente_id}/knowledge", response_model=KnowledgeDeleted)

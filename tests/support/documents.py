@@ -15,7 +15,9 @@ def make_pdf(lines: Sequence[str]) -> bytes:
         escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
         return b"(" + escaped.encode("cp1252") + b")"
 
-    stream = b"BT /F1 11 Tf 14 TL 50 780 Td " + b" ".join(literal(l) + b" Tj T*" for l in lines)
+    stream = b"BT /F1 11 Tf 14 TL 50 780 Td " + b" ".join(
+        literal(line) + b" Tj T*" for line in lines
+    )
     stream += b" ET"
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
