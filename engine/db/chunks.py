@@ -24,6 +24,7 @@ TS_CONFIG = "portuguese"
 # BM25's usual constants (Robertson & Zaragoza): term-frequency saturation and length norm.
 BM25_K1 = 1.2
 BM25_B = 0.75
+INSERT_ROWS = 1000  # chunks per INSERT statement
 
 
 @dataclass(frozen=True)
@@ -60,23 +61,21 @@ async def add_chunks(
         }
         for index, chunk in enumerate(chunks)
     ]
-    await session.execute(
-        insert(KnowledgeChunk)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["document_id", "chunk_index"])
-    )
+    for start in range(0, len(rows), INSERT_ROWS):  # PostgreSQL takes at most 32,767 parameters
+        await session.execute(
+            insert(KnowledgeChunk)
+            .values(rows[start : start + INSERT_ROWS])
+            .on_conflict_do_nothing(index_elements=["document_id", "chunk_index"])
+        )
     return len(rows)
 
 
-async def unembedded(
-    session: AsyncSession, document_id: int, *, limit: int
-) -> list[tuple[int, str]]:
+async def unembedded(session: AsyncSession, document_id: int) -> list[tuple[int, str]]:
     """(chunk id, text) of a document's chunks still without a vector, in order."""
     rows = await session.execute(
         select(KnowledgeChunk.id, KnowledgeChunk.text)
         .where(KnowledgeChunk.document_id == document_id, KnowledgeChunk.embedded.is_(False))
         .order_by(KnowledgeChunk.chunk_index)
-        .limit(limit)
     )
     return [(row[0], row[1]) for row in rows]
 
@@ -137,42 +136,60 @@ async def served(
     return {row[0]: ChunkRow(*row) for row in rows}
 
 
-# BM25 in SQL: the question's lexemes OR-matched through the GIN index, then term frequency from
-# each matching chunk's tsvector positions, IDF from how many of the cliente's served chunks hold
-# each lexeme. A lexeme no chunk has still counts in the coverage's denominator (a question about
-# something the documents never mention covers little).
+# BM25 in SQL, in steps that stay fast for thousands of chunks: (1) for each of the question's
+# lexemes, the cliente's chunks holding it, through the GIN index (their count is its document
+# frequency, hence its IDF); (2) the chunks of PRONTO documents ranked by the IDF they cover and
+# the best CANDIDATES kept; (3) those few get exact BM25 from their tsvector's positions (term
+# frequency) and stored length. A lexeme no chunk has still counts in the coverage's denominator:
+# a question about something the documents never mention covers little.
+CANDIDATES = 100
 _BM25 = text(
     f"""
 WITH terms AS (
-    SELECT DISTINCT lexeme FROM unnest(to_tsvector('{TS_CONFIG}'::regconfig, :question))
+    SELECT DISTINCT lexeme, to_tsquery('simple', quote_literal(lexeme)) AS q
+    FROM unnest(to_tsvector('{TS_CONFIG}'::regconfig, :question))
 ),
-served AS (
-    SELECT c.id, c.tsv, length(c.tsv) AS dl
-    FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id
-    WHERE c.cliente_id = :cliente_id AND d.status = 'PRONTO'
+matches AS (
+    SELECT t.lexeme, m.id, m.document_id
+    FROM terms t CROSS JOIN LATERAL (
+        SELECT c.id, c.document_id FROM knowledge_chunks c
+        WHERE c.cliente_id = :cliente_id AND c.tsv @@ t.q
+    ) AS m
 ),
-corpus AS (SELECT count(*) AS n, greatest(avg(dl), 1) AS avgdl FROM served),
-query AS (
-    SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) AS q FROM terms
-),
-hits AS (
-    SELECT s.id, s.dl, u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
-    FROM served s CROSS JOIN query CROSS JOIN LATERAL unnest(s.tsv) AS u
-    WHERE s.tsv @@ query.q AND u.lexeme IN (SELECT lexeme FROM terms)
+corpus AS (
+    SELECT count(*) AS n, greatest(avg(lexemes), 1) AS avgdl
+    FROM knowledge_chunks WHERE cliente_id = :cliente_id
 ),
 idf AS (
-    SELECT t.lexeme, ln(1 + (corpus.n - count(h.id) + 0.5) / (count(h.id) + 0.5)) AS idf
-    FROM terms t CROSS JOIN corpus LEFT JOIN hits h ON h.lexeme = t.lexeme
+    SELECT t.lexeme, ln(1 + (corpus.n - count(m.id) + 0.5) / (count(m.id) + 0.5)) AS idf
+    FROM terms t CROSS JOIN corpus LEFT JOIN matches m ON m.lexeme = t.lexeme
     GROUP BY t.lexeme, corpus.n
 ),
-total AS (SELECT greatest(sum(idf), 1e-9) AS idf FROM idf)
-SELECT h.id,
-       sum(idf.idf * h.tf * ({BM25_K1} + 1)
-           / (h.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * h.dl / corpus.avgdl))) AS score,
-       sum(idf.idf) / total.idf AS coverage
-FROM hits h JOIN idf USING (lexeme) CROSS JOIN corpus CROSS JOIN total
-GROUP BY h.id, total.idf
-ORDER BY score DESC, h.id
+total AS (SELECT greatest(sum(idf), 1e-9) AS idf FROM idf),
+candidates AS (
+    SELECT m.id, sum(idf.idf) AS covered
+    FROM matches m JOIN idf USING (lexeme)
+    WHERE m.document_id IN (
+        SELECT id FROM knowledge_documents
+        WHERE cliente_id = :cliente_id AND status = 'PRONTO'
+    )
+    GROUP BY m.id
+    ORDER BY covered DESC, m.id
+    LIMIT {CANDIDATES}
+)
+SELECT c.id,
+       sum(idf.idf * u.tf * ({BM25_K1} + 1)
+           / (u.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.lexemes / corpus.avgdl))) AS score,
+       min(cand.covered) / min(total.idf) AS coverage
+FROM candidates cand
+JOIN knowledge_chunks c ON c.id = cand.id
+CROSS JOIN LATERAL (
+    SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf FROM unnest(c.tsv)
+) AS u
+JOIN idf ON idf.lexeme = u.lexeme
+CROSS JOIN corpus CROSS JOIN total
+GROUP BY c.id
+ORDER BY score DESC, c.id
 LIMIT :limit
 """
 )

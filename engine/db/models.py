@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
     DateTime,
     Enum,
     Float,
@@ -301,4 +302,6 @@ class KnowledgeChunk(Base):
     section: Mapped[str] = mapped_column(String(300), nullable=False, server_default="")
     text: Mapped[str] = mapped_column(Text, nullable=False)
     tsv: Mapped[Any] = mapped_column(TSVECTOR, nullable=False)
+    # BM25's document length, kept so ranking never unpacks every tsvector
+    lexemes: Mapped[int] = mapped_column(Integer, Computed("length(tsv)", persisted=True))
     embedded: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())

@@ -82,16 +82,22 @@ class Ingestion:
     async def _embed_remaining(
         self, document_id: int, context: dict[str, Any], stopped: Callable[[], bool]
     ) -> DocumentStatus | None:
-        while True:
+        async with self._sessions() as session:
+            remaining = await chunks_db.unembedded(session, document_id)
+        batches = [remaining[i : i + BATCH] for i in range(0, len(remaining), BATCH)]
+        # The next batch is embedded (in the Embedder actor) while this one is stored, so the
+        # model never waits for Chroma or PostgreSQL: ingestion runs at the embedder's rate.
+        upcoming = self._embedding(batches[0]) if batches else None
+        for index, batch in enumerate(batches):
+            assert upcoming is not None
+            vectors = await upcoming
+            upcoming = self._embedding(batches[index + 1]) if index + 1 < len(batches) else None
             if stopped():
+                if upcoming is not None:
+                    upcoming.cancel()  # only an embedding: nothing is written
                 log.info("ingestion stopped", extra=context)
                 return None
-            async with self._sessions() as session:
-                batch = await chunks_db.unembedded(session, document_id, limit=BATCH)
-            if not batch:
-                break
-            ids, texts = [i for i, _ in batch], [t for _, t in batch]
-            vectors = await asyncio.wait_for(self._embed(texts), EMBED_TIMEOUT_S)
+            ids = [chunk_id for chunk_id, _ in batch]
             await asyncio.to_thread(
                 self._store.upsert,
                 ids,
@@ -105,6 +111,8 @@ class Ingestion:
                 alive = await knowledge_db.set_progress(session, document_id, chunks_done=done)
                 await session.commit()
             if not alive:  # deleted (or forced to ERRO) while embedding: leave no vectors
+                if upcoming is not None:
+                    upcoming.cancel()
                 await asyncio.to_thread(self._store.delete_document, document_id)
                 log.info("document deleted during ingestion", extra=context)
                 return None
@@ -112,6 +120,10 @@ class Ingestion:
         replaced = await self._finish(document_id, DocumentStatus.PRONTO, None)
         log.info("document ready", extra={**context, "replaced": replaced})
         return DocumentStatus.PRONTO
+
+    def _embedding(self, batch: list[tuple[int, str]]) -> asyncio.Task[list[list[float]]]:
+        texts = [text for _, text in batch]
+        return asyncio.ensure_future(asyncio.wait_for(self._embed(texts), EMBED_TIMEOUT_S))
 
     async def _finish(
         self, document_id: int, status: DocumentStatus, error: str | None

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("section", sa.String(300), nullable=False, server_default=""),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("tsv", postgresql.TSVECTOR(), nullable=False),
+        sa.Column("lexemes", sa.Integer(), sa.Computed("length(tsv)", persisted=True)),
         sa.Column("embedded", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.PrimaryKeyConstraint("id", name="pk_knowledge_chunks"),
         sa.ForeignKeyConstraint(
