@@ -76,11 +76,16 @@ class Knowledge:
         )
         await session.commit()
         if needs_ingest:
-            await self.retriever(cliente_id).call("ingest", document.id)
-            log.info(
-                "document stored; ingestion started",
-                extra={"cliente_id": cliente_id, "document_id": document.id, "chunks": len(chunks)},
-            )
+            context = {"cliente_id": cliente_id, "document_id": document.id, "chunks": len(chunks)}
+            try:
+                await self.retriever(cliente_id).call("ingest", document.id)
+                log.info("document stored; ingestion started", extra=context)
+            except Exception:  # stored: the supervisor's stalled-ingestion pass will start it
+                log.exception(
+                    "document stored; its retriever could not be reached, ingestion will be "
+                    "resumed by recovery",
+                    extra=context,
+                )
         return document, needs_ingest
 
     async def wait_ready(self, cliente_id: int, document_id: int, *, timeout_s: float) -> None:

@@ -44,9 +44,12 @@ class Recovery:
             await session.commit()
         # Concurrently: one conversation whose actor sits on a dying node must not hold up the rest.
         await asyncio.gather(*(self._reactivate(c) for c in overdue))
-        await resume_stalled_ingestion(
-            self._sessions, self._config.retriever, quiet_s=self._settings.ingest_stall_s
-        )
+        try:
+            await resume_stalled_ingestion(
+                self._sessions, self._config.retriever, quiet_s=self._settings.ingest_stall_s
+            )
+        except Exception:  # never in the way of conversations; the next pass tries again
+            log.exception("stalled-ingestion pass failed")
         return len(overdue)
 
     async def _reactivate(self, conversation: conversations_db.Overdue) -> None:

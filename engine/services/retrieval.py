@@ -56,8 +56,8 @@ class HybridSearch:
         fused = reciprocal_rank_fusion(
             [[chunk_id for chunk_id, _ in dense], [hit.chunk_id for hit in lexical]]
         )
-        # A few spare candidates: some may belong to a document being deleted or replaced.
-        candidates = [chunk_id for chunk_id, _ in fused[: 2 * k]]
+        # Every candidate is checked: some may belong to a document being deleted or replaced.
+        candidates = [chunk_id for chunk_id, _ in fused]
         async with self._sessions() as session:
             rows = await chunks_db.served(session, self._cliente_id, candidates)
         chosen = [(chunk_id, score) for chunk_id, score in fused if chunk_id in rows][:k]
