@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -267,6 +268,7 @@ async def run(sizes: list[int], database_url: str, production_size: int) -> dict
 
     results: dict[str, Any] = {"sizes": {}, "calibration": None, "counts": {}}
     signals: list[tuple[bool, list[tuple[float, float]]]] = []  # (answerable, top-4 signals)
+    extractive: list[tuple[bool, int, int]] = []  # (answer in reply, reply chars, 2 chunks chars)
     started = time.monotonic()
     for size in sizes:
         found: dict[str, list[int | None]] = {}
@@ -320,15 +322,43 @@ async def run(sizes: list[int], database_url: str, production_size: int) -> dict
                                 [(float(similarity[p]), coverage.get(p, 0.0)) for p in top],
                             )
                         )
+                        if answerable_here:
+                            assert probe.answer is not None
+                            extractive.append(offline_check(corpus, top, probe))
         results["sizes"][size] = {m: summarize(f) for m, f in found.items()}
         results["counts"][size] = {
             "chunks": chunk_count,
             "questions": len(next(iter(found.values()))),
         }
     results["calibration"] = calibrate(signals)
+    results["offline_reply"] = {
+        "questions": len(extractive),
+        "answer_in_reply": sum(ok for ok, _, _ in extractive) / max(len(extractive), 1),
+        "mean_reply_chars": sum(n for _, n, _ in extractive) / max(len(extractive), 1),
+        "mean_two_chunks_chars": sum(n for _, _, n in extractive) / max(len(extractive), 1),
+    }
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     await engine.dispose()
     return results
+
+
+def offline_check(corpus: Corpus, top: list[int], probe: Probe) -> tuple[bool, int, int]:
+    """The extractive offline reply for a question whose answer is in its 4 passages: does the
+    reply hold every word of the expected answer, and how long is it against the two whole
+    chunks the old reply sent?"""
+    from engine.core.prompt import OFFLINE_PREFIX, Passage, offline_reply
+
+    passages = [
+        Passage(corpus.chunks[p].text, None, p, section=corpus.chunks[p].section) for p in top
+    ]
+    reply = offline_reply(probe.text, passages).removeprefix(OFFLINE_PREFIX).strip()
+    assert probe.answer is not None
+    two_chunks = sum(len(corpus.chunks[p].text) for p in top[:2])
+    # Word by word (folded): the reply re-renders table rows ("Sabor — Broto: R$ 40,00") and drops
+    # Markdown, so the answer's exact characters may differ while all its words are there.
+    words = set(re.findall(r"\w+", fold(reply)))
+    held = all(w in words for w in re.findall(r"\w+", fold(probe.answer)))
+    return held, len(reply), two_chunks
 
 
 def calibrate(signals: list[tuple[bool, list[tuple[float, float]]]]) -> dict[str, Any]:
@@ -392,6 +422,14 @@ def print_report(results: dict[str, Any]) -> None:
     print(
         f"chosen: RELEVANCE_COVERAGE_WEIGHT={chosen['coverage_weight']} "
         f"RELEVANCE_MIN_SCORE={chosen['threshold']:.3f}"
+    )
+    offline = results["offline_reply"]
+    print(
+        f"extractive offline reply: holds every word of the expected answer for "
+        f"{offline['answer_in_reply']:.2f}"
+        f" of the {offline['questions']} questions whose answer is in the 4 passages; "
+        f"{offline['mean_reply_chars']:.0f} characters on average "
+        f"(the two whole chunks: {offline['mean_two_chunks_chars']:.0f})"
     )
     print(f"elapsed {results['elapsed_s']} s")
 
