@@ -118,7 +118,7 @@ def settings(
         ingest_stall_s=3.0,
         # The "I don't know" gate off by default: most tests post made-up messages to check the
         # message path; the tests of the gate give their cliente the calibrated threshold.
-        relevance_min_score=-1.0,
+        relevance_min_score=-1.0,  # SCORE_FLOOR: the gate is off
         typing_ms_per_char=1,
         typing_min_ms=0,
         typing_max_ms=200,

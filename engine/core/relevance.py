@@ -25,6 +25,11 @@ class Scored(Protocol):
     def coverage(self) -> float: ...
 
 
+# The lowest score there is (cosine -1, no coverage), also the score of "nothing retrieved": a
+# minimum at or below it turns the gate off, so the model answers even with no passage.
+SCORE_FLOOR = -1.0
+
+
 @dataclass(frozen=True)
 class RelevancePolicy:
     min_score: float
@@ -33,13 +38,13 @@ class RelevancePolicy:
     def score(self, passage: Scored) -> float:
         return passage.similarity + self.coverage_weight * passage.coverage
 
-    def best_score(self, passages: Sequence[Scored]) -> float | None:
-        return max((self.score(p) for p in passages), default=None)
+    def best_score(self, passages: Sequence[Scored]) -> float:
+        return max((self.score(p) for p in passages), default=SCORE_FLOOR)
 
     def answerable(self, passages: Sequence[Scored]) -> bool:
-        """True when at least one passage is relevant enough to answer from."""
-        best = self.best_score(passages)
-        return best is not None and best >= self.min_score
+        """True when at least one passage is relevant enough to answer from (always, when the
+        minimum is at the floor: the gate is off)."""
+        return self.best_score(passages) >= self.min_score
 
 
 def hands_off(question: str, passages: Sequence[Scored], policy: RelevancePolicy) -> bool:

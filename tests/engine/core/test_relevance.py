@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.core.prompt import Passage
-from engine.core.relevance import RelevancePolicy, hands_off
+from engine.core.relevance import SCORE_FLOOR, RelevancePolicy, hands_off
 
 POLICY = RelevancePolicy(min_score=0.39, coverage_weight=0.5)
 
@@ -37,3 +37,9 @@ def test_a_question_about_something_the_documents_lack_is_handed_off() -> None:
 def test_small_talk_is_never_handed_off_even_with_nothing_retrieved() -> None:
     for message in ("oi", "Bom dia!", "obrigado", "ok blz"):
         assert not hands_off(message, [], POLICY), message
+
+
+def test_a_minimum_at_the_floor_turns_the_gate_off_even_with_nothing_retrieved() -> None:
+    off = RelevancePolicy(min_score=SCORE_FLOOR, coverage_weight=0.5)
+    assert off.answerable([])
+    assert not hands_off("vcs vendem pneu?", [passage(-0.5, 0.0)], off)
