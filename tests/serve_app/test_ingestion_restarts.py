@@ -107,3 +107,33 @@ async def test_an_upload_racing_a_delete_leaves_no_vectors_of_the_deleted_docume
     # And the cliente's knowledge works afterwards: the same text again is a new document.
     again = await _upload(tenant)
     assert again["id"] != document["id"]
+
+
+async def test_a_document_whose_ingestion_keeps_dying_ends_in_erro_with_what_to_do(
+    make_tenant: MakeTenant, database_url: str
+) -> None:
+    import asyncpg
+
+    from tests.support.postgres import asyncpg_dsn
+
+    tenant = await make_tenant()
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        # As three retrievers would leave it: still PROCESSANDO, three runs started, no progress.
+        document_id = await connection.fetchval(
+            "INSERT INTO knowledge_documents (cliente_id, title, content_type, content, sha256,"
+            " size_bytes, status, chunks_total, attempts, updated_at) VALUES ($1, 'x.md',"
+            " 'markdown', 'texto', 'deadbeef', 5, 'PROCESSANDO', 1, 3, now() - interval '1 hour')"
+            " RETURNING id",
+            tenant.id,
+        )
+    finally:
+        await connection.close()
+
+    async def failed():  # type: ignore[no-untyped-def]
+        current = await _document(tenant, document_id)
+        return current if current["status"] == "ERRO" else None
+
+    document = await eventually(failed, timeout_s=30)  # the supervisor's stalled-ingestion pass
+    assert "upload the document again" in document["error"]
+    assert document["attempts"] == 4
