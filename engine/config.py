@@ -125,6 +125,33 @@ class Settings(BaseSettings):
     chunk_size: int = 800
     chunk_overlap: int = 120
     retrieval_top_k: int = 4
+    max_upload_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, description="Largest document upload accepted (413 above)."
+    )
+    ingest_stall_s: float = Field(
+        60.0, gt=0, description="An ingestion with no progress for this long is resumed."
+    )
+    # Calibrated on bench/retrieval_data (bench/retrieval.py; README "Retrieval").
+    relevance_min_score: float = Field(
+        0.39,
+        description="Below this (similarity + weight × coverage) the bot says it does not know.",
+    )
+    relevance_coverage_weight: float = Field(
+        0.5, ge=0, description="Weight of the question's word coverage in the relevance score."
+    )
+    dont_know_message: str = (
+        "Desculpe, não encontrei essa informação aqui. Vou chamar alguém da nossa equipe para "
+        "te ajudar — é só aguardar um pouquinho."
+    )
+
+    # --- hand-off to a human (each cliente may override) ---
+    handoff_webhook_url: str | None = Field(
+        None, description="POSTed a JSON event when a chat needs a human."
+    )
+    handoff_whatsapp: str | None = Field(
+        None, description="Operator number (digits) told on WhatsApp when a chat needs a human."
+    )
+    handoff_timeout_s: float = Field(10.0, gt=0, description="Timeout of a hand-off notice.")
 
     # --- LLM (OpenAI-compatible) ---
     openai_api_key: SecretStr | None = Field(None, description="Unset = offline responder.")

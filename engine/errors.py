@@ -25,7 +25,8 @@ class NotFound(ConversaError):
 
 
 class Conflict(ConversaError):
-    """Raised when a create would duplicate something unique (answered 409)."""
+    """Raised when a create would duplicate something unique, or a change would clash with work
+    in progress (answered 409)."""
 
 
 class InvalidInput(ConversaError):

@@ -22,6 +22,10 @@ def default_behaviour(settings: Settings) -> Behaviour:
         finish_message=settings.finish_message,
         media_unsupported_message=settings.media_unsupported_message,
         out_of_office_message=settings.out_of_office_message,
+        relevance_min_score=settings.relevance_min_score,
+        dont_know_message=settings.dont_know_message,
+        handoff_webhook_url=settings.handoff_webhook_url,
+        handoff_whatsapp=settings.handoff_whatsapp,
     )
 
 
@@ -30,6 +34,7 @@ def retriever_config(settings: Settings) -> RetrieverConfig:
         namespace=settings.ray_namespace,
         chroma_dir=None if settings.chroma_url else str(settings.chroma_dir.resolve()),
         chroma_url=settings.chroma_url,
+        database_url=settings.database_url,
         idle_ttl_s=settings.retriever_idle_ttl_s,
     )
 

@@ -35,6 +35,7 @@ class IngressContext:
             retriever_config(settings),
             chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap,
+            max_upload_bytes=settings.max_upload_bytes,
         )
         self._background: set[asyncio.Task[Any]] = set()
         self._supervisor: Any = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from engine.core.inbound import InboundOutcome
 from engine.core.statuses import (
@@ -18,6 +18,7 @@ from engine.core.statuses import (
     MessageStatus,
     TurnStatus,
 )
+from engine.core.turns import ReplyKind
 
 
 class _Out(BaseModel):
@@ -43,6 +44,16 @@ class ClienteBehaviour(BaseModel):
         description='{"timezone": "America/Sao_Paulo", "weekly": {"mon": [["09:00", "18:00"]]}}',
     )
     group_replies: GroupReplies | None = None
+    relevance_min_score: float | None = Field(
+        None, ge=-1, le=2, description="Below this relevance the bot says it does not know."
+    )
+    dont_know_message: str | None = Field(None, min_length=1, max_length=1000)
+    handoff_webhook_url: str | None = Field(
+        None, pattern=r"^https?://", max_length=500, description="POSTed when a chat needs a human."
+    )
+    handoff_whatsapp: str | None = Field(
+        None, pattern=r"^\d{8,15}$", description="Operator number told on WhatsApp (digits, DDI)."
+    )
 
 
 class ClienteCreate(ClienteBehaviour):
@@ -70,6 +81,10 @@ class ClienteOut(_Out):
     out_of_office_message: str | None
     business_hours: dict[str, Any] | None
     group_replies: GroupReplies
+    relevance_min_score: float | None
+    dont_know_message: str | None
+    handoff_webhook_url: str | None
+    handoff_whatsapp: str | None
     created_at: datetime
 
 
@@ -105,6 +120,7 @@ class DocumentOut(_Out):
     status: DocumentStatus
     chunks_total: int
     chunks_done: int
+    attempts: int
     error: str | None
     created_at: datetime
 
@@ -119,6 +135,8 @@ class ConversationOut(_Out):
     paused_by: str | None
     session_started_at: datetime | None
     answer_due_at: datetime | None
+    needs_human_since: datetime | None
+    needs_human_reason: str | None
 
 
 class PauseRequest(BaseModel):
@@ -143,6 +161,17 @@ class MessageOut(_Out):
     created_at: datetime
 
 
+GROUNDED_KINDS = frozenset({ReplyKind.LLM.value, ReplyKind.OFFLINE.value})
+
+
+class Citation(BaseModel):
+    """A document and section a reply was grounded in."""
+
+    document_id: int | None
+    title: str
+    section: str
+
+
 class TurnOut(_Out):
     id: int
     status: TurnStatus
@@ -152,6 +181,42 @@ class TurnOut(_Out):
     sources: list[dict[str, Any]] | None
     created_at: datetime
     answered_at: datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def citations(self) -> list[Citation]:
+        """Which documents and sections the reply used, each once, in the order used (none for
+        a fixed reply or an "I don't know")."""
+        seen: list[Citation] = []
+        if self.reply_kind not in GROUNDED_KINDS:
+            return seen
+        for source in self.sources or []:
+            citation = Citation(
+                document_id=source.get("document_id"),
+                title=str(source.get("title") or ""),
+                section=str(source.get("section") or ""),
+            )
+            if citation not in seen:
+                seen.append(citation)
+        return seen
+
+
+class NeedsHumanOut(BaseModel):
+    """Chats waiting for a human, oldest first."""
+
+    count: int
+    conversations: list[ConversationOut]
+
+
+class KnowledgeStats(BaseModel):
+    """A cliente's knowledge at a glance: once nothing is being ingested, `vectors` equals
+    `chunks_embedded` equals `chunks`."""
+
+    collection: str
+    documents: int
+    chunks: int
+    chunks_embedded: int
+    vectors: int
 
 
 class KnowledgeDeleted(BaseModel):

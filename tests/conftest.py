@@ -115,6 +115,10 @@ def settings(
         max_live_conversations=MAX_LIVE,
         recovery_interval_s=1.0,
         recovery_grace_s=2.0,
+        ingest_stall_s=3.0,
+        # The "I don't know" gate off by default: most tests post made-up messages to check the
+        # message path; the tests of the gate give their cliente the calibrated threshold.
+        relevance_min_score=-1.0,  # SCORE_FLOOR: the gate is off
         typing_ms_per_char=1,
         typing_min_ms=0,
         typing_max_ms=200,

@@ -1,10 +1,17 @@
 """`TenantRetriever`: one detached actor per cliente, bound to Chroma collection `tenant_{id}`.
 
+It owns all of its cliente's knowledge work: hybrid search (`engine.services.retrieval`), and
+ingestion and deletion (`engine.services.ingestion`), which are serialized here, one write at a
+time per cliente, so an upload racing a delete cannot leave a deleted document's vectors behind
+(and PostgreSQL, not Chroma, decides what is served). Ingestion runs here, where the work is
+owned, not in the ingress replica that received the upload: a new incarnation resumes whatever
+is still PROCESSANDO when it starts.
+
 The actor is the only process that opens its cliente's on-disk Chroma store (a directory of its
 own), because two processes writing one PersistentClient path silently lose vectors. With
 `CHROMA_URL` it talks to a Chroma server instead, which is safe from any number of nodes.
-Queries are embedded by the shared `Embedder` actor. Nothing here can reach another cliente's
-collection: the name is fixed at construction from the cliente id.
+Embeddings come from the shared `Embedder` actor. Nothing here can reach another cliente's
+collection or rows: the name and every query are fixed at construction from the cliente id.
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ from typing import Any
 import ray
 
 from engine.actors.calls import call_with_retry
-from engine.adapters.chroma import ChromaStore
 from engine.core.naming import EMBEDDER_NAME, get_collection_name
 from engine.core.prompt import Passage
 from engine.errors import ActorClosing
@@ -30,23 +36,55 @@ class RetrieverConfig:
     namespace: str
     chroma_dir: str | None  # on-disk stores, one sub-directory per cliente
     chroma_url: str | None  # a Chroma server (multi-node)
+    database_url: str | None = None  # chunks, lexical index and ingestion progress
     idle_ttl_s: float = 900.0
+    db_pool_size: int = 2
+
+
+@dataclass(frozen=True)
+class DeleteOutcome:
+    """What a knowledge deletion did; `busy` lists documents still being ingested when a
+    non-forced deletion refused to run."""
+
+    deleted: int = 0
+    busy: tuple[int, ...] = ()
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class TenantRetriever:
     def __init__(self, cliente_id: int, config: RetrieverConfig):
+        # Heavy imports here, not at module level: building a handle must stay cheap.
+        from engine.services.tenant_knowledge import TenantKnowledge
+
+        assert config.database_url, "the runtime resolves DATABASE_URL before starting actors"
         self._cliente_id = cliente_id
         self._name = get_collection_name(cliente_id)
-        self._store = ChromaStore.open(
-            self._name, chroma_dir=config.chroma_dir, chroma_url=config.chroma_url
-        )
+        self._log = {"cliente_id": cliente_id}
         self._embedder = ray.get_actor(EMBEDDER_NAME, namespace=config.namespace)
+        self._knowledge = TenantKnowledge(
+            cliente_id,
+            collection=self._name,
+            chroma_dir=config.chroma_dir,
+            chroma_url=config.chroma_url,
+            database_url=config.database_url,
+            db_pool_size=config.db_pool_size,
+            embed=self._embed,
+        )
+        self._writes = asyncio.Lock()  # ingestion and deletion: one at a time per cliente
+        self._ingesting: dict[int, asyncio.Task[Any]] = {}
+        self._stopping: set[int] = set()
         self._idle_ttl_s = config.idle_ttl_s
         self._loop = asyncio.get_running_loop()
         self._in_flight = 0
         self._closing = False
         self._idle_timer = self._loop.call_later(self._idle_ttl_s, self._idle_expired)
+        self._loop.create_task(self.resume())  # what a dead incarnation left PROCESSANDO
+
+    async def _embed(self, texts: list[str]) -> list[list[float]]:
+        vectors: list[list[float]] = await self._embedder.embed.remote(texts)
+        return vectors
+
+    # --- lifetime ---------------------------------------------------------------------------
 
     def _use(self) -> None:
         """Every call: refuse once leaving (callers retry), and push the idle deadline back."""
@@ -56,61 +94,94 @@ class TenantRetriever:
         self._idle_timer = self._loop.call_later(self._idle_ttl_s, self._idle_expired)
 
     def _idle_expired(self) -> None:
-        if self._in_flight:
+        if self._in_flight or self._ingesting or self._writes.locked():
             self._idle_timer = self._loop.call_later(self._idle_ttl_s, self._idle_expired)
             return
         self._closing = True
-        log.info("retriever leaving after idle", extra={"cliente_id": self._cliente_id})
+        log.info("retriever leaving after idle", extra=self._log)
         self._loop.create_task(self._leave())
 
     async def _leave(self) -> None:
+        await self._knowledge.close()
         ray.actor.exit_actor()
 
+    # --- search -----------------------------------------------------------------------------
+
     async def search(self, query: str, k: int) -> list[Passage]:
-        """The `k` chunks of this cliente's knowledge closest to `query`."""
+        """The `k` chunks of this cliente's knowledge that best answer `query` (hybrid)."""
         self._use()
         self._in_flight += 1
         try:
-            return await self._search(query, k)
+            return await self._knowledge.search.search(query, k)
         finally:
             self._in_flight -= 1
 
-    async def _search(self, query: str, k: int) -> list[Passage]:
-        if not query.strip() or k <= 0:
-            return []
-        if await asyncio.to_thread(self._store.count) == 0:
-            return []
-        [vector] = await self._embedder.embed.remote([query])
-        return await asyncio.to_thread(self._store.nearest, vector, k)
+    # --- ingestion --------------------------------------------------------------------------
 
-    async def add_chunks(self, document_id: int, chunks: list[str], first_index: int) -> int:
-        """Embed and store chunks `first_index…` of a document (idempotent: ids are stable)."""
+    async def ingest(self, document_id: int) -> None:
+        """Start (or resume) embedding a stored document; returns at once. Idempotent."""
         self._use()
-        self._in_flight += 1
+        if document_id not in self._ingesting:
+            task = self._loop.create_task(self._ingest(document_id))
+            self._ingesting[document_id] = task
+            task.add_done_callback(lambda _: self._ingesting.pop(document_id, None))
+
+    async def _ingest(self, document_id: int) -> None:
+        async with self._writes:
+            await self._knowledge.ingestion.run(
+                document_id, stopped=lambda: document_id in self._stopping
+            )
+
+    async def resume(self) -> list[int]:
+        """Resume every PROCESSANDO document of this cliente; returns those being ingested."""
+        self._use()
+        pending = await self._knowledge.processing()
+        for document_id in pending:
+            if document_id not in self._ingesting:
+                log.info("resuming ingestion", extra={**self._log, "document_id": document_id})
+                await self.ingest(document_id)
+        return sorted(self._ingesting)
+
+    # --- deletion ---------------------------------------------------------------------------
+
+    async def delete_document(self, document_id: int) -> bool:
+        """Delete one document: its ingestion (if running) stops, then rows, then vectors."""
+        self._use()
+        await self._cancel(document_id)
+        async with self._writes:
+            deleted: bool = await self._knowledge.ingestion.delete_document(document_id)
+        log.info("document deleted", extra={**self._log, "document_id": document_id})
+        return deleted
+
+    async def delete_all(self, force: bool = False) -> DeleteOutcome:
+        """`deletar_vectorstore_cliente`: every document, chunk and vector of this cliente.
+        Refuses (returns the busy ids) while documents are being ingested, unless `force`."""
+        self._use()
+        if self._ingesting and not force:
+            return DeleteOutcome(busy=tuple(sorted(self._ingesting)))
+        for document_id in list(self._ingesting):
+            await self._cancel(document_id)
+        async with self._writes:
+            deleted = await self._knowledge.ingestion.delete_all()
+        log.info("knowledge deleted", extra={**self._log, "documents": deleted, "forced": force})
+        return DeleteOutcome(deleted=deleted)
+
+    async def _cancel(self, document_id: int) -> None:
+        """Stop a document's ingestion and wait for it: it ends between two batches, so none of
+        its writes can land after the deletion that follows."""
+        task = self._ingesting.get(document_id)
+        if task is None:
+            return
+        self._stopping.add(document_id)
         try:
-            return await self._add_chunks(document_id, chunks, first_index)
+            await asyncio.gather(task, return_exceptions=True)
         finally:
-            self._in_flight -= 1
+            self._stopping.discard(document_id)
 
-    async def _add_chunks(self, document_id: int, chunks: list[str], first_index: int) -> int:
-        if not chunks:
-            return 0
-        vectors = await self._embedder.embed.remote(chunks)
-        await asyncio.to_thread(
-            self._store.upsert,
-            document_id,
-            chunks,
-            vectors,
-            first_index=first_index,
-            cliente_id=self._cliente_id,
-        )
-        return len(chunks)
-
-    async def delete_all(self) -> None:
-        """`deletar_vectorstore_cliente`: drop the whole collection, then start an empty one."""
+    async def stats(self) -> dict[str, int]:
+        """Vectors in this cliente's collection (the operator API compares them with chunks)."""
         self._use()
-        await asyncio.to_thread(self._store.reset)
-        log.info("knowledge deleted", extra={"cliente_id": self._cliente_id})
+        return {"vectors": await self._knowledge.vector_count()}
 
 
 def retriever_handle(cliente_id: int, config: RetrieverConfig) -> ray.actor.ActorHandle:

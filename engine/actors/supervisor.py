@@ -60,6 +60,7 @@ class Supervisor:
         self._recovered = 0
         self._evicted = 0
         self._reaped = 0
+        self._adopted = 0
         self._recovery_task = asyncio.get_running_loop().create_task(self._recovery_loop())
 
     # --- registry (fire-and-forget calls from conversation actors) ------------------------
@@ -97,6 +98,7 @@ class Supervisor:
             return
         # Seen alive in Ray's table already: no registration to wait for (registered_at 0).
         self._live[session_id] = LiveConversation(handle, node_id, time.monotonic(), 0.0)
+        self._adopted += 1
 
     def _reconcile(self) -> None:
         """Make the registry agree with Ray's own list of live actors: forget the ones that died
@@ -175,6 +177,7 @@ class Supervisor:
             "evicted": self._evicted,
             "reaped_idle": self._reaped,
             "recovered": self._recovered,
+            "adopted": self._adopted,
         }
 
 

@@ -47,7 +47,7 @@ class ChatModel:
         log_context: dict[str, Any],
     ) -> Reply:
         if self._client is None:
-            return Reply(offline_reply(passages), ReplyKind.OFFLINE)
+            return Reply(offline_reply(user_text, passages), ReplyKind.OFFLINE)
         messages = build_chat_messages(
             persona=persona,
             passages=passages,

@@ -39,6 +39,10 @@ class ClienteOverrides:
     out_of_office_message: str | None = None
     business_hours: Mapping[str, Any] | None = None  # the stored JSON (validated on write)
     group_replies: GroupReplies = GroupReplies.OFF
+    relevance_min_score: float | None = None
+    dont_know_message: str | None = None
+    handoff_webhook_url: str | None = None
+    handoff_whatsapp: str | None = None
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -60,6 +64,11 @@ class Behaviour:
     out_of_office_message: str
     business_hours: OpeningHours | None = None
     group_replies: GroupReplies = GroupReplies.OFF
+    # "I don't know" and the hand-off to a human (engine.core.relevance, engine.services.handoff)
+    relevance_min_score: float = 0.0
+    dont_know_message: str = ""
+    handoff_webhook_url: str | None = None
+    handoff_whatsapp: str | None = None
 
     def overridden_by(self, overrides: ClienteOverrides) -> Behaviour:
         """This behaviour with a cliente's overrides applied. The debounce cap is never shorter
@@ -81,6 +90,10 @@ class Behaviour:
             out_of_office_message=_or(o.out_of_office_message, self.out_of_office_message),
             business_hours=hours or self.business_hours,
             group_replies=o.group_replies,
+            relevance_min_score=_or(o.relevance_min_score, self.relevance_min_score),
+            dont_know_message=_or(o.dont_know_message, self.dont_know_message),
+            handoff_webhook_url=o.handoff_webhook_url or self.handoff_webhook_url,
+            handoff_whatsapp=o.handoff_whatsapp or self.handoff_whatsapp,
         )
 
 

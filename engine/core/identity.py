@@ -69,6 +69,8 @@ class ConversationState:
     paused_by: str | None
     session_started_at: datetime | None
     out_of_office_sent_at: datetime | None
+    needs_human_since: datetime | None
+    needs_human_reason: str | None
 
 
 def merge_states(phone: ConversationState, lid: ConversationState) -> ConversationState:
@@ -76,8 +78,9 @@ def merge_states(phone: ConversationState, lid: ConversationState) -> Conversati
 
     Nothing either side promised is dropped: the longer pause wins (with who set it), the
     earliest answer deadline (so recovery still finds every unanswered message) and the earliest
-    session start (so memory spans both histories) are kept, and an out-of-office notice sent
-    on either side counts.
+    session start (so memory spans both histories) are kept, an out-of-office notice sent
+    on either side counts, and a chat waiting for a human keeps its place in the queue (the
+    earliest wait, with its reason).
     """
     paused_until, paused_by = phone.paused_until, phone.paused_by
     if lid.paused_until is not None and (paused_until is None or lid.paused_until > paused_until):
@@ -91,7 +94,17 @@ def merge_states(phone: ConversationState, lid: ConversationState) -> Conversati
         paused_by=paused_by,
         session_started_at=_earliest(phone.session_started_at, lid.session_started_at),
         out_of_office_sent_at=_latest(phone.out_of_office_sent_at, lid.out_of_office_sent_at),
+        **_earliest_wait(phone, lid),
     )
+
+
+def _earliest_wait(phone: ConversationState, lid: ConversationState) -> dict[str, Any]:
+    waiting = [s for s in (phone, lid) if s.needs_human_since is not None]
+    first = min(waiting, key=lambda s: s.needs_human_since or 0) if waiting else phone
+    return {
+        "needs_human_since": first.needs_human_since,
+        "needs_human_reason": first.needs_human_reason,
+    }
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -36,6 +36,7 @@ class ReplyKind(StrEnum):
     FINISH = "finish"
     MEDIA_UNSUPPORTED = "media_unsupported"
     OUT_OF_OFFICE = "out_of_office"
+    HANDOFF = "handoff"  # nothing relevant enough was retrieved: "I don't know", a human is called
 
     @classmethod
     def fixed(cls, kind: TurnKind) -> ReplyKind:

@@ -158,10 +158,12 @@ async def pause(
 ) -> datetime | None:
     """Pause the bot in a conversation (None = until resumed); returns the new `paused_until`."""
     until = func.now() + timedelta(seconds=seconds) if seconds is not None else UNTIL_RESUMED
+    # A human answering on the phone is the hand-off done: the chat no longer waits for one.
+    answered = {"needs_human_since": None, "needs_human_reason": None} if by == "human" else {}
     result = await session.execute(
         update(Conversation)
         .where(Conversation.id == conversation_id)
-        .values(paused_until=until, paused_by=by, answer_due_at=None)
+        .values(paused_until=until, paused_by=by, answer_due_at=None, **answered)
         .returning(Conversation.paused_until)
     )
     return result.scalar_one()
@@ -171,5 +173,5 @@ async def resume(session: AsyncSession, conversation_id: int) -> None:
     await session.execute(
         update(Conversation)
         .where(Conversation.id == conversation_id)
-        .values(paused_until=None, paused_by=None)
+        .values(paused_until=None, paused_by=None, needs_human_since=None, needs_human_reason=None)
     )

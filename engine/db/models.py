@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    Computed,
     DateTime,
     Enum,
     Float,
@@ -28,10 +30,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from engine.core.statuses import (
@@ -102,6 +105,11 @@ class Cliente(Base):
     group_replies: Mapped[GroupReplies] = mapped_column(
         _enum(GroupReplies, "group_replies"), nullable=False, server_default=GroupReplies.OFF.value
     )
+    # 011: "I don't know" and where the business is told a chat needs a human
+    relevance_min_score: Mapped[float | None] = mapped_column(Float)
+    dont_know_message: Mapped[str | None] = mapped_column(Text)
+    handoff_webhook_url: Mapped[str | None] = mapped_column(String(500))
+    handoff_whatsapp: Mapped[str | None] = mapped_column(String(32))
 
 
 class InstanciaWhatsApp(Base):
@@ -139,6 +147,13 @@ class Conversation(Base):
             "answer_due_at",
             postgresql_where=text("answer_due_at IS NOT NULL"),
         ),
+        # The operator's queue: chats waiting for a human, oldest first.
+        Index(
+            "ix_conversations_needs_human_since",
+            "cliente_id",
+            "needs_human_since",
+            postgresql_where=text("needs_human_since IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -159,6 +174,9 @@ class Conversation(Base):
     paused_by: Mapped[str | None] = mapped_column(String(20))  # human | operator
     session_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     out_of_office_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 011: the bot could not answer and asked for a human; cleared when one answers or resumes
+    needs_human_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    needs_human_reason: Mapped[str | None] = mapped_column(String(40))
 
 
 class LidPair(Base):
@@ -255,7 +273,8 @@ class ProcessedWebhook(Base):
 
 
 class KnowledgeDocument(Base):
-    """A document a cliente uploaded; its chunks live in Chroma collection `tenant_{id}`."""
+    """A document a cliente uploaded, converted to Markdown; its chunks are `KnowledgeChunk`s
+    (their vectors in Chroma collection `tenant_{id}`)."""
 
     __tablename__ = "knowledge_documents"
     __table_args__ = (UniqueConstraint("cliente_id", "sha256"),)
@@ -275,5 +294,35 @@ class KnowledgeDocument(Base):
     chunks_total: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     chunks_done: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
+    # 011: ingestion runs started (a retriever that dies mid-way resumes; too many = ERRO)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
+
+
+class KnowledgeChunk(Base):
+    """One retrieval chunk of a document: the lexical side searches `tsv` (Portuguese stemming
+    of the accent-folded text), the dense side finds its vector in Chroma under id `chunk{id}`.
+    A chunk is served only while its row exists and its document is PRONTO: PostgreSQL decides
+    what is knowledge, so a vector left behind in Chroma is never served."""
+
+    __tablename__ = "knowledge_chunks"
+    __table_args__ = (
+        UniqueConstraint("document_id", "chunk_index"),
+        Index("ix_knowledge_chunks_tsv", "tsv", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cliente_id: Mapped[int] = mapped_column(
+        ForeignKey("clientes.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_documents.id", ondelete="CASCADE"), nullable=False
+    )
+    chunk_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    section: Mapped[str] = mapped_column(String(300), nullable=False, server_default="")
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    tsv: Mapped[Any] = mapped_column(TSVECTOR, nullable=False)
+    # BM25's document length, kept so ranking never unpacks every tsvector
+    lexemes: Mapped[int] = mapped_column(Integer, Computed("length(tsv)", persisted=True))
+    embedded: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())

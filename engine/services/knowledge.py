@@ -1,20 +1,31 @@
-"""Ingesting a cliente's documents into its retriever, and deleting its knowledge."""
+"""A cliente's knowledge as the operator API sees it: upload (convert, chunk, store, hand to the
+cliente's retriever), wait for it, delete one document or all of them, and the supervisor's pass
+over ingestions that stopped making progress.
+
+The ingress replica that received an upload only writes rows: the embedding runs in the cliente's
+retriever actor (`engine.actors.retriever`), so a replica restart loses nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.actors.retriever import RetrieverClient, RetrieverConfig
-from engine.core.chunking import chunk_text
+from engine.actors.retriever import DeleteOutcome, RetrieverClient, RetrieverConfig
+from engine.adapters.documents import to_markdown
+from engine.core.chunking import chunk_document
+from engine.core.formats import detect_format, supported_types
 from engine.core.statuses import DocumentStatus
 from engine.db import knowledge as knowledge_db
+from engine.db.models import KnowledgeDocument
+from engine.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 log = logging.getLogger(__name__)
 
-INGEST_BATCH = 16  # chunks per embed+store round trip; progress is recorded after each
+WAIT_POLL_S = 0.2
 
 
 class Knowledge:
@@ -25,78 +36,101 @@ class Knowledge:
         *,
         chunk_size: int,
         chunk_overlap: int,
+        max_upload_bytes: int,
     ):
         self._sessions = sessions
         self._retriever = retriever
         self._chunk_size = chunk_size
         self._chunk_overlap = chunk_overlap
+        self.max_upload_bytes = max_upload_bytes
 
-    async def ingest(
-        self,
-        cliente_id: int,
-        document_id: int,
-        content: str,
-        *,
-        on_progress: Callable[[int, int], Awaitable[None]] | None = None,
-    ) -> int:
-        """Chunk, embed and store a stored document; progress is kept on its row."""
-        chunks = chunk_text(content, size=self._chunk_size, overlap=self._chunk_overlap)
-        context = {
-            "cliente_id": cliente_id,
-            "document_id": document_id,
-            "chunks_total": len(chunks),
-        }
-        retriever = RetrieverClient(cliente_id, self._retriever)
-        done = 0
-        try:
-            await self._progress(document_id, done, len(chunks))
-            for start in range(0, len(chunks), INGEST_BATCH):
-                done += await retriever.call(
-                    "add_chunks", document_id, chunks[start : start + INGEST_BATCH], start
+    def retriever(self, cliente_id: int) -> RetrieverClient:
+        return RetrieverClient(cliente_id, self._retriever)
+
+    async def upload(
+        self, session: AsyncSession, cliente_id: int, *, title: str, content_type: str, raw: bytes
+    ) -> tuple[KnowledgeDocument, bool]:
+        """Convert and chunk an upload, store it with its chunks (committed), and ask the
+        cliente's retriever to embed it. Returns (document, whether it is new work)."""
+        fmt = detect_format(content_type, title)
+        if fmt is None:
+            raise UnsupportedMediaType(
+                f"cannot read {content_type or 'an untyped body'!r}; supported: {supported_types()}"
+            )
+        if len(raw) > self.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"document is {len(raw)} bytes, over the {self.max_upload_bytes}-byte limit "
+                "(MAX_UPLOAD_BYTES); split it"
+            )
+        markdown = await asyncio.to_thread(to_markdown, raw, fmt)
+        chunks = chunk_document(markdown, size=self._chunk_size, overlap=self._chunk_overlap)
+        if not chunks:
+            raise InvalidInput("document is empty")
+        document, needs_ingest = await knowledge_db.add_document(
+            session,
+            cliente_id,
+            title=title,
+            content_type=fmt.value,
+            content=markdown,
+            chunks=chunks,
+        )
+        await session.commit()
+        if needs_ingest:
+            context = {"cliente_id": cliente_id, "document_id": document.id, "chunks": len(chunks)}
+            try:
+                await self.retriever(cliente_id).call("ingest", document.id)
+                log.info("document stored; ingestion started", extra=context)
+            except Exception:  # stored: the supervisor's stalled-ingestion pass will start it
+                log.exception(
+                    "document stored; its retriever could not be reached, ingestion will be "
+                    "resumed by recovery",
+                    extra=context,
                 )
-                await self._progress(document_id, done, len(chunks))
-                log.info("ingesting", extra={**context, "chunks_done": done})
-                if on_progress is not None:
-                    await on_progress(done, len(chunks))
-        except Exception as e:
-            log.exception("ingestion failed", extra=context)
-            await self._progress(
-                document_id,
-                done,
-                len(chunks),
-                status=DocumentStatus.ERRO,
-                error=f"{type(e).__name__}: {e}. Upload the document again to retry.",
-            )
-            raise
-        await self._progress(document_id, done, len(chunks), status=DocumentStatus.PRONTO)
-        log.info("document ready", extra=context)
-        return done
+        return document, needs_ingest
 
-    async def _progress(
-        self,
-        document_id: int,
-        done: int,
-        total: int,
-        *,
-        status: DocumentStatus = DocumentStatus.PROCESSANDO,
-        error: str | None = None,
-    ) -> None:
-        async with self._sessions() as session:
-            await knowledge_db.set_progress(
-                session,
-                document_id,
-                chunks_done=done,
-                chunks_total=total,
-                status=status,
-                error=error,
-            )
-            await session.commit()
+    async def wait_ready(self, cliente_id: int, document_id: int, *, timeout_s: float) -> None:
+        """Poll until the document is no longer PROCESSANDO (or `timeout_s` passes)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            async with self._sessions() as session:
+                try:
+                    document = await knowledge_db.get_document(session, cliente_id, document_id)
+                except NotFound:
+                    return
+                if document.status is not DocumentStatus.PROCESSANDO:
+                    return
+            await asyncio.sleep(WAIT_POLL_S)
 
-    async def deletar_vectorstore_cliente(self, cliente_id: int) -> int:
-        """Delete all of a cliente's knowledge: its Chroma collection and its documents."""
-        await RetrieverClient(cliente_id, self._retriever).call("delete_all")
-        async with self._sessions() as session:
-            deleted = await knowledge_db.delete_all(session, cliente_id)
-            await session.commit()
-        log.info("knowledge deleted", extra={"cliente_id": cliente_id, "documents": deleted})
-        return deleted
+    async def delete_document(self, cliente_id: int, document_id: int) -> None:
+        deleted = await self.retriever(cliente_id).call("delete_document", document_id)
+        if not deleted:
+            raise NotFound(f"document {document_id} does not exist for cliente {cliente_id}")
+
+    async def deletar_vectorstore_cliente(self, cliente_id: int, *, force: bool = False) -> int:
+        """Delete all of a cliente's knowledge: documents, chunks and its Chroma collection.
+        Refuses while documents are being ingested unless `force` (which stops them)."""
+        outcome: DeleteOutcome = await self.retriever(cliente_id).call("delete_all", force)
+        if outcome.busy:
+            raise Conflict(
+                f"documents {list(outcome.busy)} are still being ingested; wait for them, "
+                "or delete with force=true to stop them"
+            )
+        return outcome.deleted
+
+
+async def resume_stalled_ingestion(
+    sessions: async_sessionmaker[AsyncSession], retriever: RetrieverConfig, *, quiet_s: float
+) -> int:
+    """Ask the retriever of every cliente with an ingestion that made no progress for `quiet_s`
+    (its retriever died, or was reaped while it waited) to resume it; returns how many clientes.
+    Each resumed run counts as an attempt: a document that keeps failing ends in ERRO."""
+    async with sessions() as session:
+        stalled = await knowledge_db.stalled(session, quiet_s=quiet_s)
+    clientes = sorted({s.cliente_id for s in stalled})
+    for cliente_id in clientes:
+        log.warning("resuming stalled ingestion", extra={"cliente_id": cliente_id})
+        try:
+            await RetrieverClient(cliente_id, retriever).call("resume")
+        except Exception:  # the next pass tries again
+            log.exception("could not resume ingestion", extra={"cliente_id": cliente_id})
+    return len(clientes)

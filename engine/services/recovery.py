@@ -17,6 +17,7 @@ from engine.config import Settings
 from engine.core.turns import Delivery
 from engine.db import conversations as conversations_db
 from engine.db.session import create_engine, session_factory
+from engine.services.knowledge import resume_stalled_ingestion
 from engine.wiring import default_behaviour
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Recovery:
         self._settings = settings
         self._engine = create_engine(settings.database_url, pool_size=2)
         self._sessions = session_factory(self._engine)
+        self._config = config
         self._router = ConversationRouter(config)
         self._defaults = default_behaviour(settings)
 
@@ -42,6 +44,12 @@ class Recovery:
             await session.commit()
         # Concurrently: one conversation whose actor sits on a dying node must not hold up the rest.
         await asyncio.gather(*(self._reactivate(c) for c in overdue))
+        try:
+            await resume_stalled_ingestion(
+                self._sessions, self._config.retriever, quiet_s=self._settings.ingest_stall_s
+            )
+        except Exception:  # never in the way of conversations; the next pass tries again
+            log.exception("stalled-ingestion pass failed")
         return len(overdue)
 
     async def _reactivate(self, conversation: conversations_db.Overdue) -> None:

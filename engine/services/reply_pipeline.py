@@ -20,18 +20,22 @@ from engine.adapters.llm import ChatModel, Reply
 from engine.config import Settings
 from engine.core.debounce import BurstMessage
 from engine.core.prompt import Exchange, Passage
+from engine.core.relevance import RelevancePolicy, hands_off
 from engine.core.replies import split_reply, typing_delay_ms
 from engine.core.statuses import MessageStatus
 from engine.core.turn_policy import TurnKind, decide_turn
 from engine.core.turns import ConversationContext, OutboundPart, ReplyKind, TurnPlan, TurnResult
 from engine.db import conversations as conversations_db
+from engine.db import handoff as handoff_db
 from engine.db.session import create_engine, session_factory
 from engine.errors import SendFailed
 from engine.logs import configure_logging
+from engine.services.handoff import HandoffNotice, HandoffNotifier
 from engine.wiring import default_behaviour
 
 log = logging.getLogger(__name__)
 
+HANDOFF_REASON = "no_relevant_passage"
 PRESENCE_MS = 8000  # "typing…" shown while the model thinks (Evolution holds the call that long)
 
 
@@ -46,6 +50,7 @@ class ReplyPipeline:
         self._sessions = session_factory(self._engine)
         self._model = ChatModel(settings)
         self._defaults = default_behaviour(settings)
+        self._coverage_weight = settings.relevance_coverage_weight
         self._evolution: EvolutionClient | None = None
         if settings.evolution_url:
             key = (
@@ -57,6 +62,9 @@ class ReplyPipeline:
                 base_url=settings.evolution_url, api_key=key, timeout_s=settings.evolution_timeout_s
             )
         self._background: set[asyncio.Task[Any]] = set()
+        self._handoff = HandoffNotifier(
+            evolution=self._evolution, timeout_s=settings.handoff_timeout_s
+        )
 
     async def restore(
         self, conversation_id: int, history_turns: int
@@ -131,7 +139,13 @@ class ReplyPipeline:
                     sources=[asdict(p) for p in passages],
                     parts=texts or [reply.text],
                 )
+                if reply.kind is ReplyKind.HANDOFF:
+                    await handoff_db.flag_needs_human(
+                        session, context.conversation_id, reason=HANDOFF_REASON
+                    )
                 await session.commit()
+            if reply.kind is ReplyKind.HANDOFF:
+                self._notify_handoff(plan, log_context)
         delivered = await self._send_parts(context, parts, log_context)
         async with self._sessions() as session:
             await conversations_db.complete_turn(
@@ -169,6 +183,9 @@ class ReplyPipeline:
         assert decision is not None
         if decision.kind is not TurnKind.ANSWER:
             return Reply(decision.fixed_reply or "", ReplyKind.fixed(decision.kind))
+        dont_know = self._dont_know(plan, passages, log)
+        if dont_know is not None:
+            return dont_know
         self._show_typing(plan.context, log)
         return await self._model.reply(
             persona=plan.context.behaviour.persona,
@@ -216,6 +233,29 @@ class ReplyPipeline:
             if status is MessageStatus.FALHOU:
                 return False
         return True
+
+    def _dont_know(
+        self, plan: TurnPlan, passages: list[Passage], log_context: dict[str, Any]
+    ) -> Reply | None:
+        """The honest "I don't know" when nothing retrieved is relevant enough (the model is
+        not asked: it would guess); None when the passages can answer."""
+        behaviour = plan.context.behaviour
+        policy = RelevancePolicy(behaviour.relevance_min_score, self._coverage_weight)
+        if not hands_off(plan.user_text, passages, policy):
+            return None
+        log.info(
+            "nothing relevant enough: handing off to a human",
+            extra={**log_context, "best_score": policy.best_score(passages)},
+        )
+        return Reply(behaviour.dont_know_message, ReplyKind.HANDOFF)
+
+    def _notify_handoff(self, plan: TurnPlan, log_context: dict[str, Any]) -> None:
+        """Tell the business (webhook, WhatsApp) off the reply's path; the flag is already set."""
+        notice = HandoffNotice.of(plan.context, question=plan.user_text, reason=HANDOFF_REASON)
+        task = asyncio.get_running_loop().create_task(self._handoff.notify(plan.context, notice))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        log.info("chat needs a human", extra=log_context)
 
     def _show_typing(self, context: ConversationContext, log_context: dict[str, Any]) -> None:
         """Fire-and-forget "typing…" while the model works; its failure never matters."""

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from engine.core.formats import CONTENT_TYPES, EXTENSIONS
 from engine.core.statuses import ClienteStatus
 from serve_app.cli.api import OperatorApi
 from serve_app.cli.app import app, cliente_app, docs_app, instance_app, knowledge_app, target
@@ -101,7 +102,10 @@ def instance_add(
 def docs_upload(
     ctx: typer.Context,
     cliente_id: int,
-    files: Annotated[list[Path], typer.Argument(help="Text or markdown files.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="PDF, DOCX, HTML, Markdown, text, or CSV/XLSX of Q&A pairs."),
+    ],
 ) -> None:
     """Upload documents; a progress bar per document follows its embedding."""
     for file in files:
@@ -145,14 +149,60 @@ def docs_upload(
 
 
 def _content_type(file: Path) -> str:
-    return "text/markdown" if file.suffix.lower() in (".md", ".markdown") else "text/plain"
+    """The file's type by its extension; the server reads the extension of an octet-stream."""
+    fmt = EXTENSIONS.get(file.suffix.lower())
+    types = [name for name, f in CONTENT_TYPES.items() if f is fmt]
+    return types[0] if types else "application/octet-stream"
+
+
+@docs_app.command("delete")
+def docs_delete(ctx: typer.Context, cliente_id: int, document_id: int) -> None:
+    """Delete one document: its chunks and vectors go with it."""
+    with OperatorApi(target(ctx)) as api:
+        api.call("DELETE", f"/admin/clientes/{cliente_id}/documents/{document_id}")
+    out.print(f"document {document_id} deleted", markup=False)
 
 
 @knowledge_app.command("delete")
-def knowledge_delete(ctx: typer.Context, cliente_id: int) -> None:
-    """Delete a cliente's knowledge: its Chroma collection and its documents."""
+def knowledge_delete(
+    ctx: typer.Context,
+    cliente_id: int,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also stop documents still being ingested.")
+    ] = False,
+) -> None:
+    """Delete a cliente's knowledge: its Chroma collection, documents and chunks."""
     with OperatorApi(target(ctx)) as api:
-        print_json(api.call("DELETE", f"/admin/clientes/{cliente_id}/knowledge"))
+        print_json(
+            api.call(
+                "DELETE",
+                f"/admin/clientes/{cliente_id}/knowledge",
+                params={"force": str(force).lower()},
+            )
+        )
+
+
+@knowledge_app.command("stats")
+def knowledge_stats(ctx: typer.Context, cliente_id: int) -> None:
+    """Documents, chunks and vectors of a cliente."""
+    with OperatorApi(target(ctx)) as api:
+        print_json(api.call("GET", f"/admin/clientes/{cliente_id}/knowledge"))
+
+
+@app.command("needs-human")
+def needs_human(ctx: typer.Context, cliente_id: int) -> None:
+    """Chats waiting for a human (the bot did not know), oldest first."""
+    with OperatorApi(target(ctx)) as api:
+        waiting = api.call("GET", f"/admin/clientes/{cliente_id}/needs-human")
+    if not out.is_terminal:
+        print_json(waiting)
+        return
+    table = Table("id", "chat", "name", "waiting since")
+    for c in waiting["conversations"]:
+        table.add_row(
+            str(c["id"]), c["chat_jid"], c.get("push_name") or "", str(c["needs_human_since"])
+        )
+    out.print(table)
 
 
 @app.command()

@@ -23,8 +23,10 @@ app = typer.Typer(
 )
 cliente_app = typer.Typer(help="Create or change a cliente.", no_args_is_help=True)
 instance_app = typer.Typer(help="Register a WhatsApp (Evolution) instance.", no_args_is_help=True)
-docs_app = typer.Typer(help="Upload knowledge documents (text/markdown).", no_args_is_help=True)
-knowledge_app = typer.Typer(help="Delete a cliente's knowledge.", no_args_is_help=True)
+docs_app = typer.Typer(help="Upload or delete knowledge documents.", no_args_is_help=True)
+knowledge_app = typer.Typer(
+    help="A cliente's knowledge: its size, or delete it all.", no_args_is_help=True
+)
 app.add_typer(cliente_app, name="cliente")
 app.add_typer(instance_app, name="instance")
 app.add_typer(docs_app, name="docs")

@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.business_hours import BusinessHours
 from engine.core.naming import get_collection_name
-from engine.core.statuses import DocumentStatus
+from engine.db import chunks as chunks_db
 from engine.db import clientes as clientes_db
 from engine.db import conversations as conversations_db
+from engine.db import handoff as handoff_db
 from engine.db import inbox as inbox_db
 from engine.db import knowledge as knowledge_db
-from engine.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from engine.errors import InvalidInput, PayloadTooLarge
 from serve_app.deps import Ctx, Session, require_operator
 from serve_app.schemas import (
     ClienteCreate,
@@ -25,15 +26,16 @@ from serve_app.schemas import (
     InstanceCreate,
     InstanceOut,
     KnowledgeDeleted,
+    KnowledgeStats,
     MessageOut,
+    NeedsHumanOut,
     PauseRequest,
     TurnOut,
 )
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_operator)])
 
-MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
-TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown")
+WAIT_TIMEOUT_S = 600.0  # ?wait=true: longest the request waits for its document
 
 
 @router.post("/clientes", response_model=ClienteOut, status_code=status.HTTP_201_CREATED)
@@ -111,43 +113,29 @@ async def upload_document(
     title: str = Query(..., min_length=1, max_length=300),
     wait: bool = Query(False, description="Answer only when the document is searchable."),
 ) -> DocumentOut:
-    """Upload a text/markdown document (raw body). 202 while it is being embedded (poll its
-    progress at GET …/documents/{id}), 200 when ready, or when the same text was already there."""
-    content_type = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
-    if content_type not in TEXT_TYPES:
-        raise UnsupportedMediaType(
-            f"Content-Type must be one of {', '.join(TEXT_TYPES)}, got {content_type!r}"
-        )
-    raw = await request.body()
-    if len(raw) > MAX_DOCUMENT_BYTES:
+    """Upload a document as the raw body: PDF, DOCX, HTML, Markdown, text, or CSV/XLSX of
+    question–answer pairs (by Content-Type, or by the title's extension for
+    application/octet-stream). 202 while it is being embedded (poll GET …/documents/{id}),
+    200 when ready or when the same text was already there. Uploading a new text under an
+    existing title replaces that document once the new one is ready."""
+    if int(request.headers.get("content-length") or 0) > ctx.knowledge.max_upload_bytes:
         raise PayloadTooLarge(
-            f"document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB; split it"
+            f"document is over the {ctx.knowledge.max_upload_bytes}-byte limit; split it"
         )
-    try:
-        content = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InvalidInput("document must be UTF-8 text") from e
-    if not content.strip():
-        raise InvalidInput("document is empty")
     await clientes_db.get_cliente(session, cliente_id)
-    document, needs_ingest = await knowledge_db.add_document(
-        session, cliente_id, title=title, content_type=content_type, content=content
+    document, needs_ingest = await ctx.knowledge.upload(
+        session,
+        cliente_id,
+        title=title,
+        content_type=request.headers.get("content-type", ""),
+        raw=await request.body(),
     )
-    await session.commit()
-    if not needs_ingest:
-        response.status_code = status.HTTP_200_OK
-        return DocumentOut.model_validate(document)
     document_id = document.id
-    ingest = ctx.knowledge.ingest(cliente_id, document_id, content)
-    if wait:
-        await ingest
+    response.status_code = status.HTTP_202_ACCEPTED if needs_ingest else status.HTTP_200_OK
+    if needs_ingest and wait:
+        await ctx.knowledge.wait_ready(cliente_id, document_id, timeout_s=WAIT_TIMEOUT_S)
         response.status_code = status.HTTP_200_OK
-    else:
-        ctx.spawn(
-            ingest, what="ingestion", context={"cliente_id": cliente_id, "document_id": document_id}
-        )
-        response.status_code = status.HTTP_202_ACCEPTED
-    session.expire_all()  # progress was written by the ingestion's own sessions
+    session.expire_all()  # progress is written by the cliente's retriever
     return DocumentOut.model_validate(
         await knowledge_db.get_document(session, cliente_id, document_id)
     )
@@ -167,19 +155,45 @@ async def get_document(cliente_id: int, document_id: int, session: Session) -> D
     )
 
 
-@router.delete("/clientes/{cliente_id}/knowledge", response_model=KnowledgeDeleted)
-async def delete_knowledge(cliente_id: int, ctx: Ctx, session: Session) -> KnowledgeDeleted:
-    """`deletar_vectorstore_cliente`: the cliente's collection and documents are removed."""
+@router.delete(
+    "/clientes/{cliente_id}/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+async def delete_document(cliente_id: int, document_id: int, ctx: Ctx, session: Session) -> None:
+    """Delete one document: its chunks and vectors go with it (an ingestion in progress stops)."""
+    await knowledge_db.get_document(session, cliente_id, document_id)
+    await session.rollback()  # end the read before the retriever's own transaction
+    await ctx.knowledge.delete_document(cliente_id, document_id)
+
+
+@router.get("/clientes/{cliente_id}/knowledge", response_model=KnowledgeStats)
+async def knowledge_stats(cliente_id: int, ctx: Ctx, session: Session) -> KnowledgeStats:
+    """Documents, chunks and vectors of a cliente (vectors are counted by its retriever)."""
     await clientes_db.get_cliente(session, cliente_id)
-    busy = [
-        d.id
-        for d in await knowledge_db.list_documents(session, cliente_id)
-        if d.status is DocumentStatus.PROCESSANDO
-    ]
-    if busy:
-        raise InvalidInput(f"documents {busy} are still being ingested; wait for them to finish")
+    documents = len(await knowledge_db.list_documents(session, cliente_id))
+    chunks, embedded = await chunks_db.totals(session, cliente_id)
+    await session.rollback()
+    stats = await ctx.knowledge.retriever(cliente_id).call("stats")
+    return KnowledgeStats(
+        collection=get_collection_name(cliente_id),
+        documents=documents,
+        chunks=chunks,
+        chunks_embedded=embedded,
+        vectors=stats["vectors"],
+    )
+
+
+@router.delete("/clientes/{cliente_id}/knowledge", response_model=KnowledgeDeleted)
+async def delete_knowledge(
+    cliente_id: int,
+    ctx: Ctx,
+    session: Session,
+    force: bool = Query(False, description="Also stop ingestions in progress."),
+) -> KnowledgeDeleted:
+    """`deletar_vectorstore_cliente`: the cliente's collection, documents and chunks are removed.
+    409 while documents are being ingested, unless `force=true`."""
+    await clientes_db.get_cliente(session, cliente_id)
     await session.rollback()  # end the read before the deletion's own transaction
-    deleted = await ctx.knowledge.deletar_vectorstore_cliente(cliente_id)
+    deleted = await ctx.knowledge.deletar_vectorstore_cliente(cliente_id, force=force)
     return KnowledgeDeleted(collection=get_collection_name(cliente_id), documents_deleted=deleted)
 
 
@@ -188,6 +202,17 @@ async def list_conversations(cliente_id: int, session: Session) -> list[Conversa
     await clientes_db.get_cliente(session, cliente_id)
     rows = await conversations_db.list_conversations(session, cliente_id)
     return [ConversationOut.model_validate(c) for c in rows]
+
+
+@router.get("/clientes/{cliente_id}/needs-human", response_model=NeedsHumanOut)
+async def needs_human(cliente_id: int, session: Session) -> NeedsHumanOut:
+    """Chats where the bot did not know and asked for a human, oldest first. One leaves the list
+    when a human answers on the phone or an operator resumes it."""
+    await clientes_db.get_cliente(session, cliente_id)
+    rows = await handoff_db.waiting(session, cliente_id)
+    return NeedsHumanOut(
+        count=len(rows), conversations=[ConversationOut.model_validate(c) for c in rows]
+    )
 
 
 @router.get(

@@ -55,8 +55,9 @@ async def test_upload_is_accepted_then_progress_reaches_ready(make_tenant: MakeT
         (b"", "text/plain", 422),
         (b"   \n ", "text/plain", 422),
         (b"\xff\xfe\x00bad", "text/plain", 422),
-        (b"%PDF-1.7", "application/pdf", 415),
-        (b"x" * (5 * 1024 * 1024 + 1), "text/plain", 413),
+        (b"%PDF-1.7", "application/pdf", 422),
+        (b"\x89PNG\r\n", "image/png", 415),
+        (b"x" * (10 * 1024 * 1024 + 1), "text/plain", 413),
     ],
 )
 async def test_bad_documents_are_refused_with_a_reason(

@@ -7,6 +7,7 @@ knowledge passages of the system prompt and the last user message.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,8 +22,11 @@ KNOWLEDGE_HEADER = "Base de conhecimento:"
 
 
 def passages_in(system_prompt: str) -> list[str]:
+    """The numbered passages of a system prompt, each on one line (a passage may span several:
+    its section title, table rows, paragraphs)."""
     _, _, knowledge = system_prompt.partition(KNOWLEDGE_HEADER)
-    return [line.split("] ", 1)[1] for line in knowledge.splitlines() if line.startswith("[")]
+    blocks = re.split(r"^\[\d+\] ", knowledge, flags=re.MULTILINE)[1:]
+    return [" ".join(block.split()) for block in blocks]
 
 
 @dataclass

@@ -65,6 +65,7 @@ async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
         evolution_api_key=evolution.api_key,
         typing_presence=False,
         typing_ms_per_char=0,
+        relevance_min_score=-1.0,  # no documents here: the "I don't know" gate off
     )
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     try:

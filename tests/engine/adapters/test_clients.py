@@ -13,7 +13,7 @@ from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.http_server import free_port
 
-PASSAGE = Passage("O produto X custa R$ 100 e é azul.", 1, 0, 0.2)
+PASSAGE = Passage("O produto X custa R$ 100 e é azul.", 1, 0, similarity=0.8)
 PHONE = "5511987654321@s.whatsapp.net"
 
 

@@ -414,3 +414,80 @@ def test_faq_chunks_repeat_some_words_of_their_predecessor() -> None:
         for previous, chunk in itertools.pairwise(chunks)
     ]
     assert any(starts_with_overlap)
+
+
+# --------------------------------------------------------------------------- by section
+
+from engine.core.chunking import chunk_document, split_sections  # noqa: E402
+
+MENU = """# Cardápio
+
+Massas frescas todos os dias.
+
+## Pizzas
+
+| Sabor | Broto | Grande |
+|---|---|---|
+| Calabresa | R$ 40,00 | R$ 64,00 |
+
+Meio a meio: cobramos o sabor mais caro.
+
+## Bebidas
+
+Refrigerante 2 litros: R$ 16,00.
+
+### Vinhos
+
+Taça de vinho da casa: R$ 22,00.
+"""
+
+
+def test_sections_carry_their_parent_heading() -> None:
+    titles = [s.title for s in split_sections(MENU)]
+    assert titles == ["Cardápio", "Cardápio > Pizzas", "Cardápio > Bebidas", "Bebidas > Vinhos"]
+
+
+def test_every_chunk_starts_with_its_section_title_and_never_spans_two_sections() -> None:
+    chunks = chunk_document(MENU, size=800, overlap=120)
+
+    assert [c.section for c in chunks] == [s.title for s in split_sections(MENU)]
+    for chunk in chunks:
+        assert chunk.text.startswith(chunk.section + "\n")
+    assert "| Calabresa | R$ 40,00 | R$ 64,00 |" in chunks[1].text  # table rows stay rows
+    assert "Refrigerante" not in chunks[1].text
+
+
+@pytest.mark.parametrize("size", [200, 400, 800])
+def test_a_long_section_is_cut_at_paragraphs_within_the_size(size: int) -> None:
+    body = "\n\n".join(f"Parágrafo {i}: " + "palavra " * 30 for i in range(12))
+    chunks = chunk_document(f"## Regras da casa\n\n{body}", size=size, overlap=40)
+
+    assert len(chunks) > 1
+    assert all(len(c.text) <= size for c in chunks)
+    assert all(c.text.startswith("Regras da casa\n") for c in chunks)
+    for i in range(12):  # every paragraph is in some chunk
+        assert any(f"Parágrafo {i}:" in c.text for c in chunks)
+
+
+def test_every_answer_of_the_evaluation_set_lies_whole_in_one_chunk() -> None:
+    from bench.retrieval_dataset import contains_answer, load_retrieval_dataset
+
+    dataset = load_retrieval_dataset()
+    for size in (400, 800):
+        for business in dataset.businesses:
+            chunks = [
+                c for d in business.documents for c in chunk_document(d.text, size=size, overlap=60)
+            ]
+            for question in business.questions:
+                assert any(contains_answer(c.text, question.expected.answer) for c in chunks), (
+                    size,
+                    question.q,
+                )
+
+
+def test_text_before_any_heading_has_no_title() -> None:
+    [chunk] = chunk_document("Só um parágrafo, sem título.")
+    assert chunk == Chunk("", "Só um parágrafo, sem título.")
+
+
+from engine.core.chunking import Chunk  # noqa: E402

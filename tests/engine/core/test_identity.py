@@ -95,6 +95,8 @@ def state(**fields: Any) -> ConversationState:
         "paused_by": None,
         "session_started_at": None,
         "out_of_office_sent_at": None,
+        "needs_human_since": None,
+        "needs_human_reason": None,
     }
     return ConversationState(**{**base, **fields})
 
@@ -104,6 +106,18 @@ def minutes(n: float) -> datetime:
 
 
 MERGE_CASES = [
+    pytest.param(
+        state(),
+        state(needs_human_since=minutes(3), needs_human_reason="dont_know"),
+        {"needs_human_since": minutes(3), "needs_human_reason": "dont_know"},
+        id="lid-waiting-for-a-human-keeps-waiting",
+    ),
+    pytest.param(
+        state(needs_human_since=minutes(9), needs_human_reason="rate_limited"),
+        state(needs_human_since=minutes(3), needs_human_reason="dont_know"),
+        {"needs_human_since": minutes(3), "needs_human_reason": "dont_know"},
+        id="earliest-wait-keeps-its-place-and-reason",
+    ),
     pytest.param(
         state(paused_until=minutes(30), paused_by="human"),
         state(),

@@ -16,10 +16,10 @@ from engine.core.prompt import (
 )
 
 PERSONA = "Você é a Ana, atendente virtual da Loja Centro. Seja cordial e breve."
-HORARIO = Passage("Abrimos de segunda a sexta, das 9h às 19h.", 11, 0, 0.12)
-SABADO = Passage("Aos sábados abrimos das 9h às 14h.", 11, 1, 0.18)
-ENTREGA = Passage("Entregamos em Curitiba em até 2 dias úteis.", 12, 3, 0.41)
-PIX = Passage("Aceitamos Pix, cartões e boleto.", None, 0, 0.55)
+HORARIO = Passage("Abrimos de segunda a sexta, das 9h às 19h.", 11, 0, similarity=0.88)
+SABADO = Passage("Aos sábados abrimos das 9h às 14h.", 11, 1, similarity=0.82)
+ENTREGA = Passage("Entregamos em Curitiba em até 2 dias úteis.", 12, 3, similarity=0.59)
+PIX = Passage("Aceitamos Pix, cartões e boleto.", None, 0, similarity=0.45)
 PASSAGES = [HORARIO, SABADO, ENTREGA]
 MEMORY = [
     Exchange("oi\nvocês abrem amanhã?", "Olá! Abrimos amanhã das 9h às 19h."),
@@ -42,6 +42,18 @@ def test_system_prompt_has_persona_rule_and_numbered_passages_in_that_order() ->
     lines = system.split("\n")
     numbered = [line for line in lines if line.startswith("[")]
     assert numbered == [f"[{i}] {p.text}" for i, p in enumerate(PASSAGES, start=1)]
+
+
+def test_system_prompt_names_the_document_of_each_passage_and_the_answer_only_rule() -> None:
+    titled = Passage("Entregas\nEntregamos em 2 dias.", 3, 0, title="frete.pdf", section="Entregas")
+
+    system = system_of(
+        build_chat_messages(persona=PERSONA, passages=[titled], memory=[], user_text="prazo?")
+    )
+
+    assert "[1] (frete.pdf) Entregas\nEntregamos em 2 dias." in system
+    assert "apenas com base nos trechos" in GROUNDING_RULE
+    assert "não tem essa informação" in GROUNDING_RULE
     assert system.index(PERSONA) < system.index(GROUNDING_RULE) < system.index("[1] ")
     assert NO_PASSAGES not in system
 
@@ -140,42 +152,58 @@ def test_every_message_is_a_plain_role_and_content_dict() -> None:
 # --------------------------------------------------------------------------- offline
 
 
-def test_offline_reply_is_labelled_and_uses_the_two_best_passages() -> None:
-    reply = offline_reply(PASSAGES)
+LONG_PASSAGE = Passage(
+    "Entregas\nEntregamos em Curitiba em até 2 dias úteis. O frete é grátis acima de R$ 200,00. "
+    "Para outras cidades, o prazo é de 5 a 8 dias úteis pelos Correios. Pedidos feitos até as "
+    "14h saem no mesmo dia. Não entregamos aos domingos.",
+    12,
+    0,
+    section="Entregas",
+)
+
+
+def test_offline_reply_is_labelled_and_extracts_the_sentence_that_answers() -> None:
+    reply = offline_reply("qual o horario de sabado?", PASSAGES)
 
     assert reply.startswith(OFFLINE_PREFIX)
-    assert HORARIO.text in reply and SABADO.text in reply
-    assert ENTREGA.text not in reply
-    assert reply.index(HORARIO.text) < reply.index(SABADO.text)
+    body = reply.removeprefix(OFFLINE_PREFIX).strip()
+    assert body.startswith(SABADO.text)
+    assert ENTREGA.text not in body
     assert OFFLINE_NOTHING_FOUND not in reply
 
 
-@pytest.mark.parametrize(
-    ("max_passages", "included", "excluded"),
-    [
-        pytest.param(1, [HORARIO], [SABADO, ENTREGA, PIX], id="one"),
-        pytest.param(2, [HORARIO, SABADO], [ENTREGA, PIX], id="two"),
-        pytest.param(3, [HORARIO, SABADO, ENTREGA], [PIX], id="three"),
-        pytest.param(10, [HORARIO, SABADO, ENTREGA, PIX], [], id="more-than-available"),
-    ],
-)
-def test_offline_reply_includes_at_most_max_passages_best_first(
-    max_passages: int, included: list[Passage], excluded: list[Passage]
-) -> None:
-    reply = offline_reply([*PASSAGES, PIX], max_passages=max_passages)
+def test_offline_reply_is_one_to_three_sentences_not_the_whole_chunk() -> None:
+    reply = offline_reply("o frete é gratis? qual o prazo pra outras cidades", [LONG_PASSAGE])
 
-    positions = [reply.index(p.text) for p in included]
-    assert positions == sorted(positions)
-    for passage in excluded:
-        assert passage.text not in reply
+    body = reply.removeprefix(OFFLINE_PREFIX).strip()
+    assert "frete é grátis acima de R$ 200,00" in body
+    assert "Não entregamos aos domingos" not in body
+    assert body.count(". ") + 1 <= 3
+    assert "\n\n" not in body  # one message on the phone, after the offline label
+    assert not body.startswith("Entregas")  # the section title is not a sentence
 
 
-def test_offline_reply_with_one_passage_is_prefix_and_passage() -> None:
-    assert offline_reply([PIX]) == f"{OFFLINE_PREFIX}\n\n{PIX.text}"
+def test_offline_reply_reads_a_table_row_with_its_header() -> None:
+    table = Passage(
+        "Pizzas\n| Sabor | Broto | Grande |\n|---|---|---|\n| Calabresa | R$ 40,00 | R$ 64,00 |\n"
+        "| Margherita | R$ 42,00 | R$ 69,00 |",
+        1,
+        0,
+        section="Pizzas",
+    )
+
+    reply = offline_reply("qto ta a calabresa grande", [table])
+
+    assert "Calabresa — Broto: R$ 40,00; Grande: R$ 64,00" in reply
+    assert "Margherita" not in reply
+
+
+def test_offline_reply_without_a_word_in_common_gives_the_best_passages_first_sentence() -> None:
+    assert offline_reply("???", [PIX, HORARIO]) == f"{OFFLINE_PREFIX}\n\n{PIX.text}"
 
 
 def test_offline_reply_without_passages_says_nothing_was_found() -> None:
-    reply = offline_reply([])
+    reply = offline_reply("qual o horario?", [])
 
     assert reply.startswith(OFFLINE_PREFIX)
     assert OFFLINE_NOTHING_FOUND in reply

@@ -163,3 +163,39 @@ def test_ray_env_prints_plain_export_lines_for_the_entrypoint_to_evaluate(
     assert "\x1b" not in "".join(lines)  # no colour codes, even from rich
     resources = 'export CONVERSA_RAY_RESOURCES=\'{"conversation_slot"'
     assert any(line.startswith(resources) for line in lines)
+
+
+def test_documents_of_any_format_are_uploaded_counted_and_deleted_from_the_cli(
+    conversa: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.support.documents import make_docx, make_pdf
+
+    url = conversa.base_url
+    status, out, _ = run_cli(capsys, "cliente", "create", "--nome", "Loja Docs", url=url)
+    cid = str(json.loads(out)["id"])
+    guia = tmp_path / "guia.docx"
+    guia.write_bytes(make_docx([("Trocas", ["Trocas em até 30 dias."])]))
+    tabela = tmp_path / "tabela.pdf"
+    tabela.write_bytes(make_pdf(["Frete grátis acima de R$ 199,00."]))
+    status, out, _ = run_cli(capsys, "docs", "upload", cid, str(guia), str(tabela), url=url)
+    assert status == 0, out
+    assert "guia.docx: ready" in out and "tabela.pdf: ready" in out
+
+    status, out, _ = run_cli(capsys, "knowledge", "stats", cid, url=url)
+    stats = json.loads(out)
+    assert stats["documents"] == 2 and stats["vectors"] == stats["chunks"] == 2
+
+    documents = httpx.get(
+        f"{url}/admin/clientes/{cid}/documents",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    ).json()
+    pdf = next(d for d in documents if d["title"] == "tabela.pdf")
+    status, out, _ = run_cli(capsys, "docs", "delete", cid, str(pdf["id"]), url=url)
+    assert status == 0 and f"document {pdf['id']} deleted" in out
+    status, out, _ = run_cli(capsys, "knowledge", "stats", cid, url=url)
+    assert json.loads(out)["documents"] == 1
+
+    status, out, _ = run_cli(capsys, "needs-human", cid, url=url)
+    assert status == 0 and json.loads(out) == {"count": 0, "conversations": []}
+    status, out, _ = run_cli(capsys, "knowledge", "delete", cid, "--force", url=url)
+    assert status == 0 and json.loads(out)["documents_deleted"] == 1
