@@ -181,7 +181,8 @@ class Settings(BaseSettings):
         0, ge=0, description="A new cliente is served this long before it pays; 0 = no trial."
     )
     billing_return_url: str | None = Field(
-        None, description="Where Checkout and the Portal send the business back; unset = PUBLIC_URL."
+        None,
+        description="Where Checkout and the Portal send the business back; unset = PUBLIC_URL.",
     )
 
     @model_validator(mode="after")

@@ -15,7 +15,9 @@ from engine.config import Settings
 from engine.core.naming import SUPERVISOR_NAME
 from engine.core.turns import Delivery
 from engine.db.session import create_engine, session_factory
+from engine.services.billing import Billing, StatusChange, announce
 from engine.services.inbox import EvolutionInbox
+from engine.services.instances import Instances
 from engine.services.knowledge import Knowledge
 from engine.wiring import conversation_config, default_behaviour, retriever_config
 
@@ -36,6 +38,8 @@ class IngressContext:
             chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap,
         )
+        self.billing = Billing(self.sessions, settings)
+        self.instances = Instances(self.sessions, settings)
         self._background: set[asyncio.Task[Any]] = set()
         self._supervisor: Any = None
 
@@ -68,7 +72,17 @@ class IngressContext:
             context={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid},
         )
 
+    def announce(self, change: StatusChange | None) -> None:
+        """After the response: a cliente that stopped being served silences its live chats."""
+        if change is not None and change.stops_serving:
+            self.spawn(
+                announce(change, self.supervisor),
+                what="silencing a cliente's conversations",
+                context={"cliente_id": change.cliente_id, "status": change.after.value},
+            )
+
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
+        await self.instances.close()
         await self.engine.dispose()

@@ -1,9 +1,9 @@
-"""Request and response bodies of the operator API."""
+"""Request and response bodies of the operator API (`/admin`) and the tenant API (`/v1`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,9 @@ from engine.core.statuses import (
     MessageStatus,
     TurnStatus,
 )
+
+INSTANCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+NUMBER = r"^\d{8,15}$"
 
 
 class _Out(BaseModel):
@@ -47,7 +50,11 @@ class ClienteBehaviour(BaseModel):
 
 class ClienteCreate(ClienteBehaviour):
     nome: str = Field(min_length=1, max_length=200)
-    status: ClienteStatus = ClienteStatus.ATIVO
+    status: ClienteStatus | None = Field(
+        None,
+        description="Omit: PENDENTE until it pays (ATIVO during a configured trial). An operator "
+        "may set ATIVO to serve a cliente without Stripe.",
+    )
 
 
 class ClienteUpdate(ClienteBehaviour):
@@ -71,15 +78,22 @@ class ClienteOut(_Out):
     business_hours: dict[str, Any] | None
     group_replies: GroupReplies
     created_at: datetime
+    subscription_status: str | None = Field(description="Stripe's status of its subscription.")
+    past_due_since: datetime | None
+    trial_ends_at: datetime | None
+
+
+class MeUpdate(ClienteBehaviour):
+    """What a business may change about itself (its status follows Stripe and operators)."""
+
+    nome: str | None = Field(None, min_length=1, max_length=200)
 
 
 class InstanceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    instance_id: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="The Evolution instance name."
-    )
-    numero: str | None = Field(None, pattern=r"^\d{8,15}$", description="Digits only, with DDI.")
+    instance_id: str = Field(pattern=INSTANCE_NAME, description="The Evolution instance name.")
+    numero: str | None = Field(None, pattern=NUMBER, description="Digits only, with DDI.")
     webhook_secret: str = Field(
         min_length=16,
         max_length=200,
@@ -93,8 +107,37 @@ class InstanceOut(_Out):
     instance_id: str
     numero: str | None
     status: InstanciaStatus
-    qr_code: str | None
+    qr_code: str | None = Field(description="The raw QR string; GET …/qr.png draws it.")
+    pairing_code: str | None = Field(description="Typed on the phone instead of scanning.")
+    provisioned: bool = Field(description="Created on Evolution by Conversa.")
     created_at: datetime
+
+
+class InstanceConnect(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        None, pattern=INSTANCE_NAME, description="The Evolution instance name; omit to get one."
+    )
+    number: str | None = Field(
+        None,
+        pattern=NUMBER,
+        description="The phone's number (digits, with DDI): adds a pairing code.",
+    )
+
+
+class InstanceReconnect(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str | None = Field(None, pattern=NUMBER, description="Ask for a pairing code too.")
+
+
+class QrOut(BaseModel):
+    instance: int
+    status: InstanciaStatus
+    code: str = Field(description="The raw QR string (what the phone scans).")
+    pairing_code: str | None
+    png_url: str = Field(description="The same QR code drawn as a PNG.")
 
 
 class DocumentOut(_Out):
@@ -164,3 +207,108 @@ class WebhookAck(BaseModel):
 
     status: InboundOutcome
     detail: str | None = Field(None, description="why it was ignored or recorded unanswered")
+
+
+# --- tenant API --------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, snake_case: not_found, invalid_input, conflict, …")
+    message: str = Field(description="What went wrong and what to do.")
+    fields: list[FieldError] | None = Field(None, description="Per-field reasons (validation).")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx (and 5xx) of the tenant API."""
+
+    error: ErrorDetail
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null: last.")
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("default", min_length=1, max_length=100, description="What it is for.")
+
+
+class ApiKeyOut(_Out):
+    id: int
+    name: str
+    prefix: str = Field(description="The key's first characters, shown to tell keys apart.")
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself: shown this once, never again.")
+
+
+class SignupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nome: str = Field(min_length=1, max_length=200, description="The business's name.")
+
+
+class SignupOut(BaseModel):
+    cliente: ClienteOut
+    api_key: ApiKeyCreated
+
+
+class BillingOut(BaseModel):
+    status: ClienteStatus
+    served: bool = Field(description="Whether its customers are answered now.")
+    subscription_status: str | None
+    past_due_since: datetime | None
+    grace_ends_at: datetime | None = Field(
+        description="When a past_due cliente stops being served."
+    )
+    trial_ends_at: datetime | None
+    has_customer: bool
+
+
+class CheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    success_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
+    cancel_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
+
+
+class PortalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    return_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
+
+
+class LinkOut(BaseModel):
+    url: str = Field(description="Open it in a browser.")
+
+
+class DayStatsOut(_Out):
+    day: date
+    messages_in: int
+    messages_out: int
+    replies: int
+    replies_by_kind: dict[str, int]
+    median_reply_s: float | None
+    llm_tokens: int
+    active_conversations: int
+    takeovers: int
+
+
+class AnalyticsOut(BaseModel):
+    tz: str
+    days: list[DayStatsOut]

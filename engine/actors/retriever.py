@@ -106,6 +106,14 @@ class TenantRetriever:
         )
         return len(chunks)
 
+    async def delete_document(self, document_id: int) -> None:
+        """Remove one document's chunks: it is no longer searched."""
+        self._use()
+        await asyncio.to_thread(self._store.delete_document, document_id)
+        log.info(
+            "document deleted", extra={"cliente_id": self._cliente_id, "document_id": document_id}
+        )
+
     async def delete_all(self) -> None:
         """`deletar_vectorstore_cliente`: drop the whole collection, then start an empty one."""
         self._use()

@@ -92,6 +92,10 @@ class ChromaStore:
             ],
         )
 
+    def delete_document(self, document_id: int) -> None:
+        """Remove every chunk of one document."""
+        self.collection.delete(where={"document_id": document_id})
+
     def reset(self) -> None:
         """Drop the collection and start an empty one (`deletar_vectorstore_cliente`)."""
         self.client.delete_collection(self.name)

@@ -39,6 +39,16 @@ _LIVE = frozenset({"active", "trialing", "past_due", "unpaid", "paused", "incomp
 
 
 @dataclass(frozen=True)
+class StripeEvent:
+    """A verified Stripe event: its id (the idempotency key), type, time and object."""
+
+    id: str
+    type: str
+    created: int
+    object: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Subscription:
     """What Conversa needs of a Stripe subscription."""
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.core.auth import hash_secret
+from engine.core.auth import SECRET_ROTATION_OVERLAP, hash_secret, secret_matches
 from engine.core.behaviour import ClienteOverrides
 from engine.core.statuses import ClienteStatus, InstanciaStatus
 from engine.db.models import Cliente, InstanciaWhatsApp
@@ -27,6 +27,11 @@ class InstanceRoute:
     webhook_secret_sha256: str
     numero: str | None
     overrides: ClienteOverrides
+    # The secret a rotation replaced, while its overlap lasts (Evolution may still retry with it).
+    previous_secret_sha256: str | None = None
+
+    def accepts(self, secret: str | None) -> bool:
+        return secret_matches(secret, self.webhook_secret_sha256, self.previous_secret_sha256)
 
 
 # The cliente columns that hold its behaviour overrides (named like ClienteOverrides' fields).
@@ -70,7 +75,8 @@ async def register_instance(
     instance_id: str,
     numero: str | None,
     webhook_secret: str,
-    api_key: str | None,
+    api_key_encrypted: str | None,
+    provisioned: bool = False,
 ) -> InstanciaWhatsApp:
     await get_cliente(session, cliente_id)
     instancia = InstanciaWhatsApp(
@@ -79,7 +85,8 @@ async def register_instance(
         numero=numero,
         status=InstanciaStatus.PENDENTE,
         webhook_secret_sha256=hash_secret(webhook_secret),
-        api_key=api_key,
+        api_key_encrypted=api_key_encrypted,
+        provisioned=provisioned,
     )
     session.add(instancia)
     try:
@@ -118,6 +125,13 @@ async def find_instance_route(
             Cliente.status,
             InstanciaWhatsApp.webhook_secret_sha256,
             InstanciaWhatsApp.numero,
+            case(
+                (
+                    InstanciaWhatsApp.secret_rotated_at > func.now() - SECRET_ROTATION_OVERLAP,
+                    InstanciaWhatsApp.previous_secret_sha256,
+                ),
+                else_=None,
+            ).label("previous_secret_sha256"),
             *OVERRIDE_COLUMNS,
         )
         .join(Cliente, Cliente.id == InstanciaWhatsApp.cliente_id)
@@ -137,6 +151,7 @@ async def find_instance_route(
         webhook_secret_sha256=row.webhook_secret_sha256,
         numero=row.numero,
         overrides=overrides_of(row),
+        previous_secret_sha256=row.previous_secret_sha256,
     )
 
 
@@ -146,13 +161,19 @@ async def set_instance_state(
     *,
     status: InstanciaStatus | None = None,
     qr_code: str | None = None,
+    pairing_code: str | None = None,
     numero: str | None = None,
+    clear_qr: bool = False,
 ) -> None:
+    """Change what is given; `clear_qr` forgets the QR code (scanned, or logged out)."""
     values: dict[str, Any] = {"updated_at": func.now()}
     if status is not None:
         values["status"] = status
     if qr_code is not None:
         values["qr_code"] = qr_code
+        values["pairing_code"] = pairing_code
+    if clear_qr:
+        values["qr_code"] = values["pairing_code"] = None
     if numero is not None:
         values["numero"] = numero
     await session.execute(

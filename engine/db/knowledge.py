@@ -94,3 +94,11 @@ async def delete_all(session: AsyncSession, cliente_id: int) -> int:
         delete(KnowledgeDocument).where(KnowledgeDocument.cliente_id == cliente_id)
     )
     return result.rowcount or 0  # type: ignore[attr-defined]  # a CursorResult
+
+
+async def delete_document(session: AsyncSession, cliente_id: int, document_id: int) -> None:
+    await session.execute(
+        delete(KnowledgeDocument).where(
+            KnowledgeDocument.id == document_id, KnowledgeDocument.cliente_id == cliente_id
+        )
+    )

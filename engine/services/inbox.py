@@ -17,12 +17,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.core import inbound, whatsapp
-from engine.core.auth import secret_matches
 from engine.core.behaviour import Behaviour
 from engine.core.debounce import BurstMessage
 from engine.core.inbound import ChatFacts, InboundOutcome
 from engine.core.reasons import IgnoreReason
-from engine.core.statuses import Author, Direction, MessageStatus
+from engine.core.statuses import Author, Direction, InstanciaStatus, MessageStatus
 from engine.core.turns import Delivery
 from engine.db import clientes as clientes_db
 from engine.db import inbox as inbox_db
@@ -59,7 +58,7 @@ class EvolutionInbox:
                     f"no WhatsApp instance {envelope.instance!r} is registered; "
                     "register it with POST /admin/clientes/{id}/instances"
                 )
-            if not secret_matches(secret, route.webhook_secret_sha256):
+            if not route.accepts(secret):
                 raise Unauthenticated("missing or wrong webhook secret for this instance")
 
             if envelope.event == "messages.upsert":
@@ -171,6 +170,8 @@ class EvolutionInbox:
             status=update.status,
             numero=update.numero,
             qr_code=update.qr_code,
+            pairing_code=update.pairing_code,
+            clear_qr=update.status is InstanciaStatus.CONECTADA,
         )
         return WebhookOutcome(InboundOutcome.RECORDED, update.detail, route.cliente_id)
 

@@ -39,9 +39,7 @@ def upgrade() -> None:
         sa.Column("provisioned", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
     op.add_column("instancias_whatsapp", sa.Column("previous_secret_sha256", sa.String(64)))
-    op.add_column(
-        "instancias_whatsapp", sa.Column("secret_rotated_at", sa.DateTime(timezone=True))
-    )
+    op.add_column("instancias_whatsapp", sa.Column("secret_rotated_at", sa.DateTime(timezone=True)))
     connection = op.get_bind()
     fernet = _fernet()
     plain = connection.execute(
@@ -73,7 +71,10 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("id", name="pk_api_keys"),
         sa.ForeignKeyConstraint(
-            ["cliente_id"], ["clientes.id"], ondelete="CASCADE", name="fk_api_keys_cliente_id_clientes"
+            ["cliente_id"],
+            ["clientes.id"],
+            ondelete="CASCADE",
+            name="fk_api_keys_cliente_id_clientes",
         ),
         sa.UniqueConstraint("key_sha256", name="uq_api_keys_key_sha256"),
     )

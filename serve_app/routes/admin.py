@@ -5,26 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.core.business_hours import BusinessHours
 from engine.core.naming import get_collection_name
-from engine.core.statuses import DocumentStatus
+from engine.db import api_keys as api_keys_db
 from engine.db import clientes as clientes_db
 from engine.db import conversations as conversations_db
-from engine.db import inbox as inbox_db
 from engine.db import knowledge as knowledge_db
-from engine.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from engine.services import api_keys, clientes, conversations
 from serve_app.deps import Ctx, Session, require_operator
 from serve_app.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    BillingOut,
     ClienteCreate,
     ClienteOut,
     ClienteUpdate,
     ConversationOut,
     DocumentOut,
+    InstanceConnect,
     InstanceCreate,
     InstanceOut,
     KnowledgeDeleted,
+    LinkOut,
     MessageOut,
     PauseRequest,
     TurnOut,
@@ -32,15 +35,14 @@ from serve_app.schemas import (
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_operator)])
 
-MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
-TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown")
-
 
 @router.post("/clientes", response_model=ClienteOut, status_code=status.HTTP_201_CREATED)
-async def create_cliente(body: ClienteCreate, session: Session) -> ClienteOut:
-    _check_wait(body.debounce_s, body.max_wait_s)
-    cliente = await clientes_db.create_cliente(
-        session, **_canonical(body.model_dump(exclude_none=True))
+async def create_cliente(body: ClienteCreate, ctx: Ctx, session: Session) -> ClienteOut:
+    """A new cliente: PENDENTE until it pays (ATIVO during a configured trial), unless
+    `status` says otherwise (e.g. ATIVO: served without Stripe)."""
+    fields = body.model_dump(exclude_none=True, exclude={"status"})
+    cliente = await clientes.create_cliente(
+        session, fields, status=body.status, trial_days=ctx.settings.trial_days
     )
     await session.commit()
     return ClienteOut.model_validate(cliente)
@@ -52,33 +54,16 @@ async def get_cliente(cliente_id: int, session: Session) -> ClienteOut:
 
 
 @router.patch("/clientes/{cliente_id}", response_model=ClienteOut)
-async def update_cliente(cliente_id: int, body: ClienteUpdate, session: Session) -> ClienteOut:
-    changes = _canonical(body.model_dump(exclude_unset=True))
-    if changes.get("group_replies", "") is None or changes.get("status", "") is None:
-        raise InvalidInput("group_replies and status cannot be null")
-    current = await clientes_db.get_cliente(session, cliente_id)
-    _check_wait(
-        changes.get("debounce_s", current.debounce_s),
-        changes.get("max_wait_s", current.max_wait_s),
+async def update_cliente(
+    cliente_id: int, body: ClienteUpdate, ctx: Ctx, session: Session
+) -> ClienteOut:
+    """Change a cliente; a status that stops it being served silences its live chats at once."""
+    cliente, change = await clientes.update_cliente(
+        session, cliente_id, body.model_dump(exclude_unset=True)
     )
-    cliente = await clientes_db.update_cliente(session, cliente_id, **changes)
     await session.commit()
+    ctx.announce(change)
     return ClienteOut.model_validate(cliente)
-
-
-def _canonical(fields: dict[str, Any]) -> dict[str, Any]:
-    """Validate a business-hours schedule and store it in its canonical form."""
-    if fields.get("business_hours") is not None:
-        try:
-            fields["business_hours"] = BusinessHours.parse(fields["business_hours"]).to_json()
-        except ValueError as e:
-            raise InvalidInput(f"business_hours: {e}") from e
-    return fields
-
-
-def _check_wait(debounce_s: float | None, max_wait_s: float | None) -> None:
-    if debounce_s is not None and max_wait_s is not None and max_wait_s < debounce_s:
-        raise InvalidInput("max_wait_s must be >= debounce_s")
 
 
 @router.post(
@@ -86,9 +71,9 @@ def _check_wait(debounce_s: float | None, max_wait_s: float | None) -> None:
     response_model=InstanceOut,
     status_code=status.HTTP_201_CREATED,
 )
-async def register_instance(cliente_id: int, body: InstanceCreate, session: Session) -> InstanceOut:
-    instancia = await clientes_db.register_instance(session, cliente_id, **body.model_dump())
-    await session.commit()
+async def register_instance(cliente_id: int, body: InstanceCreate, ctx: Ctx) -> InstanceOut:
+    """Register an instance made on Evolution by hand, with the secret it sends."""
+    instancia = await ctx.instances.register(cliente_id, **body.model_dump())
     return InstanceOut.model_validate(instancia)
 
 
@@ -105,50 +90,21 @@ async def upload_document(
     request: Request,
     response: Response,
     ctx: Ctx,
-    session: Session,
     title: str = Query(..., min_length=1, max_length=300),
     wait: bool = Query(False, description="Answer only when the document is searchable."),
 ) -> DocumentOut:
     """Upload a text/markdown document (raw body). 202 while it is being embedded (poll its
     progress at GET …/documents/{id}), 200 when ready, or when the same text was already there."""
-    content_type = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
-    if content_type not in TEXT_TYPES:
-        raise UnsupportedMediaType(
-            f"Content-Type must be one of {', '.join(TEXT_TYPES)}, got {content_type!r}"
-        )
-    raw = await request.body()
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        raise PayloadTooLarge(
-            f"document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB; split it"
-        )
-    try:
-        content = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InvalidInput("document must be UTF-8 text") from e
-    if not content.strip():
-        raise InvalidInput("document is empty")
-    await clientes_db.get_cliente(session, cliente_id)
-    document, needs_ingest = await knowledge_db.add_document(
-        session, cliente_id, title=title, content_type=content_type, content=content
+    document, ready = await ctx.knowledge.upload(
+        cliente_id,
+        title=title,
+        content_type=request.headers.get("content-type"),
+        raw=await request.body(),
+        wait=wait,
+        spawn=lambda work, context: ctx.spawn(work, what="ingestion", context=context),
     )
-    await session.commit()
-    if not needs_ingest:
-        response.status_code = status.HTTP_200_OK
-        return DocumentOut.model_validate(document)
-    document_id = document.id
-    ingest = ctx.knowledge.ingest(cliente_id, document_id, content)
-    if wait:
-        await ingest
-        response.status_code = status.HTTP_200_OK
-    else:
-        ctx.spawn(
-            ingest, what="ingestion", context={"cliente_id": cliente_id, "document_id": document_id}
-        )
-        response.status_code = status.HTTP_202_ACCEPTED
-    session.expire_all()  # progress was written by the ingestion's own sessions
-    return DocumentOut.model_validate(
-        await knowledge_db.get_document(session, cliente_id, document_id)
-    )
+    response.status_code = status.HTTP_200_OK if ready else status.HTTP_202_ACCEPTED
+    return DocumentOut.model_validate(document)
 
 
 @router.get("/clientes/{cliente_id}/documents", response_model=list[DocumentOut])
@@ -166,17 +122,8 @@ async def get_document(cliente_id: int, document_id: int, session: Session) -> D
 
 
 @router.delete("/clientes/{cliente_id}/knowledge", response_model=KnowledgeDeleted)
-async def delete_knowledge(cliente_id: int, ctx: Ctx, session: Session) -> KnowledgeDeleted:
+async def delete_knowledge(cliente_id: int, ctx: Ctx) -> KnowledgeDeleted:
     """`deletar_vectorstore_cliente`: the cliente's collection and documents are removed."""
-    await clientes_db.get_cliente(session, cliente_id)
-    busy = [
-        d.id
-        for d in await knowledge_db.list_documents(session, cliente_id)
-        if d.status is DocumentStatus.PROCESSANDO
-    ]
-    if busy:
-        raise InvalidInput(f"documents {busy} are still being ingested; wait for them to finish")
-    await session.rollback()  # end the read before the deletion's own transaction
     deleted = await ctx.knowledge.deletar_vectorstore_cliente(cliente_id)
     return KnowledgeDeleted(collection=get_collection_name(cliente_id), documents_deleted=deleted)
 
@@ -215,9 +162,10 @@ async def pause_conversation(
     cliente_id: int, conversation_id: int, body: PauseRequest, session: Session
 ) -> ConversationOut:
     """Silence the bot in one chat (a human is answering), for a while or until resumed."""
-    await conversations_db.require_conversation(session, cliente_id, conversation_id)
-    await inbox_db.pause(session, conversation_id, seconds=body.duration_s, by="operator")
-    return await _committed_conversation(session, cliente_id, conversation_id)
+    conversation = await conversations.pause(
+        session, cliente_id, conversation_id, duration_s=body.duration_s
+    )
+    return ConversationOut.model_validate(conversation)
 
 
 @router.post(
@@ -226,17 +174,101 @@ async def pause_conversation(
 async def resume_conversation(
     cliente_id: int, conversation_id: int, session: Session
 ) -> ConversationOut:
-    await conversations_db.require_conversation(session, cliente_id, conversation_id)
-    await inbox_db.resume(session, conversation_id)
-    return await _committed_conversation(session, cliente_id, conversation_id)
-
-
-async def _committed_conversation(
-    session: AsyncSession, cliente_id: int, conversation_id: int
-) -> ConversationOut:
-    await session.commit()
-    conversation = await conversations_db.get_conversation(session, cliente_id, conversation_id)
+    conversation = await conversations.resume(session, cliente_id, conversation_id)
     return ConversationOut.model_validate(conversation)
+
+
+# --- for the business: provisioned instances, API keys, billing links -------------------------
+
+
+@router.post(
+    "/clientes/{cliente_id}/instances/connect",
+    response_model=InstanceOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def connect_instance(
+    cliente_id: int, ctx: Ctx, body: InstanceConnect | None = None
+) -> InstanceOut:
+    """Provision an instance on Evolution for the cliente (as `POST /v1/instances`)."""
+    body = body or InstanceConnect()
+    instancia = await ctx.instances.provision(cliente_id, name=body.name, number=body.number)
+    return InstanceOut.model_validate(instancia)
+
+
+@router.get(
+    "/clientes/{cliente_id}/instances/{instancia_id}/qr.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+async def instance_qr_png(cliente_id: int, instancia_id: int, ctx: Ctx) -> Response:
+    png = await ctx.instances.qr_png(cliente_id, instancia_id)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/clientes/{cliente_id}/instances/{instancia_id}/state", response_model=InstanceOut)
+async def instance_state(cliente_id: int, instancia_id: int, ctx: Ctx) -> InstanceOut:
+    """The connection state, asked of Evolution now."""
+    return InstanceOut.model_validate(await ctx.instances.refresh_state(cliente_id, instancia_id))
+
+
+@router.post(
+    "/clientes/{cliente_id}/instances/{instancia_id}/rotate-secret", response_model=InstanceOut
+)
+async def instance_rotate_secret(cliente_id: int, instancia_id: int, ctx: Ctx) -> InstanceOut:
+    return InstanceOut.model_validate(await ctx.instances.rotate_secret(cliente_id, instancia_id))
+
+
+@router.delete(
+    "/clientes/{cliente_id}/instances/{instancia_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+async def delete_instance(cliente_id: int, instancia_id: int, ctx: Ctx) -> Response:
+    await ctx.instances.delete(cliente_id, instancia_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/clientes/{cliente_id}/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+)
+async def create_api_key(cliente_id: int, body: ApiKeyCreate, session: Session) -> ApiKeyCreated:
+    """A tenant API key for the cliente; the key is in this answer only."""
+    created = await api_keys.create_key(session, cliente_id, name=body.name, created_by="operator")
+    await session.commit()
+    fields = ApiKeyOut.model_validate(created.row).model_dump()
+    return ApiKeyCreated.model_validate({**fields, "key": created.key})
+
+
+@router.get("/clientes/{cliente_id}/api-keys", response_model=list[ApiKeyOut])
+async def list_api_keys(cliente_id: int, session: Session) -> list[ApiKeyOut]:
+    await clientes_db.get_cliente(session, cliente_id)
+    return [ApiKeyOut.model_validate(k) for k in await api_keys_db.list_keys(session, cliente_id)]
+
+
+@router.delete("/clientes/{cliente_id}/api-keys/{key_id}", response_model=ApiKeyOut)
+async def revoke_api_key(cliente_id: int, key_id: int, session: Session) -> ApiKeyOut:
+    row = await api_keys_db.revoke_key(session, cliente_id, key_id)
+    await session.commit()
+    return ApiKeyOut.model_validate(row)
+
+
+@router.get("/clientes/{cliente_id}/billing", response_model=BillingOut)
+async def billing_status(cliente_id: int, ctx: Ctx) -> BillingOut:
+    return BillingOut.model_validate(await ctx.billing.status(cliente_id), from_attributes=True)
+
+
+@router.post("/clientes/{cliente_id}/billing/checkout", response_model=LinkOut)
+async def billing_checkout(cliente_id: int, ctx: Ctx) -> LinkOut:
+    """A Stripe Checkout link to send to the business."""
+    return LinkOut(url=await ctx.billing.checkout_url(cliente_id))
+
+
+@router.post("/clientes/{cliente_id}/billing/portal", response_model=LinkOut)
+async def billing_portal(cliente_id: int, ctx: Ctx) -> LinkOut:
+    """A Stripe Customer Portal link to send to the business."""
+    return LinkOut(url=await ctx.billing.portal_url(cliente_id))
 
 
 @router.get("/live")
