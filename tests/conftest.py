@@ -23,7 +23,7 @@ import pytest
 from engine.config import Settings
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.fake_stripe import FakeStripe
+from tests.support.fake_stripe import DEFAULT_PRICE, FakeStripe
 from tests.support.http_server import free_port
 from tests.support.postgres import asyncpg_dsn, create_database, drop_database
 from tests.support.tenants import MakeTenant, TenantHandle
@@ -86,9 +86,15 @@ def fake_llm() -> Iterator[FakeOpenAI]:
     server.stop()
 
 
+BILLING_GRACE_S = 4.0
+
+
 @pytest.fixture(scope="session")
 def settings(
-    database_url: str, fake_evolution: FakeEvolution, fake_llm: FakeOpenAI
+    database_url: str,
+    fake_evolution: FakeEvolution,
+    fake_llm: FakeOpenAI,
+    fake_stripe: FakeStripe,
 ) -> Iterator[Settings]:
     data_dir = Path(tempfile.mkdtemp(prefix="conversa-test-"))
     base_port = free_port()
@@ -124,6 +130,14 @@ def settings(
         evolution_url=fake_evolution.url,
         evolution_api_key=fake_evolution.api_key,
         log_level="INFO",
+        # Evolution (the test-run server) posts provisioned instances' webhooks here.
+        public_url=f"http://127.0.0.1:{base_port}",
+        signup_enabled=True,
+        stripe_api_key=fake_stripe.api_key,
+        stripe_api_base=fake_stripe.url,
+        stripe_webhook_secret=fake_stripe.webhook_secret,
+        stripe_price_id=DEFAULT_PRICE,
+        billing_grace_s=BILLING_GRACE_S,  # short enough to watch a grace period end
     )
     shutil.rmtree(data_dir, ignore_errors=True)
 
