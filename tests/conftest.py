@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from engine.config import Settings
+from tests.support.accounts import Account, MakeAccount, account_for
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_stripe import DEFAULT_PRICE, FakeStripe
@@ -174,12 +175,13 @@ async def make_tenant(
     made: list[int] = []
 
     async def make(
-        *, documents: tuple[str, ...] = (), status: str = "ATIVO", **cliente_fields: Any
+        *, documents: tuple[str, ...] = (), status: str | None = "ATIVO", **cliente_fields: Any
     ) -> TenantHandle:
-        response = await api.post(
-            "/admin/clientes",
-            json={"nome": f"Loja {uuid.uuid4().hex[:6]}", "status": status, **cliente_fields},
-        )
+        """`status=None`: as a new business starts (PENDENTE until it pays)."""
+        body = {"nome": f"Loja {uuid.uuid4().hex[:6]}", **cliente_fields}
+        if status is not None:
+            body["status"] = status
+        response = await api.post("/admin/clientes", json=body)
         assert response.status_code == 201, response.text
         cliente_id = response.json()["id"]
         made.append(cliente_id)
@@ -225,6 +227,21 @@ async def _kill_actors_of(cliente_ids: list[int], settings: Settings, database_u
     names = [r["session_id"] for r in rows] + [get_collection_name(c) for c in cliente_ids]
     for name in names:
         kill_actor(name, namespace=settings.ray_namespace)
+
+
+@pytest.fixture
+async def make_account(api: httpx.AsyncClient) -> AsyncIterator[MakeAccount]:
+    """Factory: a tenant API key (made by the operator) for a cliente, with a client using it."""
+    made: list[Account] = []
+
+    async def make(cliente_id: int) -> Account:
+        account = await account_for(api, cliente_id)
+        made.append(account)
+        return account
+
+    yield make
+    for account in made:
+        await account.client.aclose()
 
 
 @pytest.fixture

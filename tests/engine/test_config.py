@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
-
 from cryptography.fernet import Fernet
+from pydantic import ValidationError
 
 from engine.config import DEV_ADMIN_TOKEN, DEV_SECRETS_KEY, Settings
 
