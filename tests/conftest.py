@@ -208,10 +208,10 @@ async def make_tenant(
         return TenantHandle(cliente_id, instance, secret, api)
 
     yield make
-    await _kill_actors_of(made, settings, database_url)
+    await kill_actors_of(made, settings, database_url)
 
 
-async def _kill_actors_of(cliente_ids: list[int], settings: Settings, database_url: str) -> None:
+async def kill_actors_of(cliente_ids: list[int], settings: Settings, database_url: str) -> None:
     from engine.core.naming import get_collection_name
     from tests.support.ray_actors import kill_actor
 
