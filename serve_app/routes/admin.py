@@ -30,6 +30,7 @@ from serve_app.schemas import (
     LinkOut,
     MessageOut,
     PauseRequest,
+    QrOut,
     TurnOut,
 )
 
@@ -193,6 +194,21 @@ async def connect_instance(
     body = body or InstanceConnect()
     instancia = await ctx.instances.provision(cliente_id, name=body.name, number=body.number)
     return InstanceOut.model_validate(instancia)
+
+
+@router.get("/clientes/{cliente_id}/instances/{instancia_id}/qr", response_model=QrOut)
+async def instance_qr(cliente_id: int, instancia_id: int, ctx: Ctx, request: Request) -> QrOut:
+    """The raw QR code and pairing code (409 once connected)."""
+    view = await ctx.instances.qr(cliente_id, instancia_id)
+    assert view.code is not None
+    png = request.url_for("instance_qr_png", cliente_id=cliente_id, instancia_id=instancia_id)
+    return QrOut(
+        instance=view.instancia_id,
+        status=view.status,
+        code=view.code,
+        pairing_code=view.pairing_code,
+        png_url=str(png),
+    )
 
 
 @router.get(
