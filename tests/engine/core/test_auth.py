@@ -84,3 +84,11 @@ def test_token_matches_exact_tokens_only(given: str | None, expected: str, resul
 )
 def test_bearer_token_reads_only_the_bearer_scheme(header: str | None, token: str | None) -> None:
     assert bearer_token(header) == token
+
+
+def test_during_a_rotation_both_secrets_match_and_nothing_else() -> None:
+    new = "whsec_the_new_one_0123456789abcdef"
+    assert secret_matches(new, hash_secret(new), STORED)
+    assert secret_matches(SECRET, hash_secret(new), STORED)
+    assert not secret_matches("whsec_outro", hash_secret(new), STORED)
+    assert not secret_matches(SECRET, hash_secret(new), None)  # the overlap is over
