@@ -102,6 +102,13 @@ async def test_a_number_is_connected_in_one_call_scanned_and_answered(
     [reply] = await eventually(lambda: _sent(fake_evolution, chat), timeout_s=60)
     assert (reply.instance, reply.apikey) == (name, on_evolution.token)
 
+    async def echoes() -> list[Any]:  # Evolution's `send.message` for our own send
+        return fake_evolution.posts_of(name, "send.message")
+
+    [echo] = await eventually(echoes, timeout_s=30)
+    assert echo.status == 200  # accepted with our secret, and not answered
+    assert [m["author"] for m in await tenant.messages(chat)] == ["customer", "bot"]
+
 
 async def test_rotating_the_secret_updates_evolution_and_conversa_together(
     make_tenant: MakeTenant, make_account: MakeAccount, fake_evolution: FakeEvolution
