@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -92,7 +92,3 @@ async def owner_of(session: AsyncSession, key_sha256: str) -> KeyOwner | None:
         .values(last_used_at=func.now())
     )
     return KeyOwner(row.id, row.cliente_id, row.status, row.prefix)
-
-
-async def last_used(session: AsyncSession, key_id: int) -> datetime | None:
-    return await session.scalar(select(ApiKey.last_used_at).where(ApiKey.id == key_id))
