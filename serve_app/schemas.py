@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.core.inbound import InboundOutcome
 from engine.core.statuses import (
@@ -19,15 +20,41 @@ from engine.core.statuses import (
     TurnStatus,
 )
 
+# Path ids of the tenant API, bounded by their columns (a larger number is a 422, not a 500).
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # INTEGER keys: instances, documents, keys
+BigRowId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # BIGINT keys: conversations
+
 INSTANCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 NUMBER = r"^\d{8,15}$"
+
+
+class _In(BaseModel):
+    """A request body: unknown fields are refused, and so is text PostgreSQL cannot store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_nul_characters(self) -> _In:
+        if _has_nul(self.model_dump()):
+            raise ValueError("text may not contain NUL (\\u0000) characters")
+        return self
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class ClienteBehaviour(BaseModel):
+class ClienteBehaviour(_In):
     """Per-cliente overrides of the global defaults (null = use the default)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -89,7 +116,7 @@ class MeUpdate(ClienteBehaviour):
     nome: str | None = Field(None, min_length=1, max_length=200)
 
 
-class InstanceCreate(BaseModel):
+class InstanceCreate(_In):
     model_config = ConfigDict(extra="forbid")
 
     instance_id: str = Field(pattern=INSTANCE_NAME, description="The Evolution instance name.")
@@ -113,7 +140,7 @@ class InstanceOut(_Out):
     created_at: datetime
 
 
-class InstanceConnect(BaseModel):
+class InstanceConnect(_In):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(
@@ -126,7 +153,7 @@ class InstanceConnect(BaseModel):
     )
 
 
-class InstanceReconnect(BaseModel):
+class InstanceReconnect(_In):
     model_config = ConfigDict(extra="forbid")
 
     number: str | None = Field(None, pattern=NUMBER, description="Ask for a pairing code too.")
@@ -164,7 +191,7 @@ class ConversationOut(_Out):
     answer_due_at: datetime | None
 
 
-class PauseRequest(BaseModel):
+class PauseRequest(_In):
     model_config = ConfigDict(extra="forbid")
 
     duration_s: float | None = Field(
@@ -237,7 +264,7 @@ class Page(BaseModel, Generic[T]):
     next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null: last.")
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(_In):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("default", min_length=1, max_length=100, description="What it is for.")
@@ -257,7 +284,7 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The key itself: shown this once, never again.")
 
 
-class SignupRequest(BaseModel):
+class SignupRequest(_In):
     model_config = ConfigDict(extra="forbid")
 
     nome: str = Field(min_length=1, max_length=200, description="The business's name.")
@@ -280,14 +307,14 @@ class BillingOut(BaseModel):
     has_customer: bool
 
 
-class CheckoutRequest(BaseModel):
+class CheckoutRequest(_In):
     model_config = ConfigDict(extra="forbid")
 
     success_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
     cancel_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
 
 
-class PortalRequest(BaseModel):
+class PortalRequest(_In):
     model_config = ConfigDict(extra="forbid")
 
     return_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)

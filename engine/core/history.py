@@ -4,7 +4,7 @@ conversation filters, what one exported message holds, and one day of analytics.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,6 +32,8 @@ class DayRange:
             ) from e
         if until < since:
             raise InvalidInput("until must be on or after since")
+        if until >= date.max - timedelta(days=1):
+            raise InvalidInput("until must be before 9999-12-30")
         if (until - since).days >= MAX_RANGE_DAYS:
             raise InvalidInput(f"a range covers at most {MAX_RANGE_DAYS} days")
         return cls(since, until, tz)
@@ -85,3 +87,16 @@ class DayStats:
     llm_tokens: int = 0  # prompt + completion tokens the model reported
     active_conversations: int = 0  # conversations with a customer message that day
     takeovers: int = 0  # conversations where a human wrote from the business phone that day
+
+
+def utc_instant(value: datetime | None, *, name: str) -> datetime | None:
+    """An instant of a filter in UTC (a naive one is taken as UTC); InvalidInput if it falls
+    outside what a timestamp can hold once in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as e:
+        raise InvalidInput(f"{name}: out of range") from e

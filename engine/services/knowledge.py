@@ -66,6 +66,8 @@ class Knowledge:
             raise InvalidInput("document must be UTF-8 text") from e
         if not content.strip():
             raise InvalidInput("document is empty")
+        if "\x00" in content or "\x00" in title:
+            raise InvalidInput("document and title may not contain NUL characters")
         async with self._sessions() as session:
             await clientes_db.get_cliente(session, cliente_id)
             document, needs_ingest = await knowledge_db.add_document(

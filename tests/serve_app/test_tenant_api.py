@@ -93,6 +93,19 @@ async def test_every_4xx_of_the_tenant_api_has_one_shape_with_a_reason(
         (await client.patch("/v1/me", json={"business_hours": {"x": 1}}), 422, "invalid_input"),
         (await client.get("/v1/conversations", params={"limit": 0}), 422, "validation_error"),
         (await client.get("/v1/conversations/999999999"), 404, "not_found"),
+        # what a fuzzer sends: past the columns' range, text PostgreSQL cannot hold
+        (await client.get("/v1/instances/99999999999"), 422, "validation_error"),
+        (await client.patch("/v1/me", json={"system_prompt": "a\u0000b"}), 422, None),
+        (
+            await client.get("/v1/conversations", params={"since": "9999-12-31T23:59:00-12:00"}),
+            422,
+            "invalid_input",
+        ),
+        (
+            await client.get("/v1/export", params={"since": "2026-01-01", "until": "9999-12-31"}),
+            422,
+            "invalid_input",
+        ),
         (await client.get("/v1/no-such-thing"), 404, "not_found"),
         (await client.put("/v1/me"), 405, "method_not_allowed"),
         (

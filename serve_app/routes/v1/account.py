@@ -22,6 +22,7 @@ from serve_app.schemas import (
     LinkOut,
     MeUpdate,
     PortalRequest,
+    RowId,
     SignupOut,
     SignupRequest,
 )
@@ -117,7 +118,7 @@ async def create_key(body: ApiKeyCreate, tenant: Tenant, session: Session) -> Ap
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
-async def revoke_key(key_id: int, tenant: Tenant, session: Session) -> ApiKeyOut:
+async def revoke_key(key_id: RowId, tenant: Tenant, session: Session) -> ApiKeyOut:
     """Revoke a key: from now on it is refused (401). Revoking the one in use is allowed."""
     row = await api_keys_db.revoke_key(session, tenant.cliente_id, key_id)
     await session.commit()

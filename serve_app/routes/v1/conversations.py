@@ -7,18 +7,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from engine.core.history import ConversationFilter
+from engine.core.history import ConversationFilter, utc_instant
 from engine.core.statuses import Direction, MessageStatus
 from engine.db import conversations as conversations_db
 from engine.db import history as history_db
 from engine.services import conversations
 from serve_app.deps import Session, Tenant
-from serve_app.schemas import ConversationOut, MessageOut, Page, PauseRequest, TurnOut
+from serve_app.schemas import (
+    BigRowId,
+    ConversationOut,
+    MessageOut,
+    Page,
+    PauseRequest,
+    TurnOut,
+)
 
 router = APIRouter(prefix="/conversations", tags=["tenant: conversations"])
 
 Limit = Query(50, ge=1, le=200, description="Items per page.")
-Cursor = Query(None, ge=1, description="`next_cursor` of the previous page.")
+Cursor = Query(None, ge=1, le=2**63 - 1, description="`next_cursor` of the previous page.")
 Since = Query(None, description="From this instant (ISO 8601; naive = UTC).")
 Until = Query(None, description="Before this instant.")
 
@@ -40,8 +47,8 @@ async def list_conversations(
         session,
         tenant.cliente_id,
         status=status,
-        since=since,
-        until=until,
+        since=utc_instant(since, name="since"),
+        until=utc_instant(until, name="until"),
         before_id=cursor,
         limit=limit,
     )
@@ -53,7 +60,7 @@ async def list_conversations(
 
 @router.get("/{conversation_id}", response_model=ConversationOut)
 async def get_conversation(
-    conversation_id: int, tenant: Tenant, session: Session
+    conversation_id: BigRowId, tenant: Tenant, session: Session
 ) -> ConversationOut:
     conversation = await conversations_db.get_conversation(
         session, tenant.cliente_id, conversation_id
@@ -63,7 +70,7 @@ async def get_conversation(
 
 @router.get("/{conversation_id}/messages", response_model=Page[MessageOut])
 async def list_messages(
-    conversation_id: int,
+    conversation_id: BigRowId,
     tenant: Tenant,
     session: Session,
     status: Annotated[MessageStatus | None, Query()] = None,
@@ -80,8 +87,8 @@ async def list_messages(
         conversation_id,
         status=status,
         direction=direction,
-        since=since,
-        until=until,
+        since=utc_instant(since, name="since"),
+        until=utc_instant(until, name="until"),
         after_id=cursor,
         limit=limit,
     )
@@ -92,7 +99,7 @@ async def list_messages(
 
 
 @router.get("/{conversation_id}/turns", response_model=list[TurnOut])
-async def list_turns(conversation_id: int, tenant: Tenant, session: Session) -> list[TurnOut]:
+async def list_turns(conversation_id: BigRowId, tenant: Tenant, session: Session) -> list[TurnOut]:
     """Each answered burst, its reply and the passages used."""
     rows = await conversations_db.list_turns(session, tenant.cliente_id, conversation_id)
     return [TurnOut.model_validate(t) for t in rows]
@@ -100,7 +107,7 @@ async def list_turns(conversation_id: int, tenant: Tenant, session: Session) -> 
 
 @router.post("/{conversation_id}/pause", response_model=ConversationOut)
 async def pause(
-    conversation_id: int, tenant: Tenant, session: Session, body: PauseRequest | None = None
+    conversation_id: BigRowId, tenant: Tenant, session: Session, body: PauseRequest | None = None
 ) -> ConversationOut:
     """Silence the bot in this chat (a human answers), for `duration_s` or until resumed."""
     conversation = await conversations.pause(
@@ -113,7 +120,7 @@ async def pause(
 
 
 @router.post("/{conversation_id}/resume", response_model=ConversationOut)
-async def resume(conversation_id: int, tenant: Tenant, session: Session) -> ConversationOut:
+async def resume(conversation_id: BigRowId, tenant: Tenant, session: Session) -> ConversationOut:
     """Let the bot answer this chat again."""
     conversation = await conversations.resume(session, tenant.cliente_id, conversation_id)
     return ConversationOut.model_validate(conversation)

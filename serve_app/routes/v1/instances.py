@@ -7,7 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from serve_app.deps import Ctx, Tenant
-from serve_app.schemas import ErrorBody, InstanceConnect, InstanceOut, InstanceReconnect, QrOut
+from serve_app.schemas import (
+    ErrorBody,
+    InstanceConnect,
+    InstanceOut,
+    InstanceReconnect,
+    QrOut,
+    RowId,
+)
 
 router = APIRouter(prefix="/instances", tags=["tenant: instances"])
 EVOLUTION: dict[int | str, dict[str, Any]] = {
@@ -37,12 +44,12 @@ async def list_instances(tenant: Tenant, ctx: Ctx) -> list[InstanceOut]:
 
 
 @router.get("/{instancia_id}", response_model=InstanceOut)
-async def get_instance(instancia_id: int, tenant: Tenant, ctx: Ctx) -> InstanceOut:
+async def get_instance(instancia_id: RowId, tenant: Tenant, ctx: Ctx) -> InstanceOut:
     return InstanceOut.model_validate(await ctx.instances.get(tenant.cliente_id, instancia_id))
 
 
 @router.get("/{instancia_id}/qr", response_model=QrOut, responses=EVOLUTION)
-async def qr(instancia_id: int, tenant: Tenant, ctx: Ctx, request: Request) -> QrOut:
+async def qr(instancia_id: RowId, tenant: Tenant, ctx: Ctx, request: Request) -> QrOut:
     """The QR code to scan (raw) and the pairing code; 409 once connected."""
     view = await ctx.instances.qr(tenant.cliente_id, instancia_id)
     assert view.code is not None
@@ -63,7 +70,7 @@ async def qr(instancia_id: int, tenant: Tenant, ctx: Ctx, request: Request) -> Q
         **EVOLUTION,
     },
 )
-async def qr_png(instancia_id: int, tenant: Tenant, ctx: Ctx) -> Response:
+async def qr_png(instancia_id: RowId, tenant: Tenant, ctx: Ctx) -> Response:
     """The QR code as a PNG image (WhatsApp → Linked devices → Link a device)."""
     png = await ctx.instances.qr_png(tenant.cliente_id, instancia_id)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
@@ -75,7 +82,7 @@ async def qr_png(instancia_id: int, tenant: Tenant, ctx: Ctx) -> Response:
     responses=EVOLUTION,
 )
 async def reconnect(
-    instancia_id: int, tenant: Tenant, ctx: Ctx, body: InstanceReconnect | None = None
+    instancia_id: RowId, tenant: Tenant, ctx: Ctx, body: InstanceReconnect | None = None
 ) -> InstanceOut:
     """Ask Evolution for a new QR code (or learn the phone is already connected)."""
     body = body or InstanceReconnect()
@@ -84,14 +91,14 @@ async def reconnect(
 
 
 @router.get("/{instancia_id}/state", response_model=InstanceOut, responses=EVOLUTION)
-async def state(instancia_id: int, tenant: Tenant, ctx: Ctx) -> InstanceOut:
+async def state(instancia_id: RowId, tenant: Tenant, ctx: Ctx) -> InstanceOut:
     """The connection state, asked of Evolution now (and recorded)."""
     instancia = await ctx.instances.refresh_state(tenant.cliente_id, instancia_id)
     return InstanceOut.model_validate(instancia)
 
 
 @router.post("/{instancia_id}/logout", response_model=InstanceOut, responses=EVOLUTION)
-async def logout(instancia_id: int, tenant: Tenant, ctx: Ctx) -> InstanceOut:
+async def logout(instancia_id: RowId, tenant: Tenant, ctx: Ctx) -> InstanceOut:
     """Disconnect the phone; reconnect for a new QR code."""
     return InstanceOut.model_validate(await ctx.instances.logout(tenant.cliente_id, instancia_id))
 
@@ -101,7 +108,7 @@ async def logout(instancia_id: int, tenant: Tenant, ctx: Ctx) -> InstanceOut:
     response_model=InstanceOut,
     responses=EVOLUTION,
 )
-async def rotate_secret(instancia_id: int, tenant: Tenant, ctx: Ctx) -> InstanceOut:
+async def rotate_secret(instancia_id: RowId, tenant: Tenant, ctx: Ctx) -> InstanceOut:
     """A new webhook secret, set on Evolution and in Conversa together."""
     instancia = await ctx.instances.rotate_secret(tenant.cliente_id, instancia_id)
     return InstanceOut.model_validate(instancia)
@@ -113,7 +120,7 @@ async def rotate_secret(instancia_id: int, tenant: Tenant, ctx: Ctx) -> Instance
     response_class=Response,
     responses=EVOLUTION,
 )
-async def delete(instancia_id: int, tenant: Tenant, ctx: Ctx) -> Response:
+async def delete(instancia_id: RowId, tenant: Tenant, ctx: Ctx) -> Response:
     """Delete the instance on Evolution and in Conversa (its conversations stay)."""
     await ctx.instances.delete(tenant.cliente_id, instancia_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from engine.core.naming import get_collection_name
 from engine.db import knowledge as knowledge_db
 from serve_app.deps import Ctx, Session, Tenant
-from serve_app.schemas import DocumentOut, ErrorBody, KnowledgeDeleted
+from serve_app.schemas import DocumentOut, ErrorBody, KnowledgeDeleted, RowId
 
 router = APIRouter(tags=["tenant: knowledge"])
 
@@ -61,7 +61,7 @@ async def list_documents(tenant: Tenant, session: Session) -> list[DocumentOut]:
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut)
-async def get_document(document_id: int, tenant: Tenant, session: Session) -> DocumentOut:
+async def get_document(document_id: RowId, tenant: Tenant, session: Session) -> DocumentOut:
     return DocumentOut.model_validate(
         await knowledge_db.get_document(session, tenant.cliente_id, document_id)
     )
@@ -73,7 +73,7 @@ async def get_document(document_id: int, tenant: Tenant, session: Session) -> Do
     response_class=Response,
     responses={409: {"model": ErrorBody, "description": "still being ingested"}},
 )
-async def delete_document(document_id: int, tenant: Tenant, ctx: Ctx) -> Response:
+async def delete_document(document_id: RowId, tenant: Tenant, ctx: Ctx) -> Response:
     """Delete one document: it is no longer used in replies."""
     await ctx.knowledge.delete_document(tenant.cliente_id, document_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
