@@ -60,7 +60,7 @@ async def fill(url: str, *, messages: int, days: int) -> tuple[int, date]:
             )
             await db.execute(
                 "INSERT INTO conversations (cliente_id, chat_jid, session_id) "
-                "SELECT $1, n || '@s.whatsapp.net', 'cliente_' || $1 || '_' || n "
+                "SELECT $1::int, n || '@s.whatsapp.net', 'cliente_' || $1::int || '_' || n "
                 "FROM generate_series(1, 1000) n",
                 cliente,
             )
