@@ -152,6 +152,8 @@ class ConversationActor:
         if self._timer is not None:
             self._timer.cancel()
         deadline = self._policy.deadline(first_at=self._first_at, last_at=self._last_at)
+        if self._leave_when_done:  # no waiting: the turn records it (or answers, if re-activated)
+            deadline = now
         self._timer = self._loop.call_at(deadline, self._fire)
         self._touch()
 

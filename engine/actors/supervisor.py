@@ -165,7 +165,9 @@ class Supervisor:
         answering and leave; returns how many were told."""
         prefix = session_id_prefix(cliente_id)
         known = {s: c.handle for s, c in self._live.items() if s.startswith(prefix)}
-        for session_id in _alive_conversation_actors():
+        # Also the ones still being created: they have not registered yet, and a call made now
+        # is delivered as soon as they are up.
+        for session_id in _conversation_actors(alive_only=False):
             if session_id.startswith(prefix) and session_id not in known:
                 try:
                     known[session_id] = ray.get_actor(session_id, namespace=self._namespace)
@@ -215,13 +217,21 @@ class Supervisor:
 def _alive_conversation_actors() -> dict[str, str]:
     """Session id -> node id of every live conversation actor, from Ray's actor table (GCS; no
     dashboard needed). A developer API, the one Ray offers without the dashboard's state server."""
+    return _conversation_actors(alive_only=True)
+
+
+def _conversation_actors(*, alive_only: bool) -> dict[str, str]:
+    """Session id -> node id of conversation actors: alive, or (`alive_only=False`) any not dead
+    yet, including those still being created (their node id may be empty then)."""
     from ray._private import state
 
-    table = state.actors(actor_state_name="ALIVE")
+    table = state.actors(actor_state_name="ALIVE" if alive_only else None)
     return {
-        actor["Name"]: actor["Address"]["NodeID"]
+        actor["Name"]: (actor.get("Address") or {}).get("NodeID", "")
         for actor in table.values()
-        if actor["ActorClassName"] == "ConversationActor" and actor["Name"]
+        if actor["ActorClassName"] == "ConversationActor"
+        and actor["Name"]
+        and actor["State"] != "DEAD"
     }
 
 
