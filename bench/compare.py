@@ -578,7 +578,12 @@ def conversa_setup(base_url: str, settings: Any) -> Callable[..., Any]:
         auth, spec = admin_headers(settings), workload.spec
         ids = []
         for c in workload.clientes:
-            body = {"nome": c.nome, "debounce_s": spec.debounce_s, "max_wait_s": spec.max_wait_s}
+            body = {
+                "nome": c.nome,
+                "status": "ATIVO",  # served without Stripe
+                "debounce_s": spec.debounce_s,
+                "max_wait_s": spec.max_wait_s,
+            }
             r = await http.post(f"{base_url}/admin/clientes", json=body, headers=auth)
             r.raise_for_status()
             cliente_id = r.json()["id"]

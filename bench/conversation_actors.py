@@ -111,7 +111,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
             instance_id=instance,
             numero=None,
             webhook_secret=secret,
-            api_key=None,
+            api_key_encrypted=None,
         )
         await session.commit()
 

@@ -298,7 +298,7 @@ class Tenant:
 async def create_tenant(session: aiohttp.ClientSession, base_url: str, chats: int) -> Tenant:
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     # Long waits: no turn may fire while measuring (300 and 3600 are the API's maxima).
-    body = {"nome": "Bench Loja", "debounce_s": 300, "max_wait_s": 3600}
+    body = {"nome": "Bench Loja", "status": "ATIVO", "debounce_s": 300, "max_wait_s": 3600}
     async with session.post(f"{base_url}/admin/clientes", json=body, headers=admin) as r:
         assert r.status == 201, await r.text()
         cliente_id = (await r.json())["id"]

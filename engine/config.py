@@ -9,10 +9,13 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "dev-admin-token"
+# A valid Fernet key, public on purpose: development only (ENVIRONMENT=production refuses it).
+DEV_SECRETS_KEY = "ZGV2LW9ubHktY29udmVyc2Etc2VjcmV0cy1rZXktISE="
 
 
 class IngressMode(StrEnum):
@@ -38,6 +41,18 @@ class Settings(BaseSettings):
         SecretStr(DEV_ADMIN_TOKEN), description="Bearer token for /admin and the CLI."
     )
     log_level: str = "INFO"
+    secrets_key: SecretStr = Field(
+        SecretStr(DEV_SECRETS_KEY),
+        description="Fernet key encrypting secrets at rest (instance tokens); see README.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="Conversa's address as Evolution and browsers reach it (webhook URL of "
+        "provisioned instances); unset = http://HTTP_HOST:HTTP_PORT.",
+    )
+    signup_enabled: bool = Field(
+        False, description="Allow POST /v1/signup: anyone may create a (PENDENTE) cliente."
+    )
 
     # --- PostgreSQL ---
     database_url: str | None = Field(
@@ -177,6 +192,31 @@ class Settings(BaseSettings):
     )
     evolution_timeout_s: float = 15.0
 
+    # --- billing (Stripe) ---
+    stripe_api_key: SecretStr | None = Field(
+        None, description="Stripe secret key (sk_…); unset = no Checkout or Portal links."
+    )
+    stripe_api_base: str | None = Field(
+        None, description="Stripe's API address; unset = Stripe's own (tests point it elsewhere)."
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        None, description="Signing secret of the Stripe webhook endpoint (whsec_…)."
+    )
+    stripe_price_id: str | None = Field(None, description="The recurring price Checkout sells.")
+    stripe_webhook_tolerance_s: int = Field(
+        300, ge=1, description="Oldest accepted signature timestamp (Stripe's default 300 s)."
+    )
+    billing_grace_s: float = Field(
+        3 * 86400.0, ge=0, description="How long a past_due cliente is still served."
+    )
+    trial_days: int = Field(
+        0, ge=0, description="A new cliente is served this long before it pays; 0 = no trial."
+    )
+    billing_return_url: str | None = Field(
+        None,
+        description="Where Checkout and the Portal send the business back; unset = PUBLIC_URL.",
+    )
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if (
@@ -184,9 +224,29 @@ class Settings(BaseSettings):
             and self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN
         ):
             raise ValueError("ADMIN_TOKEN must be set to a real secret when ENVIRONMENT=production")
+        if (
+            self.environment == "production"
+            and self.secrets_key.get_secret_value() == DEV_SECRETS_KEY
+        ):
+            raise ValueError(
+                "SECRETS_KEY must be set when ENVIRONMENT=production; generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`"
+            )
+        try:
+            Fernet(self.secrets_key.get_secret_value())
+        except ValueError as e:
+            raise ValueError(
+                "SECRETS_KEY must be a Fernet key (32 url-safe base64-encoded bytes)"
+            ) from e
         if self.max_wait_s < self.debounce_s:
             raise ValueError("MAX_WAIT_S must be >= DEBOUNCE_S")
         return self
+
+    @property
+    def base_url(self) -> str:
+        """Conversa's public address, without a trailing slash."""
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
     @property
     def chroma_dir(self) -> Path:

@@ -20,6 +20,14 @@ class Unauthenticated(ConversaError):
     webhook for an instance that does not exist gets the same answer as a wrong secret."""
 
 
+class InvalidSignature(ConversaError):
+    """Raised when a Stripe event's signature is missing, wrong or too old (answered 400)."""
+
+
+class Forbidden(ConversaError):
+    """Raised when a valid API key asks for something its cliente may not do (answered 403)."""
+
+
 class NotFound(ConversaError):
     """Raised when an operator asks for something that does not exist (answered 404)."""
 
@@ -39,6 +47,23 @@ class UnsupportedMediaType(ConversaError):
 
 class PayloadTooLarge(ConversaError):
     """Raised when an upload is over the size limit (answered 413)."""
+
+
+class NotConfigured(ConversaError):
+    """Raised when a feature needs a setting that is not set, e.g. STRIPE_API_KEY (answered 503)."""
+
+
+class UpstreamUnavailable(ConversaError):
+    """Raised when Stripe or Evolution cannot be reached or fails on its side (answered 502)."""
+
+
+class UpstreamRefused(ConversaError):
+    """Raised when Evolution refuses a request Conversa made for a tenant (answered 409): the
+    instance is in a state that does not allow it (e.g. logging out one not connected)."""
+
+
+class SecretUnreadable(ConversaError):
+    """Raised when a secret stored encrypted cannot be opened with SECRETS_KEY (answered 500)."""
 
 
 class ActorClosing(ConversaError):

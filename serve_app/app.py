@@ -2,50 +2,122 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from engine.errors import (
     Conflict,
     ConversaError,
+    Forbidden,
     InvalidInput,
     InvalidJson,
+    InvalidSignature,
     MalformedWebhook,
+    NotConfigured,
     NotFound,
     PayloadTooLarge,
     Unauthenticated,
     UnsupportedMediaType,
+    UpstreamRefused,
+    UpstreamUnavailable,
 )
-from serve_app.routes import admin, webhooks
+from serve_app.routes import admin, stripe_webhook, v1, webhooks
 
 # The one place a domain error becomes an HTTP status (the most specific class wins).
 STATUS_BY_ERROR: dict[type[ConversaError], int] = {
     InvalidJson: 400,
+    InvalidSignature: 400,
     MalformedWebhook: 422,
     InvalidInput: 422,
     Unauthenticated: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    UpstreamRefused: 409,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    UpstreamUnavailable: 502,
+    NotConfigured: 503,
 }
+TENANT_PREFIX = "/v1"
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
 
 
 def status_for(error: ConversaError) -> int:
     return next((STATUS_BY_ERROR[c] for c in type(error).__mro__ if c in STATUS_BY_ERROR), 500)
 
 
+def code_for(error: ConversaError) -> str:
+    """The error's stable code in the tenant API: its class name in snake_case."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
+
+
+def _tenant(request: Request) -> bool:
+    return request.url.path == TENANT_PREFIX or request.url.path.startswith(TENANT_PREFIX + "/")
+
+
+def error_body(code: str, message: str, fields: list[dict[str, str]] | None = None) -> dict:  # type: ignore[type-arg]
+    """The tenant API's one error shape: `{"error": {"code", "message", "fields"?}}`."""
+    detail: dict[str, object] = {"code": code, "message": message}
+    if fields is not None:
+        detail["fields"] = fields
+    return {"error": detail}
+
+
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ConversaError)
-    return JSONResponse({"detail": str(error)}, status_code=status_for(error))
+    status = status_for(error)
+    if _tenant(request):
+        return JSONResponse(error_body(code_for(error), str(error)), status_code=status)
+    return JSONResponse({"detail": str(error)}, status_code=status)
+
+
+async def _validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    if not _tenant(request):
+        return await request_validation_exception_handler(request, error)
+    fields = [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ())),
+            "message": str(e.get("msg", "invalid")),
+        }
+        for e in jsonable_encoder(error.errors())
+    ]
+    message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
+    return JSONResponse(error_body("validation_error", message, fields), status_code=422)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    if not _tenant(request):
+        return await http_exception_handler(request, error)
+    code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
+    return JSONResponse(
+        error_body(code, str(error.detail)),
+        status_code=error.status_code,
+        headers=getattr(error, "headers", None),
+    )
 
 
 def build_app() -> FastAPI:
     """Routes only; whoever runs the app puts an `IngressContext` in `app.state.ctx`."""
     app = FastAPI(title="Conversa", version="0.1.0")
     app.add_exception_handler(ConversaError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.include_router(webhooks.router)
+    app.include_router(stripe_webhook.router)
     app.include_router(admin.router)
+    app.include_router(v1.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> dict[str, str]:

@@ -15,7 +15,9 @@ from engine.config import Settings
 from engine.core.naming import SUPERVISOR_NAME
 from engine.core.turns import Delivery
 from engine.db.session import create_engine, session_factory
+from engine.services.billing import Billing, StatusChange, announce
 from engine.services.inbox import EvolutionInbox
+from engine.services.instances import Instances
 from engine.services.knowledge import Knowledge
 from engine.wiring import conversation_config, default_behaviour, retriever_config
 
@@ -37,6 +39,8 @@ class IngressContext:
             chunk_overlap=settings.chunk_overlap,
             max_upload_bytes=settings.max_upload_bytes,
         )
+        self.billing = Billing(self.sessions, settings)
+        self.instances = Instances(self.sessions, settings)
         self._background: set[asyncio.Task[Any]] = set()
         self._supervisor: Any = None
 
@@ -85,7 +89,17 @@ class IngressContext:
         if delivery is not None:
             await self.router.deliver(delivery)
 
+    def announce(self, change: StatusChange | None) -> None:
+        """After the response: a cliente that stopped being served silences its live chats."""
+        if change is not None and change.stops_serving:
+            self.spawn(
+                announce(change, self.supervisor),
+                what="silencing a cliente's conversations",
+                context={"cliente_id": change.cliente_id, "status": change.after.value},
+            )
+
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
+        await self.instances.close()
         await self.engine.dispose()

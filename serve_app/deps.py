@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.auth import bearer_token, token_matches
+from engine.db.api_keys import KeyOwner
 from engine.errors import Unauthenticated
+from engine.services.api_keys import authenticate
 from serve_app.context import IngressContext
 
 
@@ -34,3 +36,19 @@ def require_operator(request: Request) -> None:
     expected = ctx.settings.admin_token.get_secret_value()
     if not token_matches(bearer_token(request.headers.get("authorization")), expected):
         raise Unauthenticated("operator endpoints need `Authorization: Bearer <ADMIN_TOKEN>`")
+
+
+API_KEY_HEADER = "x-api-key"
+
+
+async def require_tenant(request: Request) -> KeyOwner:
+    """The cliente whose API key came with the request (`Authorization: Bearer cvk_…` or
+    `X-API-Key: cvk_…`). Kept on `request.state.tenant` for whatever runs after (rate limits)."""
+    ctx: IngressContext = request.app.state.ctx
+    key = request.headers.get(API_KEY_HEADER) or bearer_token(request.headers.get("authorization"))
+    owner = await authenticate(ctx.sessions, key)
+    request.state.tenant = owner
+    return owner
+
+
+Tenant = Annotated[KeyOwner, Depends(require_tenant)]

@@ -176,7 +176,9 @@ def _start_on_database(
 
     settings = running.settings
     started = time.monotonic()
-    migrate.upgrade(settings.database_url or "")
+    migrate.upgrade(
+        settings.database_url or "", secrets_key=settings.secrets_key.get_secret_value()
+    )
     step("migrations", started)
 
     started = time.monotonic()

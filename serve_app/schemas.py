@@ -1,11 +1,12 @@
-"""Request and response bodies of the operator API."""
+"""Request and response bodies of the operator API (`/admin`) and the tenant API (`/v1`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from engine.core.inbound import InboundOutcome
 from engine.core.statuses import (
@@ -20,12 +21,41 @@ from engine.core.statuses import (
 )
 from engine.core.turns import ReplyKind
 
+# Path ids of the tenant API, bounded by their columns (a larger number is a 422, not a 500).
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # INTEGER keys: instances, documents, keys
+BigRowId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # BIGINT keys: conversations
+
+INSTANCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+NUMBER = r"^\d{8,15}$"
+
+
+class _In(BaseModel):
+    """A request body: unknown fields are refused, and so is text PostgreSQL cannot store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_nul_characters(self) -> _In:
+        if _has_nul(self.model_dump()):
+            raise ValueError("text may not contain NUL (\\u0000) characters")
+        return self
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class ClienteBehaviour(BaseModel):
+class ClienteBehaviour(_In):
     """Per-cliente overrides of the global defaults (null = use the default)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -58,7 +88,11 @@ class ClienteBehaviour(BaseModel):
 
 class ClienteCreate(ClienteBehaviour):
     nome: str = Field(min_length=1, max_length=200)
-    status: ClienteStatus = ClienteStatus.ATIVO
+    status: ClienteStatus | None = Field(
+        None,
+        description="Omit: PENDENTE until it pays (ATIVO during a configured trial). An operator "
+        "may set ATIVO to serve a cliente without Stripe.",
+    )
 
 
 class ClienteUpdate(ClienteBehaviour):
@@ -86,15 +120,22 @@ class ClienteOut(_Out):
     handoff_webhook_url: str | None
     handoff_whatsapp: str | None
     created_at: datetime
+    subscription_status: str | None = Field(description="Stripe's status of its subscription.")
+    past_due_since: datetime | None
+    trial_ends_at: datetime | None
 
 
-class InstanceCreate(BaseModel):
+class MeUpdate(ClienteBehaviour):
+    """What a business may change about itself (its status follows Stripe and operators)."""
+
+    nome: str | None = Field(None, min_length=1, max_length=200)
+
+
+class InstanceCreate(_In):
     model_config = ConfigDict(extra="forbid")
 
-    instance_id: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="The Evolution instance name."
-    )
-    numero: str | None = Field(None, pattern=r"^\d{8,15}$", description="Digits only, with DDI.")
+    instance_id: str = Field(pattern=INSTANCE_NAME, description="The Evolution instance name.")
+    numero: str | None = Field(None, pattern=NUMBER, description="Digits only, with DDI.")
     webhook_secret: str = Field(
         min_length=16,
         max_length=200,
@@ -108,8 +149,37 @@ class InstanceOut(_Out):
     instance_id: str
     numero: str | None
     status: InstanciaStatus
-    qr_code: str | None
+    qr_code: str | None = Field(description="The raw QR string; GET …/qr.png draws it.")
+    pairing_code: str | None = Field(description="Typed on the phone instead of scanning.")
+    provisioned: bool = Field(description="Created on Evolution by Conversa.")
     created_at: datetime
+
+
+class InstanceConnect(_In):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        None, pattern=INSTANCE_NAME, description="The Evolution instance name; omit to get one."
+    )
+    number: str | None = Field(
+        None,
+        pattern=NUMBER,
+        description="The phone's number (digits, with DDI): adds a pairing code.",
+    )
+
+
+class InstanceReconnect(_In):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str | None = Field(None, pattern=NUMBER, description="Ask for a pairing code too.")
+
+
+class QrOut(BaseModel):
+    instance: int
+    status: InstanciaStatus
+    code: str = Field(description="The raw QR string (what the phone scans).")
+    pairing_code: str | None
+    png_url: str = Field(description="The same QR code drawn as a PNG.")
 
 
 class DocumentOut(_Out):
@@ -139,7 +209,7 @@ class ConversationOut(_Out):
     needs_human_reason: str | None
 
 
-class PauseRequest(BaseModel):
+class PauseRequest(_In):
     model_config = ConfigDict(extra="forbid")
 
     duration_s: float | None = Field(
@@ -229,3 +299,108 @@ class WebhookAck(BaseModel):
 
     status: InboundOutcome
     detail: str | None = Field(None, description="why it was ignored or recorded unanswered")
+
+
+# --- tenant API --------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, snake_case: not_found, invalid_input, conflict, …")
+    message: str = Field(description="What went wrong and what to do.")
+    fields: list[FieldError] | None = Field(None, description="Per-field reasons (validation).")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx (and 5xx) of the tenant API."""
+
+    error: ErrorDetail
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null: last.")
+
+
+class ApiKeyCreate(_In):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("default", min_length=1, max_length=100, description="What it is for.")
+
+
+class ApiKeyOut(_Out):
+    id: int
+    name: str
+    prefix: str = Field(description="The key's first characters, shown to tell keys apart.")
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself: shown this once, never again.")
+
+
+class SignupRequest(_In):
+    model_config = ConfigDict(extra="forbid")
+
+    nome: str = Field(min_length=1, max_length=200, description="The business's name.")
+
+
+class SignupOut(BaseModel):
+    cliente: ClienteOut
+    api_key: ApiKeyCreated
+
+
+class BillingOut(BaseModel):
+    status: ClienteStatus
+    served: bool = Field(description="Whether its customers are answered now.")
+    subscription_status: str | None
+    past_due_since: datetime | None
+    grace_ends_at: datetime | None = Field(
+        description="When a past_due cliente stops being served."
+    )
+    trial_ends_at: datetime | None
+    has_customer: bool
+
+
+class CheckoutRequest(_In):
+    model_config = ConfigDict(extra="forbid")
+
+    success_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
+    cancel_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
+
+
+class PortalRequest(_In):
+    model_config = ConfigDict(extra="forbid")
+
+    return_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
+
+
+class LinkOut(BaseModel):
+    url: str = Field(description="Open it in a browser.")
+
+
+class DayStatsOut(_Out):
+    day: date
+    messages_in: int
+    messages_out: int
+    replies: int
+    replies_by_kind: dict[str, int]
+    median_reply_s: float | None
+    llm_tokens: int
+    active_conversations: int
+    takeovers: int
+
+
+class AnalyticsOut(BaseModel):
+    tz: str
+    days: list[DayStatsOut]

@@ -21,9 +21,10 @@ import httpx
 import pytest
 
 from engine.config import Settings
+from tests.support.accounts import Account, MakeAccount, account_for
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.fake_stripe import FakeStripe
+from tests.support.fake_stripe import DEFAULT_PRICE, FakeStripe
 from tests.support.http_server import free_port
 from tests.support.postgres import asyncpg_dsn, create_database, drop_database
 from tests.support.tenants import MakeTenant, TenantHandle
@@ -86,9 +87,15 @@ def fake_llm() -> Iterator[FakeOpenAI]:
     server.stop()
 
 
+BILLING_GRACE_S = 4.0
+
+
 @pytest.fixture(scope="session")
 def settings(
-    database_url: str, fake_evolution: FakeEvolution, fake_llm: FakeOpenAI
+    database_url: str,
+    fake_evolution: FakeEvolution,
+    fake_llm: FakeOpenAI,
+    fake_stripe: FakeStripe,
 ) -> Iterator[Settings]:
     data_dir = Path(tempfile.mkdtemp(prefix="conversa-test-"))
     base_port = free_port()
@@ -128,6 +135,14 @@ def settings(
         evolution_url=fake_evolution.url,
         evolution_api_key=fake_evolution.api_key,
         log_level="INFO",
+        # Evolution (the test-run server) posts provisioned instances' webhooks here.
+        public_url=f"http://127.0.0.1:{base_port}",
+        signup_enabled=True,
+        stripe_api_key=fake_stripe.api_key,
+        stripe_api_base=fake_stripe.url,
+        stripe_webhook_secret=fake_stripe.webhook_secret,
+        stripe_price_id=DEFAULT_PRICE,
+        billing_grace_s=BILLING_GRACE_S,  # short enough to watch a grace period end
     )
     shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -164,12 +179,13 @@ async def make_tenant(
     made: list[int] = []
 
     async def make(
-        *, documents: tuple[str, ...] = (), status: str = "ATIVO", **cliente_fields: Any
+        *, documents: tuple[str, ...] = (), status: str | None = "ATIVO", **cliente_fields: Any
     ) -> TenantHandle:
-        response = await api.post(
-            "/admin/clientes",
-            json={"nome": f"Loja {uuid.uuid4().hex[:6]}", "status": status, **cliente_fields},
-        )
+        """`status=None`: as a new business starts (PENDENTE until it pays)."""
+        body = {"nome": f"Loja {uuid.uuid4().hex[:6]}", **cliente_fields}
+        if status is not None:
+            body["status"] = status
+        response = await api.post("/admin/clientes", json=body)
         assert response.status_code == 201, response.text
         cliente_id = response.json()["id"]
         made.append(cliente_id)
@@ -196,10 +212,10 @@ async def make_tenant(
         return TenantHandle(cliente_id, instance, secret, api)
 
     yield make
-    await _kill_actors_of(made, settings, database_url)
+    await kill_actors_of(made, settings, database_url)
 
 
-async def _kill_actors_of(cliente_ids: list[int], settings: Settings, database_url: str) -> None:
+async def kill_actors_of(cliente_ids: list[int], settings: Settings, database_url: str) -> None:
     from engine.core.naming import get_collection_name
     from tests.support.ray_actors import kill_actor
 
@@ -215,6 +231,21 @@ async def _kill_actors_of(cliente_ids: list[int], settings: Settings, database_u
     names = [r["session_id"] for r in rows] + [get_collection_name(c) for c in cliente_ids]
     for name in names:
         kill_actor(name, namespace=settings.ray_namespace)
+
+
+@pytest.fixture
+async def make_account(api: httpx.AsyncClient) -> AsyncIterator[MakeAccount]:
+    """Factory: a tenant API key (made by the operator) for a cliente, with a client using it."""
+    made: list[Account] = []
+
+    async def make(cliente_id: int) -> Account:
+        account = await account_for(api, cliente_id)
+        made.append(account)
+        return account
+
+    yield make
+    for account in made:
+        await account.client.aclose()
 
 
 @pytest.fixture

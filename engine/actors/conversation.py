@@ -83,6 +83,7 @@ class ConversationActor:
         self._memory: deque[Exchange] = deque(maxlen=config.history_turns)
         self._turns_answered = 0
         self._closing = False
+        self._leave_when_done = False  # the cliente stopped being served: leave after the turn
         worker = zlib.crc32(session_id.encode()) % max(1, config.reply_workers)
         self._worker = ray.get_actor(reply_worker_name(worker), namespace=config.namespace)
         self._retriever = RetrieverClient(cliente_id, config.retriever)
@@ -151,6 +152,8 @@ class ConversationActor:
         if self._timer is not None:
             self._timer.cancel()
         deadline = self._policy.deadline(first_at=self._first_at, last_at=self._last_at)
+        if self._leave_when_done:  # no waiting: the turn records it (or answers, if re-activated)
+            deadline = now
         self._timer = self._loop.call_at(deadline, self._fire)
         self._touch()
 
@@ -165,6 +168,9 @@ class ConversationActor:
         self._turns.discard(task)
         self._touch()
         if not self._busy():
+            if self._leave_when_done and not self._closing:
+                self._begin_leaving("cliente_not_served")
+                return
             self._report("idle")
 
     # --- turns ----------------------------------------------------------------------------
@@ -225,6 +231,22 @@ class ConversationActor:
             self._touch()
         else:
             self._begin_leaving("idle")
+
+    async def stop_serving(self) -> None:
+        """The cliente is no longer served (unpaid, cancelled, suspended): answer nothing more
+        and leave. A burst waiting for its timer is turned now, so its messages are recorded
+        unanswered with the reason (the turn re-reads the cliente's status); a reply already
+        being sent is finished (its parts cannot be unsent); then the actor leaves."""
+        await self._restored
+        if self._closing:
+            return
+        self._leave_when_done = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._fire()
+        elif not self._busy():
+            self._begin_leaving("cliente_not_served")
+        log.info("cliente no longer served; leaving", extra=self._log)
 
     async def passivate(self) -> bool:
         """Leave if idle (the supervisor's eviction); False if there is work in hand."""

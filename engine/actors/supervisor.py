@@ -11,6 +11,9 @@ process only.
 - **Nothing lost.** Timers die with actors, deadlines do not: every accepted burst has a durable
   `answer_due_at`. Every `RECOVERY_INTERVAL_S` the supervisor re-activates conversations more
   than `RECOVERY_GRACE_S` past it (actor crashed, node lost, process killed mid-reply).
+- **Only the served are answered.** When a cliente stops being served (Stripe, an operator, or
+  the end of a payment grace period, which this supervisor's periodic pass notices), its live
+  conversation actors are told to stop answering and leave (`silence_cliente`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
-from engine.core.naming import SUPERVISOR_NAME
+from engine.core.naming import SUPERVISOR_NAME, session_id_prefix
 from engine.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -46,21 +49,23 @@ class LiveConversation:
 @ray.remote(num_cpus=0, max_restarts=-1)
 class Supervisor:
     def __init__(self, settings: Settings, config: ConversationConfig):
-        from engine.services.recovery import (
-            Recovery,  # heavy (DB, router): only this process loads it
-        )
+        # Heavy (DB, router, Stripe rules): only this process loads them.
+        from engine.services.billing import BillingClock
+        from engine.services.recovery import Recovery
 
         configure_logging(settings.log_level)
         self._cap = settings.max_live_conversations
         self._namespace = settings.ray_namespace
         self._recovery_interval_s = settings.recovery_interval_s
         self._recovery = Recovery(settings, config)
+        self._billing_clock = BillingClock(settings)
         self._live: dict[str, LiveConversation] = {}
         self._evicting: set[str] = set()
         self._recovered = 0
         self._evicted = 0
         self._reaped = 0
         self._adopted = 0
+        self._silenced = 0
         self._recovery_task = asyncio.get_running_loop().create_task(self._recovery_loop())
 
     # --- registry (fire-and-forget calls from conversation actors) ------------------------
@@ -149,11 +154,41 @@ class Supervisor:
             await asyncio.sleep(self._recovery_interval_s)
             try:
                 self._recovered += await self._recovery.run_once()
+                for cliente_id in await self._billing_clock.run_once():
+                    await self.silence_cliente(cliente_id)
                 self._reconcile()
                 for node_id in {c.node_id for c in self._live.values()}:
                     await self._make_room(node_id)  # in case an idle report was lost
             except Exception:
                 log.exception("recovery pass failed; retrying at the next interval")
+
+    async def silence_cliente(self, cliente_id: int) -> int:
+        """Tell every live conversation actor of a cliente that is no longer served to stop
+        answering and leave; returns how many were told."""
+        prefix = session_id_prefix(cliente_id)
+        known = {s: c.handle for s, c in self._live.items() if s.startswith(prefix)}
+        # Also the ones still being created: they have not registered yet, and a call made now
+        # is delivered as soon as they are up.
+        for session_id in _conversation_actors(alive_only=False):
+            if session_id.startswith(prefix) and session_id not in known:
+                try:
+                    known[session_id] = ray.get_actor(session_id, namespace=self._namespace)
+                except ValueError:  # left in between
+                    continue
+
+        async def tell(handle: Any) -> None:
+            try:
+                await asyncio.wait_for(handle.stop_serving.remote(), 10)
+            except (TimeoutError, ray.exceptions.RayActorError):
+                pass  # gone already, or stuck: recovery's turn re-reads the status anyway
+
+        await asyncio.gather(*(tell(h) for h in known.values()))
+        self._silenced += len(known)
+        log.info(
+            "cliente not served: conversations told to stop",
+            extra={"cliente_id": cliente_id, "actors": len(known)},
+        )
+        return len(known)
 
     async def recover(self) -> int:
         """Run a recovery pass now (operators, tests); returns how many were re-activated."""
@@ -178,19 +213,28 @@ class Supervisor:
             "reaped_idle": self._reaped,
             "recovered": self._recovered,
             "adopted": self._adopted,
+            "silenced": self._silenced,
         }
 
 
 def _alive_conversation_actors() -> dict[str, str]:
     """Session id -> node id of every live conversation actor, from Ray's actor table (GCS; no
     dashboard needed). A developer API, the one Ray offers without the dashboard's state server."""
+    return _conversation_actors(alive_only=True)
+
+
+def _conversation_actors(*, alive_only: bool) -> dict[str, str]:
+    """Session id -> node id of conversation actors: alive, or (`alive_only=False`) any not dead
+    yet, including those still being created (their node id may be empty then)."""
     from ray._private import state
 
-    table = state.actors(actor_state_name="ALIVE")
+    table = state.actors(actor_state_name="ALIVE" if alive_only else None)
     return {
-        actor["Name"]: actor["Address"]["NodeID"]
+        actor["Name"]: (actor.get("Address") or {}).get("NodeID", "")
         for actor in table.values()
-        if actor["ActorClassName"] == "ConversationActor" and actor["Name"]
+        if actor["ActorClassName"] == "ConversationActor"
+        and actor["Name"]
+        and actor["State"] != "DEAD"
     }
 
 

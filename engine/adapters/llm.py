@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 class Reply:
     text: str
     kind: ReplyKind
+    prompt_tokens: int | None = None  # what the model call cost, as the model reported it
+    completion_tokens: int | None = None
 
 
 class ChatModel:
@@ -64,7 +66,10 @@ class ChatModel:
             text = (completion.choices[0].message.content or "").strip()
             if not text:
                 raise ValueError("the model returned an empty reply")
-            return Reply(text, ReplyKind.LLM)
+            usage = completion.usage
+            if usage is None:
+                return Reply(text, ReplyKind.LLM)
+            return Reply(text, ReplyKind.LLM, usage.prompt_tokens, usage.completion_tokens)
         except Exception as e:  # timeouts, HTTP errors, malformed responses: all answered politely
             log.warning(
                 "chat model failed; sending the fallback message",

@@ -154,7 +154,8 @@ class InstanceUpdate:
     detail: str
     status: InstanciaStatus | None = None
     numero: str | None = None  # learned when the instance connects
-    qr_code: str | None = None
+    qr_code: str | None = None  # the raw QR string (`code`), rendered as a PNG by Conversa
+    pairing_code: str | None = None  # the 8-character code typed on the phone instead
 
 
 _CONNECTION_STATES = {
@@ -178,10 +179,16 @@ def decide_instance_event(event: str, data: Any) -> InstanceUpdate | None:
         return InstanceUpdate(f"instance:{status.value}", status=status, numero=numero)
     if event == "qrcode.updated":
         qrcode = data.get("qrcode")
-        code = (qrcode.get("base64") or qrcode.get("code")) if isinstance(qrcode, dict) else None
+        qrcode = qrcode if isinstance(qrcode, dict) else {}
+        # The raw code when Evolution gives it (Conversa draws the PNG); else its data URL.
+        code = qrcode.get("code") or qrcode.get("base64")
         if not isinstance(code, str) or not storable_text(code):
             raise MalformedWebhook("qrcode.updated needs data.qrcode.base64 or data.qrcode.code")
-        return InstanceUpdate("instance:qr_code", qr_code=storable_text(code))
+        pairing = qrcode.get("pairingCode")
+        pairing = (
+            storable_text(pairing) if isinstance(pairing, str) and len(pairing) <= 16 else None
+        )
+        return InstanceUpdate("instance:qr_code", qr_code=storable_text(code), pairing_code=pairing)
     return None
 
 

@@ -12,7 +12,12 @@ def session_id(cliente_id: int, chat_jid: str) -> str:
     """The conversation's session id, also the name of its Ray actor: `cliente_{id}_{chat}`."""
     if not chat_jid:
         raise ValueError("chat_jid is required")
-    return f"cliente_{int(cliente_id)}_{chat_jid}"
+    return f"{session_id_prefix(cliente_id)}{chat_jid}"
+
+
+def session_id_prefix(cliente_id: int) -> str:
+    """What every session id (and conversation actor name) of one cliente starts with."""
+    return f"cliente_{int(cliente_id)}_"
 
 
 def reply_worker_name(index: int) -> str:

@@ -27,6 +27,7 @@ class IgnoreReason(StrEnum):
     CLIENTE_INADIMPLENTE = "cliente_inadimplente"
     CLIENTE_SUSPENSO = "cliente_suspenso"
     CLIENTE_CANCELADO = "cliente_cancelado"
+    CLIENTE_PAUSADO = "cliente_pausado"
 
     @classmethod
     def for_status(cls, status: ClienteStatus) -> IgnoreReason:

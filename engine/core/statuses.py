@@ -15,8 +15,9 @@ class ClienteStatus(StrEnum):
     PENDENTE = "PENDENTE"  # created, not yet paying
     ATIVO = "ATIVO"  # served
     INADIMPLENTE = "INADIMPLENTE"  # payment failed (grace policy decided by billing)
-    SUSPENSO = "SUSPENSO"  # stopped by an operator
+    SUSPENSO = "SUSPENSO"  # stopped by an operator (Stripe never overrides it)
     CANCELADO = "CANCELADO"  # subscription ended
+    PAUSADO = "PAUSADO"  # subscription paused (a trial ended without a payment method)
 
 
 class InstanciaStatus(StrEnum):

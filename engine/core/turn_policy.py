@@ -1,6 +1,7 @@
 """What a conversation does with a burst it is about to answer. Pure: no I/O, no clock.
 
-Checked in order: a human (or an operator) has paused the bot; the business is closed; the
+Checked in order: the cliente is not served (its status changed while the burst waited); a
+human (or an operator) has paused the bot; the business is closed; the
 customer said the finish keyword; there is nothing to read (media only); otherwise answer from
 the knowledge base. Session expiry decides whether memory starts over.
 """
@@ -13,8 +14,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from engine.core.behaviour import Behaviour, is_paused
+from engine.core.billing import is_served
 from engine.core.debounce import BurstMessage, merge_burst, order_burst
 from engine.core.reasons import IgnoreReason
+from engine.core.statuses import ClienteStatus
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class TurnKind(StrEnum):
     FINISH = "finish"  # the customer ended the session: say goodbye, forget the session
     MEDIA_UNSUPPORTED = "media_unsupported"  # nothing readable: ask for text, politely
     OUT_OF_OFFICE = "out_of_office"  # closed: say so, once per closed period
-    SKIP = "skip"  # record the burst, send nothing (paused, or out-of-office already sent)
+    SKIP = "skip"  # record the burst, send nothing (not served, paused, or closed and told)
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,14 @@ def decide_turn(
     state: ConversationState,
     behaviour: Behaviour,
     *,
+    cliente_status: ClienteStatus,
     now: datetime,
 ) -> TurnDecision:
     user_text = merge_burst(burst)
+    if not is_served(cliente_status):
+        return TurnDecision(
+            TurnKind.SKIP, user_text, skip_reason=IgnoreReason.for_status(cliente_status)
+        )
     if is_paused(state.paused_until, now=now):
         return TurnDecision(TurnKind.SKIP, user_text, skip_reason=IgnoreReason.PAUSED)
 

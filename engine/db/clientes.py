@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.core.auth import hash_secret
+from engine.core.auth import SECRET_ROTATION_OVERLAP, hash_secret
 from engine.core.behaviour import ClienteOverrides
 from engine.core.statuses import ClienteStatus, InstanciaStatus
 from engine.db.models import Cliente, InstanciaWhatsApp
@@ -77,7 +77,8 @@ async def register_instance(
     instance_id: str,
     numero: str | None,
     webhook_secret: str,
-    api_key: str | None,
+    api_key_encrypted: str | None,
+    provisioned: bool = False,
 ) -> InstanciaWhatsApp:
     await get_cliente(session, cliente_id)
     instancia = InstanciaWhatsApp(
@@ -86,7 +87,8 @@ async def register_instance(
         numero=numero,
         status=InstanciaStatus.PENDENTE,
         webhook_secret_sha256=hash_secret(webhook_secret),
-        api_key=api_key,
+        api_key_encrypted=api_key_encrypted,
+        provisioned=provisioned,
     )
     session.add(instancia)
     try:
@@ -110,7 +112,9 @@ async def instance_routes_by_secret(
     session: AsyncSession, *, secret_sha256: str
 ) -> list[InstanceRoute]:
     """The instances whose webhook secret has this SHA-256 (usually one; none for a wrong or
-    unknown secret). One indexed lookup, the same for every post whatever instance it names."""
+    unknown secret). One indexed lookup, the same for every post whatever instance it names.
+    The secret a rotation replaced still matches while its overlap lasts (Evolution may still
+    retry a post with it)."""
     rows = await session.execute(
         select(
             InstanciaWhatsApp.id,
@@ -121,7 +125,15 @@ async def instance_routes_by_secret(
             *OVERRIDE_COLUMNS,
         )
         .join(Cliente, Cliente.id == InstanciaWhatsApp.cliente_id)
-        .where(InstanciaWhatsApp.webhook_secret_sha256 == secret_sha256)
+        .where(
+            or_(
+                InstanciaWhatsApp.webhook_secret_sha256 == secret_sha256,
+                and_(
+                    InstanciaWhatsApp.previous_secret_sha256 == secret_sha256,
+                    InstanciaWhatsApp.secret_rotated_at > func.now() - SECRET_ROTATION_OVERLAP,
+                ),
+            )
+        )
         .order_by(InstanciaWhatsApp.id)
     )
     return [
@@ -143,13 +155,19 @@ async def set_instance_state(
     *,
     status: InstanciaStatus | None = None,
     qr_code: str | None = None,
+    pairing_code: str | None = None,
     numero: str | None = None,
+    clear_qr: bool = False,
 ) -> None:
+    """Change what is given; `clear_qr` forgets the QR code (scanned, or logged out)."""
     values: dict[str, Any] = {"updated_at": func.now()}
     if status is not None:
         values["status"] = status
     if qr_code is not None:
         values["qr_code"] = qr_code
+        values["pairing_code"] = pairing_code
+    if clear_qr:
+        values["qr_code"] = values["pairing_code"] = None
     if numero is not None:
         values["numero"] = numero
     await session.execute(

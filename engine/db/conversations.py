@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.core.behaviour import ClienteOverrides
 from engine.core.debounce import BurstMessage
 from engine.core.prompt import Exchange
-from engine.core.statuses import Author, Direction, MessageStatus, TurnStatus
+from engine.core.statuses import Author, ClienteStatus, Direction, MessageStatus, TurnStatus
 from engine.core.turn_policy import ConversationState
 from engine.core.turns import MEMORY_KINDS, ConversationContext, OutboundPart, ReplyKind, Resumable
 from engine.db.clientes import OVERRIDE_COLUMNS, overrides_of
@@ -33,7 +33,8 @@ class Claim:
     cliente_id: int
     chat_jid: str
     instance_id: str | None
-    instance_api_key: str | None
+    instance_api_key_encrypted: str | None
+    cliente_status: ClienteStatus
     overrides: ClienteOverrides
     burst: tuple[BurstMessage, ...]
     state: ConversationState
@@ -110,7 +111,8 @@ async def claim(session: AsyncSession, conversation_id: int) -> Claim | None:
                 Conversation.session_started_at,
                 Conversation.out_of_office_sent_at,
                 InstanciaWhatsApp.instance_id,
-                InstanciaWhatsApp.api_key,
+                InstanciaWhatsApp.api_key_encrypted,
+                Cliente.status,
                 *OVERRIDE_COLUMNS,
             )
             .join(Cliente, Cliente.id == Conversation.cliente_id)
@@ -142,7 +144,8 @@ async def claim(session: AsyncSession, conversation_id: int) -> Claim | None:
         cliente_id=row.cliente_id,
         chat_jid=row.chat_jid,
         instance_id=row.instance_id,
-        instance_api_key=row.api_key,
+        instance_api_key_encrypted=row.api_key_encrypted,
+        cliente_status=row.status,
         overrides=overrides_of(row),
         burst=tuple(_burst_message(m) for m in pending),
         state=ConversationState(
@@ -255,6 +258,8 @@ async def record_reply(
     reply_kind: ReplyKind,
     sources: list[dict[str, Any]],
     parts: list[str],
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
 ) -> list[OutboundPart]:
     """Store the reply and one ENVIANDO row per part, before any part is sent."""
     await session.execute(
@@ -265,6 +270,8 @@ async def record_reply(
             reply_text=reply_text,
             reply_kind=reply_kind,
             sources=sources,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
         )
     )
     rows = [

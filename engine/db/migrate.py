@@ -17,16 +17,19 @@ from engine.db.session import async_url
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, *, secrets_key: str | None = None) -> Config:
+    """`secrets_key` seals secrets a migration moves into encrypted columns (unset: Settings')."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = database_url
+    if secrets_key is not None:
+        config.attributes["secrets_key"] = secrets_key
     return config
 
 
-def upgrade(database_url: str) -> None:
+def upgrade(database_url: str, *, secrets_key: str | None = None) -> None:
     """Bring the database to the newest revision (idempotent)."""
-    command.upgrade(alembic_config(database_url), "head")
+    command.upgrade(alembic_config(database_url, secrets_key=secrets_key), "head")
 
 
 async def schema_drift(database_url: str) -> list[object]:

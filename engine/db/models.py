@@ -110,6 +110,9 @@ class Cliente(Base):
     dont_know_message: Mapped[str | None] = mapped_column(Text)
     handoff_webhook_url: Mapped[str | None] = mapped_column(String(500))
     handoff_whatsapp: Mapped[str | None] = mapped_column(String(32))
+    # 010: billing clock
+    past_due_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    trial_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class InstanciaWhatsApp(Base):
@@ -130,9 +133,15 @@ class InstanciaWhatsApp(Base):
     )
     # 009: indexed, the webhook finds its instance by the secret's hash before reading the body
     webhook_secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    api_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
+    # 010: provisioned by Conversa; the instance token (Evolution's `hash`) sealed with
+    # SECRETS_KEY; the secret replaced by a rotation stays valid for a short overlap.
+    api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    pairing_code: Mapped[str | None] = mapped_column(String(16))
+    provisioned: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    previous_secret_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Conversation(Base):
@@ -218,6 +227,9 @@ class Turn(Base):
     sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 010: what the model call cost (None: no model involved)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
 
 
 class Message(Base):
@@ -232,6 +244,8 @@ class Message(Base):
             "conversation_id",
             postgresql_where=text("status = 'RECEBIDA'"),
         ),
+        # 010: a cliente's history by date (export, analytics)
+        Index(None, "cliente_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -326,3 +340,21 @@ class KnowledgeChunk(Base):
     # BM25's document length, kept so ranking never unpacks every tsvector
     lexemes: Mapped[int] = mapped_column(Integer, Computed("length(tsv)", persisted=True))
     embedded: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+
+
+class ApiKey(Base):
+    """A key a cliente's programs (and the console) use on `/v1`; only its SHA-256 is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cliente_id: Mapped[int] = mapped_column(
+        ForeignKey("clientes.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(20), nullable=False)  # shown, to tell keys apart
+    key_sha256: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_by: Mapped[str] = mapped_column(String(20), nullable=False)  # operator | cliente
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

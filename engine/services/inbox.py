@@ -25,7 +25,7 @@ from engine.core.behaviour import Behaviour
 from engine.core.debounce import BurstMessage
 from engine.core.inbound import ChatFacts, InboundOutcome
 from engine.core.reasons import IgnoreReason
-from engine.core.statuses import Author, Direction, MessageStatus
+from engine.core.statuses import Author, Direction, InstanciaStatus, MessageStatus
 from engine.core.turns import Delivery
 from engine.db import clientes as clientes_db
 from engine.db import identity as identity_db
@@ -270,6 +270,8 @@ class EvolutionInbox:
             status=update.status,
             numero=update.numero,
             qr_code=update.qr_code,
+            pairing_code=update.pairing_code,
+            clear_qr=update.status is InstanciaStatus.CONECTADA,
         )
         return WebhookOutcome(InboundOutcome.RECORDED, update.detail, route.cliente_id)
 

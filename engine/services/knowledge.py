@@ -19,6 +19,7 @@ from engine.adapters.documents import to_markdown
 from engine.core.chunking import chunk_document
 from engine.core.formats import detect_format, supported_types
 from engine.core.statuses import DocumentStatus
+from engine.db import clientes as clientes_db
 from engine.db import knowledge as knowledge_db
 from engine.db.models import KnowledgeDocument
 from engine.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
@@ -26,6 +27,7 @@ from engine.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Uns
 log = logging.getLogger(__name__)
 
 WAIT_POLL_S = 0.2
+WAIT_TIMEOUT_S = 600.0  # ?wait=true: longest an upload request waits for its document
 
 
 class Knowledge:
@@ -87,6 +89,30 @@ class Knowledge:
                     extra=context,
                 )
         return document, needs_ingest
+
+    async def receive(
+        self,
+        cliente_id: int,
+        *,
+        title: str,
+        content_type: str,
+        raw: bytes,
+        wait: bool,
+    ) -> tuple[KnowledgeDocument, bool]:
+        """An upload from the operator API, `/v1` or the console: stored and handed to the
+        cliente's retriever (`upload`), then, with `wait`, waited for. Returns the document as
+        it is now (progress is written by the retriever) and whether it is ready."""
+        async with self._sessions() as session:
+            await clientes_db.get_cliente(session, cliente_id)
+            document, needs_ingest = await self.upload(
+                session, cliente_id, title=title, content_type=content_type, raw=raw
+            )
+            document_id = document.id
+        if needs_ingest and wait:
+            await self.wait_ready(cliente_id, document_id, timeout_s=WAIT_TIMEOUT_S)
+        async with self._sessions() as session:
+            current = await knowledge_db.get_document(session, cliente_id, document_id)
+        return current, not needs_ingest or wait
 
     async def wait_ready(self, cliente_id: int, document_id: int, *, timeout_s: float) -> None:
         """Poll until the document is no longer PROCESSANDO (or `timeout_s` passes)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.adapters.evolution import EvolutionClient
 from engine.adapters.llm import ChatModel, Reply
+from engine.adapters.secrets import SecretBox
 from engine.config import Settings
 from engine.core.debounce import BurstMessage
 from engine.core.prompt import Exchange, Passage
@@ -51,6 +52,7 @@ class ReplyPipeline:
         self._model = ChatModel(settings)
         self._defaults = default_behaviour(settings)
         self._coverage_weight = settings.relevance_coverage_weight
+        self._secrets = SecretBox(settings.secrets_key.get_secret_value())
         self._evolution: EvolutionClient | None = None
         if settings.evolution_url:
             key = (
@@ -88,14 +90,18 @@ class ReplyPipeline:
                 cliente_id=claim.cliente_id,
                 chat_jid=claim.chat_jid,
                 instance_id=claim.instance_id,
-                instance_api_key=claim.instance_api_key,
+                instance_api_key=self._secrets.open_optional(claim.instance_api_key_encrypted),
                 behaviour=self._defaults.overridden_by(claim.overrides),
             )
             if claim.resumable is not None:
                 await session.commit()
                 return TurnPlan(claim.resumable.turn_id, context, None, claim.resumable)
             decision = decide_turn(
-                claim.burst, claim.state, context.behaviour, now=datetime.now(UTC)
+                claim.burst,
+                claim.state,
+                context.behaviour,
+                cliente_status=claim.cliente_status,
+                now=datetime.now(UTC),
             )
             if decision.kind is TurnKind.SKIP:
                 reason = decision.skip_reason
@@ -138,6 +144,8 @@ class ReplyPipeline:
                     reply_kind=reply.kind,
                     sources=[asdict(p) for p in passages],
                     parts=texts or [reply.text],
+                    prompt_tokens=reply.prompt_tokens,
+                    completion_tokens=reply.completion_tokens,
                 )
                 if reply.kind is ReplyKind.HANDOFF:
                     await handoff_db.flag_needs_human(

@@ -1,7 +1,7 @@
 """add knowledge chunks (full-text searchable) and the needs-a-human hand-off
 
 Revision ID: 011
-Revises: 009
+Revises: 010
 
 `tsv` is `to_tsvector('portuguese', …)` of the chunk's text with accents already folded by
 Conversa (customers type "preco" for "preço"); folding in Python rather than with the `unaccent`
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "011"
-down_revision = "009"
+down_revision = "010"
 branch_labels = None
 depends_on = None
 

@@ -35,7 +35,10 @@ MaxWait = Annotated[
 def cliente_create(
     ctx: typer.Context,
     nome: Nome,
-    status: Annotated[ClienteStatus, typer.Option()] = ClienteStatus.ATIVO,
+    status: Annotated[
+        ClienteStatus | None,
+        typer.Option(help="Omit: PENDENTE until it pays (ATIVO serves it without Stripe)."),
+    ] = None,
     system_prompt: Prompt = None,
     debounce_s: Debounce = None,
     max_wait_s: MaxWait = None,
@@ -43,7 +46,7 @@ def cliente_create(
     """Create a cliente (a business)."""
     body = _fields(
         nome=nome,
-        status=status.value,
+        status=status.value if status else None,
         system_prompt=system_prompt,
         debounce_s=debounce_s,
         max_wait_s=max_wait_s,

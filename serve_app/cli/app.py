@@ -22,7 +22,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 cliente_app = typer.Typer(help="Create or change a cliente.", no_args_is_help=True)
-instance_app = typer.Typer(help="Register a WhatsApp (Evolution) instance.", no_args_is_help=True)
+instance_app = typer.Typer(
+    help="Connect (provision) or register a WhatsApp (Evolution) instance.", no_args_is_help=True
+)
 docs_app = typer.Typer(help="Upload or delete knowledge documents.", no_args_is_help=True)
 knowledge_app = typer.Typer(
     help="A cliente's knowledge: its size, or delete it all.", no_args_is_help=True
@@ -31,6 +33,10 @@ app.add_typer(cliente_app, name="cliente")
 app.add_typer(instance_app, name="instance")
 app.add_typer(docs_app, name="docs")
 app.add_typer(knowledge_app, name="knowledge")
+apikey_app = typer.Typer(help="A cliente's tenant API keys (/v1).", no_args_is_help=True)
+billing_app = typer.Typer(help="A cliente's Stripe subscription.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(billing_app, name="billing")
 
 
 class _State:

@@ -68,7 +68,9 @@ def migrate() -> None:
 
     settings, postgres = resolve_database(Settings())
     try:
-        migrations.upgrade(settings.database_url or "")
+        migrations.upgrade(
+            settings.database_url or "", secrets_key=settings.secrets_key.get_secret_value()
+        )
         drift = migrations.check(settings.database_url or "")
     finally:
         if postgres is not None:

@@ -5,44 +5,50 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.core.business_hours import BusinessHours
 from engine.core.naming import get_collection_name
+from engine.db import api_keys as api_keys_db
 from engine.db import chunks as chunks_db
 from engine.db import clientes as clientes_db
 from engine.db import conversations as conversations_db
 from engine.db import handoff as handoff_db
-from engine.db import inbox as inbox_db
 from engine.db import knowledge as knowledge_db
-from engine.errors import InvalidInput, PayloadTooLarge
+from engine.errors import PayloadTooLarge
+from engine.services import api_keys, clientes, conversations
 from serve_app.deps import Ctx, Session, require_operator
 from serve_app.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    BillingOut,
     ClienteCreate,
     ClienteOut,
     ClienteUpdate,
     ConversationOut,
     DocumentOut,
+    InstanceConnect,
     InstanceCreate,
     InstanceOut,
     KnowledgeDeleted,
     KnowledgeStats,
+    LinkOut,
     MessageOut,
     NeedsHumanOut,
     PauseRequest,
+    QrOut,
     TurnOut,
 )
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_operator)])
 
-WAIT_TIMEOUT_S = 600.0  # ?wait=true: longest the request waits for its document
-
 
 @router.post("/clientes", response_model=ClienteOut, status_code=status.HTTP_201_CREATED)
-async def create_cliente(body: ClienteCreate, session: Session) -> ClienteOut:
-    _check_wait(body.debounce_s, body.max_wait_s)
-    cliente = await clientes_db.create_cliente(
-        session, **_canonical(body.model_dump(exclude_none=True))
+async def create_cliente(body: ClienteCreate, ctx: Ctx, session: Session) -> ClienteOut:
+    """A new cliente: PENDENTE until it pays (ATIVO during a configured trial), unless
+    `status` says otherwise (e.g. ATIVO: served without Stripe)."""
+    fields = body.model_dump(exclude_none=True, exclude={"status"})
+    cliente = await clientes.create_cliente(
+        session, fields, status=body.status, trial_days=ctx.settings.trial_days
     )
     await session.commit()
     return ClienteOut.model_validate(cliente)
@@ -54,35 +60,16 @@ async def get_cliente(cliente_id: int, session: Session) -> ClienteOut:
 
 
 @router.patch("/clientes/{cliente_id}", response_model=ClienteOut)
-async def update_cliente(cliente_id: int, body: ClienteUpdate, session: Session) -> ClienteOut:
-    changes = _canonical(body.model_dump(exclude_unset=True))
-    # Columns that always hold a value: null is refused here, not by a NOT NULL violation (500).
-    nulled = [name for name in ("nome", "status", "group_replies") if changes.get(name, "") is None]
-    if nulled:
-        raise InvalidInput(f"{', '.join(nulled)} cannot be null")
-    current = await clientes_db.get_cliente(session, cliente_id)
-    _check_wait(
-        changes.get("debounce_s", current.debounce_s),
-        changes.get("max_wait_s", current.max_wait_s),
+async def update_cliente(
+    cliente_id: int, body: ClienteUpdate, ctx: Ctx, session: Session
+) -> ClienteOut:
+    """Change a cliente; a status that stops it being served silences its live chats at once."""
+    cliente, change = await clientes.update_cliente(
+        session, cliente_id, body.model_dump(exclude_unset=True)
     )
-    cliente = await clientes_db.update_cliente(session, cliente_id, **changes)
     await session.commit()
+    ctx.announce(change)
     return ClienteOut.model_validate(cliente)
-
-
-def _canonical(fields: dict[str, Any]) -> dict[str, Any]:
-    """Validate a business-hours schedule and store it in its canonical form."""
-    if fields.get("business_hours") is not None:
-        try:
-            fields["business_hours"] = BusinessHours.parse(fields["business_hours"]).to_json()
-        except ValueError as e:
-            raise InvalidInput(f"business_hours: {e}") from e
-    return fields
-
-
-def _check_wait(debounce_s: float | None, max_wait_s: float | None) -> None:
-    if debounce_s is not None and max_wait_s is not None and max_wait_s < debounce_s:
-        raise InvalidInput("max_wait_s must be >= debounce_s")
 
 
 @router.post(
@@ -90,9 +77,9 @@ def _check_wait(debounce_s: float | None, max_wait_s: float | None) -> None:
     response_model=InstanceOut,
     status_code=status.HTTP_201_CREATED,
 )
-async def register_instance(cliente_id: int, body: InstanceCreate, session: Session) -> InstanceOut:
-    instancia = await clientes_db.register_instance(session, cliente_id, **body.model_dump())
-    await session.commit()
+async def register_instance(cliente_id: int, body: InstanceCreate, ctx: Ctx) -> InstanceOut:
+    """Register an instance made on Evolution by hand, with the secret it sends."""
+    instancia = await ctx.instances.register(cliente_id, **body.model_dump())
     return InstanceOut.model_validate(instancia)
 
 
@@ -109,7 +96,6 @@ async def upload_document(
     request: Request,
     response: Response,
     ctx: Ctx,
-    session: Session,
     title: str = Query(..., min_length=1, max_length=300),
     wait: bool = Query(False, description="Answer only when the document is searchable."),
 ) -> DocumentOut:
@@ -122,23 +108,15 @@ async def upload_document(
         raise PayloadTooLarge(
             f"document is over the {ctx.knowledge.max_upload_bytes}-byte limit; split it"
         )
-    await clientes_db.get_cliente(session, cliente_id)
-    document, needs_ingest = await ctx.knowledge.upload(
-        session,
+    document, ready = await ctx.knowledge.receive(
         cliente_id,
         title=title,
         content_type=request.headers.get("content-type", ""),
         raw=await request.body(),
+        wait=wait,
     )
-    document_id = document.id
-    response.status_code = status.HTTP_202_ACCEPTED if needs_ingest else status.HTTP_200_OK
-    if needs_ingest and wait:
-        await ctx.knowledge.wait_ready(cliente_id, document_id, timeout_s=WAIT_TIMEOUT_S)
-        response.status_code = status.HTTP_200_OK
-    session.expire_all()  # progress is written by the cliente's retriever
-    return DocumentOut.model_validate(
-        await knowledge_db.get_document(session, cliente_id, document_id)
-    )
+    response.status_code = status.HTTP_200_OK if ready else status.HTTP_202_ACCEPTED
+    return DocumentOut.model_validate(document)
 
 
 @router.get("/clientes/{cliente_id}/documents", response_model=list[DocumentOut])
@@ -242,9 +220,10 @@ async def pause_conversation(
     cliente_id: int, conversation_id: int, body: PauseRequest, session: Session
 ) -> ConversationOut:
     """Silence the bot in one chat (a human is answering), for a while or until resumed."""
-    await conversations_db.require_conversation(session, cliente_id, conversation_id)
-    await inbox_db.pause(session, conversation_id, seconds=body.duration_s, by="operator")
-    return await _committed_conversation(session, cliente_id, conversation_id)
+    conversation = await conversations.pause(
+        session, cliente_id, conversation_id, duration_s=body.duration_s
+    )
+    return ConversationOut.model_validate(conversation)
 
 
 @router.post(
@@ -253,17 +232,116 @@ async def pause_conversation(
 async def resume_conversation(
     cliente_id: int, conversation_id: int, session: Session
 ) -> ConversationOut:
-    await conversations_db.require_conversation(session, cliente_id, conversation_id)
-    await inbox_db.resume(session, conversation_id)
-    return await _committed_conversation(session, cliente_id, conversation_id)
-
-
-async def _committed_conversation(
-    session: AsyncSession, cliente_id: int, conversation_id: int
-) -> ConversationOut:
-    await session.commit()
-    conversation = await conversations_db.get_conversation(session, cliente_id, conversation_id)
+    conversation = await conversations.resume(session, cliente_id, conversation_id)
     return ConversationOut.model_validate(conversation)
+
+
+# --- for the business: provisioned instances, API keys, billing links -------------------------
+
+
+@router.post(
+    "/clientes/{cliente_id}/instances/connect",
+    response_model=InstanceOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def connect_instance(
+    cliente_id: int, ctx: Ctx, body: InstanceConnect | None = None
+) -> InstanceOut:
+    """Provision an instance on Evolution for the cliente (as `POST /v1/instances`)."""
+    body = body or InstanceConnect()
+    instancia = await ctx.instances.provision(cliente_id, name=body.name, number=body.number)
+    return InstanceOut.model_validate(instancia)
+
+
+@router.get("/clientes/{cliente_id}/instances/{instancia_id}/qr", response_model=QrOut)
+async def instance_qr(cliente_id: int, instancia_id: int, ctx: Ctx, request: Request) -> QrOut:
+    """The raw QR code and pairing code (409 once connected)."""
+    view = await ctx.instances.qr(cliente_id, instancia_id)
+    assert view.code is not None
+    png = request.url_for("instance_qr_png", cliente_id=cliente_id, instancia_id=instancia_id)
+    return QrOut(
+        instance=view.instancia_id,
+        status=view.status,
+        code=view.code,
+        pairing_code=view.pairing_code,
+        png_url=str(png),
+    )
+
+
+@router.get(
+    "/clientes/{cliente_id}/instances/{instancia_id}/qr.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+async def instance_qr_png(cliente_id: int, instancia_id: int, ctx: Ctx) -> Response:
+    png = await ctx.instances.qr_png(cliente_id, instancia_id)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/clientes/{cliente_id}/instances/{instancia_id}/state", response_model=InstanceOut)
+async def instance_state(cliente_id: int, instancia_id: int, ctx: Ctx) -> InstanceOut:
+    """The connection state, asked of Evolution now."""
+    return InstanceOut.model_validate(await ctx.instances.refresh_state(cliente_id, instancia_id))
+
+
+@router.post(
+    "/clientes/{cliente_id}/instances/{instancia_id}/rotate-secret", response_model=InstanceOut
+)
+async def instance_rotate_secret(cliente_id: int, instancia_id: int, ctx: Ctx) -> InstanceOut:
+    return InstanceOut.model_validate(await ctx.instances.rotate_secret(cliente_id, instancia_id))
+
+
+@router.delete(
+    "/clientes/{cliente_id}/instances/{instancia_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+async def delete_instance(cliente_id: int, instancia_id: int, ctx: Ctx) -> Response:
+    await ctx.instances.delete(cliente_id, instancia_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/clientes/{cliente_id}/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+)
+async def create_api_key(cliente_id: int, body: ApiKeyCreate, session: Session) -> ApiKeyCreated:
+    """A tenant API key for the cliente; the key is in this answer only."""
+    created = await api_keys.create_key(session, cliente_id, name=body.name, created_by="operator")
+    await session.commit()
+    fields = ApiKeyOut.model_validate(created.row).model_dump()
+    return ApiKeyCreated.model_validate({**fields, "key": created.key})
+
+
+@router.get("/clientes/{cliente_id}/api-keys", response_model=list[ApiKeyOut])
+async def list_api_keys(cliente_id: int, session: Session) -> list[ApiKeyOut]:
+    await clientes_db.get_cliente(session, cliente_id)
+    return [ApiKeyOut.model_validate(k) for k in await api_keys_db.list_keys(session, cliente_id)]
+
+
+@router.delete("/clientes/{cliente_id}/api-keys/{key_id}", response_model=ApiKeyOut)
+async def revoke_api_key(cliente_id: int, key_id: int, session: Session) -> ApiKeyOut:
+    row = await api_keys_db.revoke_key(session, cliente_id, key_id)
+    await session.commit()
+    return ApiKeyOut.model_validate(row)
+
+
+@router.get("/clientes/{cliente_id}/billing", response_model=BillingOut)
+async def billing_status(cliente_id: int, ctx: Ctx) -> BillingOut:
+    return BillingOut.model_validate(await ctx.billing.status(cliente_id), from_attributes=True)
+
+
+@router.post("/clientes/{cliente_id}/billing/checkout", response_model=LinkOut)
+async def billing_checkout(cliente_id: int, ctx: Ctx) -> LinkOut:
+    """A Stripe Checkout link to send to the business."""
+    return LinkOut(url=await ctx.billing.checkout_url(cliente_id))
+
+
+@router.post("/clientes/{cliente_id}/billing/portal", response_model=LinkOut)
+async def billing_portal(cliente_id: int, ctx: Ctx) -> LinkOut:
+    """A Stripe Customer Portal link to send to the business."""
+    return LinkOut(url=await ctx.billing.portal_url(cliente_id))
 
 
 @router.get("/live")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
-from engine.config import DEV_ADMIN_TOKEN, Settings
+from engine.config import DEV_ADMIN_TOKEN, DEV_SECRETS_KEY, Settings
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +41,10 @@ def test_production_with_the_default_token_given_explicitly_is_refused() -> None
 
 def test_production_with_a_real_admin_token_is_accepted() -> None:
     settings = Settings(
-        _env_file=None, environment="production", admin_token="prod-7c1e0b9a4f2d4e8a"
+        _env_file=None,
+        environment="production",
+        admin_token="prod-7c1e0b9a4f2d4e8a",
+        secrets_key=Fernet.generate_key().decode(),
     )
 
     assert settings.admin_token.get_secret_value() == "prod-7c1e0b9a4f2d4e8a"
@@ -100,6 +104,7 @@ def test_production_from_the_environment_needs_an_admin_token(
         Settings(_env_file=None)
 
     monkeypatch.setenv("ADMIN_TOKEN", "prod-from-env-0123456789")
+    monkeypatch.setenv("SECRETS_KEY", Fernet.generate_key().decode())
     settings = Settings(_env_file=None)
     assert settings.admin_token.get_secret_value() == "prod-from-env-0123456789"
 
@@ -136,3 +141,27 @@ def test_settings_are_frozen() -> None:
 
     with pytest.raises(ValidationError):
         settings.debounce_s = 9.0  # type: ignore[misc]
+
+
+def test_production_with_the_development_secrets_key_is_refused() -> None:
+    with pytest.raises(ValidationError, match="SECRETS_KEY"):
+        Settings(_env_file=None, environment="production", admin_token="prod-7c1e0b9a4f2d4e8a")
+    with pytest.raises(ValidationError, match="SECRETS_KEY"):
+        Settings(
+            _env_file=None,
+            environment="production",
+            admin_token="prod-7c1e0b9a4f2d4e8a",
+            secrets_key=DEV_SECRETS_KEY,
+        )
+
+
+def test_a_secrets_key_that_is_not_a_fernet_key_is_refused_with_how_to_make_one() -> None:
+    with pytest.raises(ValidationError, match="Fernet key"):
+        Settings(_env_file=None, secrets_key="too-short")
+
+
+def test_public_url_defaults_to_the_http_address_evolution_would_use() -> None:
+    assert Settings(_env_file=None, http_port=8123).base_url == "http://127.0.0.1:8123"
+    assert Settings(_env_file=None, public_url="https://c.example.com/").base_url == (
+        "https://c.example.com"
+    )

@@ -1,7 +1,9 @@
 """A real HTTP server speaking OpenAI's `POST /v1/chat/completions` (non-streaming).
 
 Its answer is built from what it was given, so tests can see grounding and memory: it quotes the
-knowledge passages of the system prompt and the last user message.
+knowledge passages of the system prompt and the last user message. Its `usage` counts one token
+per 4 characters (prompt: every message's content; completion: the answer), and each answer's
+usage is kept in `usages` beside the question, so tests can add up what a cliente spent.
 """
 
 from __future__ import annotations
@@ -29,6 +31,17 @@ def passages_in(system_prompt: str) -> list[str]:
     return [" ".join(block.split()) for block in blocks]
 
 
+@dataclass(frozen=True)
+class Usage:
+    question: str  # the last user message
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def count_tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
 @dataclass
 class FakeOpenAI:
     api_key: str = "sk-test"
@@ -38,6 +51,7 @@ class FakeOpenAI:
     paragraphs: int = 1  # >1: the answer comes in that many blank-line-separated paragraphs
     transcript: str = "Qual é o horário de funcionamento?"
     audio_received: list[bytes] = field(default_factory=list)
+    usages: list[Usage] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ServerThread | None = None
 
@@ -62,6 +76,13 @@ class FakeOpenAI:
             content = f"Segundo a base: {cited}. Você perguntou: {question}"
             extra = [f"Parágrafo {i} de {self.paragraphs}." for i in range(2, self.paragraphs + 1)]
             content = "\n\n".join([content, *extra])
+            usage = Usage(
+                question,
+                sum(count_tokens(str(m.get("content") or "")) for m in messages),
+                count_tokens(content),
+            )
+            with self._lock:
+                self.usages.append(usage)
             return JSONResponse(
                 {
                     "id": f"chatcmpl-{len(self.requests)}",
@@ -75,7 +96,11 @@ class FakeOpenAI:
                             "message": {"role": "assistant", "content": content},
                         }
                     ],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    "usage": {
+                        "prompt_tokens": usage.prompt_tokens,
+                        "completion_tokens": usage.completion_tokens,
+                        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+                    },
                 }
             )
 

@@ -38,6 +38,7 @@ async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
     from engine.actors.reply_worker import start_reply_workers
     from engine.actors.router import ConversationRouter
     from engine.actors.supervisor import start_supervisor
+    from engine.adapters.secrets import SecretBox
     from engine.config import Settings
     from engine.core.naming import CONVERSATION_SLOT
     from engine.db import clientes as clientes_db
@@ -94,7 +95,7 @@ async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
                 instance_id=instance,
                 numero=None,
                 webhook_secret=secret,
-                api_key="k",
+                api_key_encrypted=SecretBox(settings.secrets_key.get_secret_value()).seal("k"),
             )
             await session.commit()
         inbox = EvolutionInbox(sessions, defaults=default_behaviour(settings))

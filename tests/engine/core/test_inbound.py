@@ -212,11 +212,21 @@ def test_owner_jids_are_the_sender_and_the_registered_number() -> None:
         (
             "qrcode.updated",
             {"qrcode": {"code": "2@abc", "base64": "data:image/png;base64,xx"}},
+            inbound.InstanceUpdate("instance:qr_code", qr_code="2@abc"),
+        ),
+        (
+            "qrcode.updated",
+            {"qrcode": {"pairingCode": "WZYEH1YY", "code": "2@abc", "base64": "data:x"}},
+            inbound.InstanceUpdate("instance:qr_code", qr_code="2@abc", pairing_code="WZYEH1YY"),
+        ),
+        (
+            "qrcode.updated",
+            {"qrcode": {"base64": "data:image/png;base64,xx"}},
             inbound.InstanceUpdate("instance:qr_code", qr_code="data:image/png;base64,xx"),
         ),
         ("messages.update", {"status": "READ"}, None),
     ],
-    ids=["open", "close", "refused", "connecting", "qr", "other-event"],
+    ids=["open", "close", "refused", "connecting", "qr", "qr-pairing", "qr-image-only", "other"],
 )
 def test_instance_events(event: str, data: Any, expected: inbound.InstanceUpdate | None) -> None:
     assert inbound.decide_instance_event(event, data) == expected

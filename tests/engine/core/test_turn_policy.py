@@ -8,9 +8,11 @@ import pytest
 
 from engine.core.business_hours import BusinessHours
 from engine.core.debounce import BurstMessage, merge_burst
+from engine.core.statuses import ClienteStatus
 from engine.core.turn_policy import ConversationState, TurnKind, decide_turn
 from tests.support.behaviours import BEHAVIOUR, behaviour
 
+ATIVO = ClienteStatus.ATIVO
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # a Friday, 12:00 in São Paulo
 OPEN_WEEKDAYS = BusinessHours.parse(
     {
@@ -74,35 +76,51 @@ def burst(*texts: str) -> tuple[BurstMessage, ...]:
     ],
 )
 def test_decision_table(messages, state, behaviour, now, kind, new_session) -> None:  # type: ignore[no-untyped-def]
-    decision = decide_turn(messages, state, behaviour, now=now)
+    decision = decide_turn(messages, state, behaviour, cliente_status=ATIVO, now=now)
     assert decision.kind is kind
     if kind is not TurnKind.SKIP:
         assert decision.new_session is new_session
 
 
 def test_fixed_replies_come_from_the_behaviour() -> None:
-    assert decide_turn(burst("#sair"), ONGOING, BEHAVIOUR, now=NOW).fixed_reply == "tchau"
-    assert decide_turn(burst("#sair"), ONGOING, BEHAVIOUR, now=NOW).close_session
-    assert decide_turn(burst(""), ONGOING, BEHAVIOUR, now=NOW).fixed_reply == "só texto"
-    assert decide_turn(burst("oi"), ONGOING, BEHAVIOUR, now=NOW).fixed_reply is None
+    assert (
+        decide_turn(burst("#sair"), ONGOING, BEHAVIOUR, cliente_status=ATIVO, now=NOW).fixed_reply
+        == "tchau"
+    )
+    assert decide_turn(
+        burst("#sair"), ONGOING, BEHAVIOUR, cliente_status=ATIVO, now=NOW
+    ).close_session
+    assert (
+        decide_turn(burst(""), ONGOING, BEHAVIOUR, cliente_status=ATIVO, now=NOW).fixed_reply
+        == "só texto"
+    )
+    assert (
+        decide_turn(burst("oi"), ONGOING, BEHAVIOUR, cliente_status=ATIVO, now=NOW).fixed_reply
+        is None
+    )
 
 
 def test_paused_burst_is_skipped_with_the_reason() -> None:
     paused = ConversationState(NOW + timedelta(minutes=5), None, None, None)
-    decision = decide_turn(burst("oi"), paused, BEHAVIOUR, now=NOW)
+    decision = decide_turn(burst("oi"), paused, BEHAVIOUR, cliente_status=ATIVO, now=NOW)
     assert (decision.kind, decision.skip_reason) == (TurnKind.SKIP, "paused")
 
 
 def test_out_of_office_is_said_once_per_closed_period() -> None:
     open_weekdays = behaviour(business_hours=OPEN_WEEKDAYS)
-    assert decide_turn(burst("oi"), ONGOING, open_weekdays, now=NOW).kind is TurnKind.ANSWER
-    first = decide_turn(burst("oi"), ONGOING, open_weekdays, now=NIGHT)
+    assert (
+        decide_turn(burst("oi"), ONGOING, open_weekdays, cliente_status=ATIVO, now=NOW).kind
+        is TurnKind.ANSWER
+    )
+    first = decide_turn(burst("oi"), ONGOING, open_weekdays, cliente_status=ATIVO, now=NIGHT)
     assert (first.kind, first.fixed_reply) == (TurnKind.OUT_OF_OFFICE, "fechado")
     told = ConversationState(None, None, None, NIGHT - timedelta(minutes=10))
-    again = decide_turn(burst("alô?"), told, open_weekdays, now=NIGHT)
+    again = decide_turn(burst("alô?"), told, open_weekdays, cliente_status=ATIVO, now=NIGHT)
     assert (again.kind, again.skip_reason) == (TurnKind.SKIP, "out_of_office")
     told_yesterday = ConversationState(None, None, None, NIGHT - timedelta(days=1))
-    next_night = decide_turn(burst("oi"), told_yesterday, open_weekdays, now=NIGHT)
+    next_night = decide_turn(
+        burst("oi"), told_yesterday, open_weekdays, cliente_status=ATIVO, now=NIGHT
+    )
     assert next_night.kind is TurnKind.OUT_OF_OFFICE  # a new closed period: say it again
 
 
@@ -113,3 +131,19 @@ def test_texts_merge_in_whatsapp_order_without_blank_media() -> None:
         BurstMessage(3, "", "audioMessage", 30),
     )
     assert merge_burst(messages) == "primeira\nsegunda"
+
+
+@pytest.mark.parametrize(
+    "status", [s for s in ClienteStatus if s is not ClienteStatus.ATIVO], ids=str
+)
+def test_a_burst_of_a_cliente_no_longer_served_is_skipped_before_anything_else(
+    status: ClienteStatus,
+) -> None:
+    """Checked first: not even the finish keyword or the out-of-office notice is sent."""
+    paused = ConversationState(NOW + timedelta(minutes=5), None, None, None)
+    for state in (ONGOING, paused):
+        decision = decide_turn(burst("#sair"), state, BEHAVIOUR, cliente_status=status, now=NOW)
+        assert (decision.kind, decision.skip_reason) == (
+            TurnKind.SKIP,
+            f"cliente_{status.value.lower()}",
+        )

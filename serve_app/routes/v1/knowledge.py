@@ -1,0 +1,103 @@
+"""The business's knowledge: upload, list and delete documents."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from engine.core.formats import CONTENT_TYPES
+from engine.core.naming import get_collection_name
+from engine.db import knowledge as knowledge_db
+from engine.errors import PayloadTooLarge
+from serve_app.deps import Ctx, Session, Tenant
+from serve_app.schemas import DocumentOut, ErrorBody, KnowledgeDeleted, RowId
+
+router = APIRouter(tags=["tenant: knowledge"])
+
+
+@router.post(
+    "/documents",
+    response_model=DocumentOut,
+    responses={
+        202: {"model": DocumentOut, "description": "stored; being embedded (poll its progress)"},
+        413: {"model": ErrorBody, "description": "over MAX_UPLOAD_BYTES"},
+        415: {"model": ErrorBody, "description": "a type Conversa cannot read (lists those)"},
+        422: {"model": ErrorBody, "description": "empty, unreadable or broken document"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in (*CONTENT_TYPES, "application/octet-stream")
+            },
+        }
+    },
+)
+async def upload_document(
+    request: Request,
+    response: Response,
+    tenant: Tenant,
+    ctx: Ctx,
+    title: str = Query(..., min_length=1, max_length=300),
+    wait: bool = Query(False, description="Answer only when the document is searchable."),
+) -> DocumentOut:
+    """Upload a document as the raw body (PDF, DOCX, HTML, Markdown, text, or CSV/XLSX of
+    question–answer pairs): 202 while it is embedded, 200 when ready (or when the same text
+    was already there). A new text under an existing title replaces that document."""
+    if int(request.headers.get("content-length") or 0) > ctx.knowledge.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"document is over the {ctx.knowledge.max_upload_bytes}-byte limit; split it"
+        )
+    document, ready = await ctx.knowledge.receive(
+        tenant.cliente_id,
+        title=title,
+        content_type=request.headers.get("content-type", ""),
+        raw=await request.body(),
+        wait=wait,
+    )
+    response.status_code = status.HTTP_200_OK if ready else status.HTTP_202_ACCEPTED
+    return DocumentOut.model_validate(document)
+
+
+@router.get("/documents", response_model=list[DocumentOut])
+async def list_documents(tenant: Tenant, session: Session) -> list[DocumentOut]:
+    """Every document with its ingestion progress (`chunks_done` / `chunks_total`)."""
+    documents = await knowledge_db.list_documents(session, tenant.cliente_id)
+    return [DocumentOut.model_validate(d) for d in documents]
+
+
+@router.get("/documents/{document_id}", response_model=DocumentOut)
+async def get_document(document_id: RowId, tenant: Tenant, session: Session) -> DocumentOut:
+    return DocumentOut.model_validate(
+        await knowledge_db.get_document(session, tenant.cliente_id, document_id)
+    )
+
+
+@router.delete(
+    "/documents/{document_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+async def delete_document(document_id: RowId, tenant: Tenant, ctx: Ctx) -> Response:
+    """Delete one document: its chunks and vectors go with it (an ingestion in progress
+    stops)."""
+    await ctx.knowledge.delete_document(tenant.cliente_id, document_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete(
+    "/knowledge",
+    response_model=KnowledgeDeleted,
+    responses={409: {"model": ErrorBody, "description": "documents still being ingested"}},
+)
+async def delete_knowledge(
+    tenant: Tenant,
+    ctx: Ctx,
+    force: bool = Query(False, description="Also stop ingestions in progress."),
+) -> KnowledgeDeleted:
+    """Delete all the business's knowledge (its collection, documents and chunks); 409 while
+    documents are being ingested, unless `force=true`."""
+    deleted = await ctx.knowledge.deletar_vectorstore_cliente(tenant.cliente_id, force=force)
+    return KnowledgeDeleted(
+        collection=get_collection_name(tenant.cliente_id), documents_deleted=deleted
+    )
