@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from engine.adapters import metrics
 from engine.errors import (
     Conflict,
     ConversaError,
@@ -18,6 +19,7 @@ from engine.errors import (
     UnsupportedMediaType,
 )
 from serve_app.routes import admin, webhooks
+from serve_app.schemas import ReadinessOut
 
 # The one place a domain error becomes an HTTP status (the most specific class wins).
 STATUS_BY_ERROR: dict[type[ConversaError], int] = {
@@ -39,7 +41,10 @@ def status_for(error: ConversaError) -> int:
 
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ConversaError)
-    return JSONResponse({"detail": str(error)}, status_code=status_for(error))
+    status = status_for(error)
+    if request.url.path.startswith("/webhooks/evolution") and status < 500:
+        metrics.webhook_rejected(status)
+    return JSONResponse({"detail": str(error)}, status_code=status)
 
 
 def build_app() -> FastAPI:
@@ -51,7 +56,25 @@ def build_app() -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> dict[str, str]:
+        """The process is up (liveness); says nothing about its dependencies."""
         settings = request.app.state.ctx.settings
         return {"status": "ok", "ingress_mode": settings.ingress_mode.value}
+
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=ReadinessOut,
+        responses={503: {"model": ReadinessOut}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        """PostgreSQL, Ray, Chroma and Evolution reachable: 200, else 503 naming what failed."""
+        checks = await request.app.state.ctx.readiness.run()
+        failed = [c.name for c in checks if not c.ok]
+        body = ReadinessOut(
+            status="not ready" if failed else "ready",
+            failed=failed,
+            checks={c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+        )
+        return JSONResponse(body.model_dump(), status_code=503 if failed else 200)
 
     return app

@@ -17,6 +17,7 @@ from engine.core.turns import Delivery
 from engine.db.session import create_engine, session_factory
 from engine.services.inbox import EvolutionInbox
 from engine.services.knowledge import Knowledge
+from engine.services.readiness import Readiness
 from engine.wiring import conversation_config, default_behaviour, retriever_config
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class IngressContext:
         )
         self._background: set[asyncio.Task[Any]] = set()
         self._supervisor: Any = None
+        self.readiness = Readiness(settings, self.sessions, supervisor=lambda: self.supervisor)
 
     @property
     def supervisor(self) -> Any:

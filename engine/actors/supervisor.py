@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
+from engine.adapters import metrics
 from engine.core.naming import SUPERVISOR_NAME
 from engine.logs import configure_logging
 
@@ -114,6 +115,7 @@ class Supervisor:
     async def deregister(self, session_id: str, reason: str = "idle") -> None:
         if self._live.pop(session_id, None) is not None and reason == "idle":
             self._reaped += 1
+            metrics.actor_reaped()
 
     async def _make_room(self, node_id: str) -> None:
         """Keep one free slot on a full node by evicting its least recently idle actors."""
@@ -139,6 +141,7 @@ class Supervisor:
             if left:
                 self._live.pop(session_id, None)
                 self._evicted += 1
+                metrics.actor_evicted()
 
     # --- recovery ---------------------------------------------------------------------------
 
@@ -150,6 +153,7 @@ class Supervisor:
                 self._reconcile()
                 for node_id in {c.node_id for c in self._live.values()}:
                     await self._make_room(node_id)  # in case an idle report was lost
+                metrics.live_conversations((await self.stats())["live_per_node"])
             except Exception:
                 log.exception("recovery pass failed; retrying at the next interval")
 

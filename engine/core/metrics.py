@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from engine.core.reasons import IgnoreReason
+from engine.core.statuses import InstanciaStatus
+
 # Ray 2.60 exports an application metric `x` as `ray_x` (the OpenTelemetry recorder's namespace,
 # `ray._private.telemetry.open_telemetry_metric_recorder.NAMESPACE`). Seen by scraping a node's
 # metrics port: Counter("conversa_a_total") -> ray_conversa_a_total, Counter("conversa_b") ->
@@ -34,6 +37,8 @@ class MetricSpec:
     tags: tuple[str, ...] = ()
     # The bounded values a tag takes (a tag not listed here is bounded otherwise: cliente ids).
     values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # A histogram's bucket upper bounds, in the metric's unit.
+    boundaries: tuple[float, ...] = ()
 
     @property
     def exported_series(self) -> tuple[str, ...]:
@@ -48,6 +53,13 @@ class MetricSpec:
 
 _C, _G, _H = MetricKind.COUNTER, MetricKind.GAUGE, MetricKind.HISTOGRAM
 _CLIENTE = ("cliente_id",)
+# Buckets: a debounce window is seconds, a reply adds the model and the typing delays, a model
+# call is up to LLM_TIMEOUT_S, a retrieval is milliseconds to a second (a cold retriever).
+_WAIT_S = (0.25, 0.5, 1, 2, 3, 5, 8, 12, 20, 30, 60)
+_REPLY_S = (0.5, 1, 2, 3, 5, 8, 12, 20, 30, 60, 120)
+_LLM_S = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
+_RETRIEVAL_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_BURST = (1, 2, 3, 4, 6, 8, 12, 20)
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
@@ -63,15 +75,41 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("conversa_actors_reaped_total", _C, "Conversation actors that left idle."),
     MetricSpec("conversa_actors_evicted_total", _C, "Idle actors evicted for a full node."),
     MetricSpec("conversa_recoveries_total", _C, "Bursts re-activated past their deadline."),
-    MetricSpec("conversa_burst_size", _H, "Customer messages answered by one turn.", _CLIENTE),
     MetricSpec(
-        "conversa_debounce_wait_seconds", _H, "First message of a burst to its turn.", _CLIENTE
+        "conversa_burst_size",
+        _H,
+        "Customer messages answered by one turn.",
+        _CLIENTE,
+        boundaries=_BURST,
     ),
     MetricSpec(
-        "conversa_reply_latency_seconds", _H, "Last customer message to reply sent.", _CLIENTE
+        "conversa_debounce_wait_seconds",
+        _H,
+        "First message of a burst to its turn.",
+        _CLIENTE,
+        boundaries=_WAIT_S,
     ),
-    MetricSpec("conversa_retrieval_latency_seconds", _H, "Passages for one turn.", _CLIENTE),
-    MetricSpec("conversa_llm_latency_seconds", _H, "One model call.", _CLIENTE),
+    MetricSpec(
+        "conversa_reply_latency_seconds",
+        _H,
+        "Last customer message to reply sent.",
+        _CLIENTE,
+        boundaries=_REPLY_S,
+    ),
+    MetricSpec(
+        "conversa_retrieval_latency_seconds",
+        _H,
+        "Passages for one turn.",
+        _CLIENTE,
+        boundaries=_RETRIEVAL_S,
+    ),
+    MetricSpec(
+        "conversa_llm_latency_seconds",
+        _H,
+        "One model call that answered.",
+        _CLIENTE,
+        boundaries=_LLM_S,
+    ),
     MetricSpec(
         "conversa_llm_tokens_total",
         _C,
@@ -93,3 +131,28 @@ METRICS: tuple[MetricSpec, ...] = (
 )
 
 METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
+
+
+# The `reason` of a webhook outcome, bounded: ignore reasons and what an instance event did are
+# closed sets; anything read from the payload (a key id, an unknown event name or state) is not.
+_BOUNDED_DETAILS = frozenset(
+    {r.value for r in IgnoreReason}
+    | {f"instance:{s.value}" for s in InstanciaStatus}
+    | {"instance:qr_code", "human_takeover", "own_message_echo"}
+)
+
+
+def webhook_reason(outcome: str, detail: str | None) -> str:
+    """The bounded `reason` tag of a webhook: why it was ignored or recorded, the HTTP status it
+    was rejected with; "" when there is nothing to say (accepted, duplicate)."""
+    if outcome in ("accepted", "duplicate") or not detail:
+        return ""
+    if outcome == "rejected":
+        return detail if detail.isdigit() and len(detail) == 3 else "other"
+    if detail in _BOUNDED_DETAILS:
+        return detail
+    if detail.startswith("connection:"):
+        return "connection_update"
+    if detail.startswith("event:"):
+        return "other_event"
+    return "other"

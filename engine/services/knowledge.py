@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.actors.retriever import RetrieverClient, RetrieverConfig
+from engine.adapters import metrics
 from engine.core.chunking import chunk_text
 from engine.core.statuses import DocumentStatus
 from engine.db import knowledge as knowledge_db
@@ -54,6 +55,7 @@ class Knowledge:
                 done += await retriever.call(
                     "add_chunks", document_id, chunks[start : start + INGEST_BATCH], start
                 )
+                metrics.ingestion_chunks(cliente_id, min(INGEST_BATCH, len(chunks) - start))
                 await self._progress(document_id, done, len(chunks))
                 log.info("ingesting", extra={**context, "chunks_done": done})
                 if on_progress is not None:

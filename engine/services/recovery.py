@@ -13,9 +13,11 @@ from typing import Any
 
 from engine.actors.conversation import ConversationConfig
 from engine.actors.router import ConversationRouter
+from engine.adapters import metrics
 from engine.config import Settings
 from engine.core.turns import Delivery
 from engine.db import conversations as conversations_db
+from engine.db import operations as operations_db
 from engine.db.session import create_engine, session_factory
 from engine.wiring import default_behaviour
 
@@ -40,8 +42,10 @@ class Recovery:
                 session, grace_s=self._settings.recovery_grace_s
             )
             await session.commit()
+            metrics.sends_owed(await operations_db.sends_owed(session))
         # Concurrently: one conversation whose actor sits on a dying node must not hold up the rest.
         await asyncio.gather(*(self._reactivate(c) for c in overdue))
+        metrics.recoveries(len(overdue))
         return len(overdue)
 
     async def _reactivate(self, conversation: conversations_db.Overdue) -> None:

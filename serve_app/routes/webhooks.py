@@ -8,6 +8,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from engine.adapters import metrics
 from engine.core.auth import bearer_token
 from engine.errors import InvalidJson
 from serve_app.deps import Ctx
@@ -28,6 +29,7 @@ async def _handle(request: Request, ctx: Ctx, path_event: str | None) -> JSONRes
         request.headers.get("authorization")
     )
     outcome = await ctx.inbox.handle(payload, secret=secret, path_event=path_event)
+    metrics.webhook(outcome.status.value, cliente_id=outcome.cliente_id, detail=outcome.detail)
     if outcome.delivery is not None:
         ctx.hand_off(outcome.delivery)
     log.info(
@@ -37,6 +39,7 @@ async def _handle(request: Request, ctx: Ctx, path_event: str | None) -> JSONRes
             "outcome": outcome.status.value,
             "detail": outcome.detail,
             "chat": outcome.delivery.chat_jid if outcome.delivery else None,
+            "message_id": outcome.delivery.message.message_id if outcome.delivery else None,
         },
     )
     # Built by hand: the ack is the hot path, and `WebhookAck` documents its shape.
