@@ -65,69 +65,105 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "conversa_webhooks_total",
         _C,
-        "Evolution webhooks received, by what became of them.",
+        "Evolution webhooks, by outcome; `reason`: why ignored or recorded, or the 4xx status.",
         ("cliente_id", "outcome", "reason"),
         {"outcome": ("accepted", "duplicate", "ignored", "recorded", "rejected")},
     ),
     # Gauges below are set by one process (the supervisor), so a panel takes max, never sum.
-    MetricSpec("conversa_live_conversations", _G, "Live conversation actors.", ("node",)),
-    MetricSpec("conversa_live_conversations_cap", _G, "Conversation slots offered.", ("node",)),
-    MetricSpec("conversa_actors_reaped_total", _C, "Conversation actors that left idle."),
-    MetricSpec("conversa_actors_evicted_total", _C, "Idle actors evicted for a full node."),
-    MetricSpec("conversa_recoveries_total", _C, "Bursts re-activated past their deadline."),
+    MetricSpec(
+        "conversa_live_conversations", _G, "Live conversation actors on the node.", ("node",)
+    ),
+    MetricSpec(
+        "conversa_live_conversations_cap",
+        _G,
+        "Conversation slots the node offers (MAX_LIVE_CONVERSATIONS).",
+        ("node",),
+    ),
+    MetricSpec(
+        "conversa_actors_reaped_total",
+        _C,
+        "Conversation actors that left after IDLE_TTL_S without work.",
+    ),
+    MetricSpec(
+        "conversa_actors_evicted_total",
+        _C,
+        "Idle conversation actors evicted (LRU) to make room on a full node.",
+    ),
+    MetricSpec(
+        "conversa_recoveries_total",
+        _C,
+        "Conversations re-activated by recovery, past their answer deadline.",
+    ),
     MetricSpec(
         "conversa_burst_size",
         _H,
-        "Customer messages answered by one turn.",
+        "Customer messages in a burst answered by one turn.",
         _CLIENTE,
         boundaries=_BURST,
     ),
     MetricSpec(
         "conversa_debounce_wait_seconds",
         _H,
-        "First message of a burst to its turn.",
+        "Seconds from a burst's first message to the debounce timer firing.",
         _CLIENTE,
         boundaries=_WAIT_S,
     ),
     MetricSpec(
         "conversa_reply_latency_seconds",
         _H,
-        "Last customer message to reply sent.",
+        "Seconds from a burst's last message to its reply sent (or recorded).",
         _CLIENTE,
         boundaries=_REPLY_S,
     ),
     MetricSpec(
         "conversa_retrieval_latency_seconds",
         _H,
-        "Passages for one turn.",
+        "Seconds to fetch a turn's passages from the cliente's retriever.",
         _CLIENTE,
         boundaries=_RETRIEVAL_S,
     ),
     MetricSpec(
         "conversa_llm_latency_seconds",
         _H,
-        "One model call that answered.",
+        "Seconds of one chat-model call that answered.",
         _CLIENTE,
         boundaries=_LLM_S,
     ),
     MetricSpec(
         "conversa_llm_tokens_total",
         _C,
-        "Model tokens used.",
+        "Chat-model tokens used, prompt and completion.",
         ("cliente_id", "kind"),
         {"kind": ("prompt", "completion")},
     ),
-    MetricSpec("conversa_llm_fallbacks_total", _C, "Turns answered with the fallback.", _CLIENTE),
+    MetricSpec(
+        "conversa_llm_fallbacks_total",
+        _C,
+        "Turns answered with LLM_FALLBACK_MESSAGE because the model failed.",
+        _CLIENTE,
+    ),
     MetricSpec(
         "conversa_replies_total",
         _C,
-        "Reply parts handed to Evolution, by result.",
+        "Reply parts handed to Evolution: sent, retried (to send again) or failed.",
         ("cliente_id", "outcome"),
         {"outcome": ("sent", "retried", "failed")},
     ),
-    MetricSpec("conversa_sends_owed", _G, "Reply parts recorded but not yet confirmed sent."),
-    MetricSpec("conversa_stripe_events_total", _C, "Stripe webhooks.", ("type", "outcome")),
-    MetricSpec("conversa_ingestion_chunks_total", _C, "Knowledge chunks stored.", _CLIENTE),
+    MetricSpec(
+        "conversa_sends_owed", _G, "Reply parts recorded and not yet confirmed sent, cluster-wide."
+    ),
+    MetricSpec(
+        "conversa_stripe_events_total",
+        _C,
+        "Stripe webhook events, by event type and what became of them.",
+        ("type", "outcome"),
+    ),
+    MetricSpec(
+        "conversa_ingestion_chunks_total",
+        _C,
+        "Knowledge chunks embedded and stored in the cliente's collection.",
+        _CLIENTE,
+    ),
 )
 
 METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
