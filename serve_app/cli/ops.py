@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.table import Table
 
@@ -157,9 +158,12 @@ def _post(api: OperatorApi, *, instance: str, secret: str, jid: str, name: str, 
             "messageTimestamp": int(time.time()),
         },
     }
-    response = api.http.post(
-        "/webhooks/evolution", json=body, headers={"X-Conversa-Secret": secret}
-    )
+    try:
+        response = api.http.post(
+            "/webhooks/evolution", json=body, headers={"X-Conversa-Secret": secret}
+        )
+    except httpx.HTTPError as e:
+        raise CliError(f"cannot post to {api.url}/webhooks/evolution ({type(e).__name__})") from e
     ack = response.json() if response.headers.get("content-type") == "application/json" else {}
     if response.status_code >= 400:
         raise CliError(f"the webhook was refused ({response.status_code}): {ack.get('detail')}")
