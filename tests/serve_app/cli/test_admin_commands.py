@@ -163,3 +163,37 @@ def test_ray_env_prints_plain_export_lines_for_the_entrypoint_to_evaluate(
     assert "\x1b" not in "".join(lines)  # no colour codes, even from rich
     resources = 'export CONVERSA_RAY_RESOURCES=\'{"conversation_slot"'
     assert any(line.startswith(resources) for line in lines)
+
+
+async def test_export_writes_each_conversation_with_its_messages_and_turns(
+    conversa: Any, make_tenant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.support.waiting import eventually
+
+    tenant = await make_tenant(documents=("O produto X custa R$ 100 e é azul.",))
+    chats = [wa.new_chat(), wa.new_chat()]
+    for chat in chats:
+        assert (await tenant.post(wa.text(tenant.instance, chat, "Quanto custa?"))).is_success
+
+    async def answered() -> bool:
+        return all([len(await tenant.turns(chat)) == 1 for chat in chats])
+
+    await eventually(answered, timeout_s=60)
+    exported = tmp_path / "conversas.jsonl"
+    status, out, err = run_cli(
+        capsys, "export", str(tenant.id), "--out", str(exported), url=conversa.base_url
+    )
+    assert status == 0 and out == ""
+    assert "2 conversation(s) written to" in err
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    assert sorted(c["chat_jid"] for c in lines) == sorted(chats)
+    for conversation in lines:
+        texts = [m["text"] for m in conversation["messages"]]
+        assert texts[0] == "Quanto custa?" and any("R$ 100" in t for t in texts[1:])
+        [turn] = conversation["turns"]
+        assert turn["sources"] and "R$ 100" in turn["reply_text"]
+
+    # To standard output when piped: the data only, one JSON object per line, no bar.
+    status, out, err = run_cli(capsys, "export", str(tenant.id), url=conversa.base_url)
+    assert status == 0 and "\x1b[" not in out
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [c["id"] for c in lines]
