@@ -193,6 +193,13 @@ class Message(Base):
             "conversation_id",
             postgresql_where=text("status = 'RECEBIDA'"),
         ),
+        # 012: what operators watch on every recovery pass and in `conversa status`.
+        Index(
+            "ix_messages_sends_owed",
+            "conversation_id",
+            postgresql_where=text("status = 'ENVIANDO'"),
+        ),
+        Index("ix_messages_failed", "created_at", postgresql_where=text("status = 'FALHOU'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.statuses import DocumentStatus, MessageStatus
@@ -25,9 +25,16 @@ class Failure:
     conversation_id: int | None = None
 
 
+# Written as SQL literals, not bound parameters, so that PostgreSQL can use the partial indexes
+# (`WHERE status = 'ENVIANDO'` / `'FALHOU'`, migration 012) even for a prepared statement's
+# generic plan, which cannot prove a parameter equal to the index's predicate.
+OWED = text(f"messages.status = '{MessageStatus.ENVIANDO.value}'")
+FAILED = text(f"messages.status = '{MessageStatus.FALHOU.value}'")
+
+
 async def sends_owed(session: AsyncSession) -> int:
     """Reply parts recorded (ENVIANDO) and not yet confirmed sent by Evolution."""
-    query = select(func.count()).where(Message.status == MessageStatus.ENVIANDO)
+    query = select(func.count()).select_from(Message).where(OWED)
     return int(await session.scalar(query) or 0)
 
 
@@ -55,7 +62,7 @@ async def recent_failures(
             Conversation.id,
         )
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.status == MessageStatus.FALHOU, Message.created_at > since)
+        .where(FAILED, Message.created_at > since)
         .order_by(Message.created_at.desc())
         .limit(limit)
     )
