@@ -55,11 +55,14 @@ _C, _G, _H = MetricKind.COUNTER, MetricKind.GAUGE, MetricKind.HISTOGRAM
 _CLIENTE = ("cliente_id",)
 # Buckets: a debounce window is seconds, a reply adds the model and the typing delays, a model
 # call is up to LLM_TIMEOUT_S, a retrieval is milliseconds to a second (a cold retriever).
+# Ray 2.60 exports a histogram's `_sum` as if every observation sat at its bucket's midpoint
+# (open_telemetry_metric_recorder), so sum/count is an approximation; burst sizes are counted
+# in buckets centred on whole numbers, which keeps their sum exact up to 10 messages.
 _WAIT_S = (0.25, 0.5, 1, 2, 3, 5, 8, 12, 20, 30, 60)
 _REPLY_S = (0.5, 1, 2, 3, 5, 8, 12, 20, 30, 60, 120)
 _LLM_S = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 _RETRIEVAL_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-_BURST = (1, 2, 3, 4, 6, 8, 12, 20)
+_BURST = (0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5, 15.5, 20.5)
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
