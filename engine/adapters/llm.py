@@ -65,13 +65,7 @@ class ChatModel:
                 max_tokens=self._settings.llm_max_tokens,
                 temperature=self._settings.llm_temperature,
             )
-            usage = completion.usage
-            metrics.llm_call(
-                cliente_id,
-                seconds=time.monotonic() - started,
-                prompt_tokens=usage.prompt_tokens if usage else 0,
-                completion_tokens=usage.completion_tokens if usage else 0,
-            )
+            metrics.llm_call(cliente_id, seconds=time.monotonic() - started, usage=completion.usage)
             text = (completion.choices[0].message.content or "").strip()
             if not text:
                 raise ValueError("the model returned an empty reply")

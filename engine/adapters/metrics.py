@@ -142,15 +142,13 @@ def retrieval_timer(cliente_id: int) -> Iterator[None]:
         _record("conversa_retrieval_latency_seconds", seconds, cliente_id=cliente_id)
 
 
-def llm_call(
-    cliente_id: int | None, *, seconds: float, prompt_tokens: int, completion_tokens: int
-) -> None:
-    """One call to the chat model (answered or failed) and the tokens it used."""
+def llm_call(cliente_id: int | None, *, seconds: float, usage: Any) -> None:
+    """One chat-model call that answered, and the tokens its `usage` (OpenAI's
+    `prompt_tokens` / `completion_tokens`; None when the server sent none) says it used."""
     _record("conversa_llm_latency_seconds", seconds, cliente_id=cliente_id)
-    _record("conversa_llm_tokens_total", prompt_tokens, cliente_id=cliente_id, kind="prompt")
-    _record(
-        "conversa_llm_tokens_total", completion_tokens, cliente_id=cliente_id, kind="completion"
-    )
+    for kind in ("prompt", "completion"):
+        tokens = getattr(usage, f"{kind}_tokens", None) or 0
+        _record("conversa_llm_tokens_total", tokens, cliente_id=cliente_id, kind=kind)
 
 
 def llm_fallback(cliente_id: int | None) -> None:

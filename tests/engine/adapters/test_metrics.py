@@ -8,6 +8,7 @@ traffic produces are proven by tests/serve_app/test_metrics_export.py; this cove
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -32,7 +33,8 @@ def record_one_of_everything() -> None:
     metrics.reply_delivered(CLIENTE, after_s=2.5)
     with metrics.retrieval_timer(CLIENTE):
         pass
-    metrics.llm_call(CLIENTE, seconds=0.8, prompt_tokens=120, completion_tokens=30)
+    usage = SimpleNamespace(prompt_tokens=120, completion_tokens=30)  # as OpenAI's client gives
+    metrics.llm_call(CLIENTE, seconds=0.8, usage=usage)
     metrics.llm_fallback(CLIENTE)
     for outcome in ("sent", "retried", "failed"):
         metrics.reply_part(CLIENTE, outcome)
@@ -44,26 +46,28 @@ def record_one_of_everything() -> None:
 async def test_each_recording_function_exports_its_catalogue_series(conversa: Any) -> None:
     record_one_of_everything()
     c = str(CLIENTE)
-    expected: dict[str, tuple[dict[str, str], float]] = {
-        "ray_conversa_webhooks_total": ({"cliente_id": c, "reason": "paused"}, 1),
-        "ray_conversa_actors_evicted_total": ({}, 1),
-        "ray_conversa_recoveries_total": ({}, 2),
-        "ray_conversa_burst_size_sum": ({"cliente_id": c}, 3),
-        "ray_conversa_debounce_wait_seconds_sum": ({"cliente_id": c}, 1.5),
-        "ray_conversa_reply_latency_seconds_sum": ({"cliente_id": c}, 2.5),
-        "ray_conversa_retrieval_latency_seconds_count": ({"cliente_id": c}, 1),
-        "ray_conversa_llm_latency_seconds_count": ({"cliente_id": c}, 1),
-        "ray_conversa_llm_tokens_total": ({"cliente_id": c, "kind": "prompt"}, 120),
-        "ray_conversa_llm_fallbacks_total": ({"cliente_id": c}, 1),
-        "ray_conversa_replies_total": ({"cliente_id": c, "outcome": "retried"}, 1),
-        "ray_conversa_stripe_events_total": ({"type": "invoice.paid", "outcome": "processed"}, 1),
-        "ray_conversa_ingestion_chunks_total": ({"cliente_id": c}, 16),
-    }
+    # Histogram values sit at bucket midpoints, which is what Ray 2.60 exports as their sum.
+    expected: list[tuple[str, dict[str, str], float]] = [
+        ("ray_conversa_webhooks_total", {"cliente_id": c, "reason": "paused"}, 1),
+        ("ray_conversa_actors_evicted_total", {}, 1),
+        ("ray_conversa_recoveries_total", {}, 2),
+        ("ray_conversa_burst_size_sum", {"cliente_id": c}, 3),
+        ("ray_conversa_debounce_wait_seconds_sum", {"cliente_id": c}, 1.5),
+        ("ray_conversa_reply_latency_seconds_sum", {"cliente_id": c}, 2.5),
+        ("ray_conversa_retrieval_latency_seconds_count", {"cliente_id": c}, 1),
+        ("ray_conversa_llm_latency_seconds_count", {"cliente_id": c}, 1),
+        ("ray_conversa_llm_tokens_total", {"cliente_id": c, "kind": "prompt"}, 120),
+        ("ray_conversa_llm_tokens_total", {"cliente_id": c, "kind": "completion"}, 30),
+        ("ray_conversa_llm_fallbacks_total", {"cliente_id": c}, 1),
+        ("ray_conversa_replies_total", {"cliente_id": c, "outcome": "retried"}, 1),
+        ("ray_conversa_stripe_events_total", {"type": "invoice.paid", "outcome": "processed"}, 1),
+        ("ray_conversa_ingestion_chunks_total", {"cliente_id": c}, 16),
+    ]
 
     def exact(samples: list[Sample]) -> list[str]:
         return [
             f"{series}{labels}: {total(samples, series, **labels)} != {value}"
-            for series, (labels, value) in expected.items()
+            for series, labels, value in expected
             if abs(total(samples, series, **labels) - value) > 1e-9
         ]
 
@@ -80,6 +84,7 @@ async def test_each_recording_function_exports_its_catalogue_series(conversa: An
     assert total(samples, llm, cliente_id=c, le="0.5") == 0
     assert total(samples, llm, cliente_id=c, le="1.0") == 1
     assert total(samples, llm, cliente_id=c, le="+Inf") == 1
+    assert any(s.name == "ray_conversa_sends_owed" and s.value == 5 for s in samples)
     # Every catalogue metric has now been exported at least once, by some process.
     names = {s.name for s in samples}
     assert [m.name for m in METRICS if not set(m.exported_series) & names] == []
