@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
-from serve_app.cli import main
+from serve_app.cli import main, ops
 from serve_app.cli.ops import terminal_instance
-from serve_app.cli.output import out
 from tests.conftest import ADMIN_TOKEN, MAX_LIVE
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
@@ -88,9 +88,8 @@ def test_status_on_a_terminal_draws_tables_in_colour(
     conversa: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     screen = io.StringIO()
-    monkeypatch.setattr(out, "file", screen)
-    monkeypatch.setattr(out, "_force_terminal", True)
-    monkeypatch.setattr(out, "_color_system", out._detect_color_system())
+    terminal = Console(file=screen, force_terminal=True, color_system="standard", width=160)
+    monkeypatch.setattr(ops, "out", terminal)
     assert main(["--url", conversa.base_url, "--token", ADMIN_TOKEN, "status"]) == 0
     drawn = screen.getvalue()
     assert "Conversation actors per node" in drawn and "Sends owed" in drawn
