@@ -176,7 +176,8 @@ async def test_export_writes_each_conversation_with_its_messages_and_turns(
         assert (await tenant.post(wa.text(tenant.instance, chat, "Quanto custa?"))).is_success
 
     async def answered() -> bool:
-        return all([len(await tenant.turns(chat)) == 1 for chat in chats])
+        turns = [await tenant.turns(chat) for chat in chats]
+        return all(len(t) == 1 and t[0]["status"] == "RESPONDIDA" for t in turns)
 
     await eventually(answered, timeout_s=60)
     exported = tmp_path / "conversas.jsonl"
