@@ -113,8 +113,8 @@ def chat(
         if instance is None:
             instance, secret = _ensure_terminal_instance(api, cliente_id)
         assert secret is not None
-        jid = f"{number or '5599' + ''.join(secrets.choice('0123456789') for _ in range(9))}"
-        jid = jid if "@" in jid else f"{jid}@s.whatsapp.net"
+        digits = number or "5599" + "".join(secrets.choice("0123456789") for _ in range(9))
+        jid = digits if "@" in digits else f"{digits}@s.whatsapp.net"
         conversation = Conversation(api, cliente_id, jid, bot=cliente["nome"])
         out.print(
             f"[bold]{cliente['nome']}[/] — you are {jid} on instance {instance}. "
