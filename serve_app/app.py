@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from engine.adapters import metrics
 from engine.errors import (
     Conflict,
     ConversaError,
@@ -31,6 +32,7 @@ from engine.errors import (
     UpstreamUnavailable,
 )
 from serve_app.routes import admin, stripe_webhook, v1, webhooks
+from serve_app.schemas import ReadinessOut
 
 # The one place a domain error becomes an HTTP status (the most specific class wins).
 STATUS_BY_ERROR: dict[type[ConversaError], int] = {
@@ -76,6 +78,8 @@ def error_body(code: str, message: str, fields: list[dict[str, str]] | None = No
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ConversaError)
     status = status_for(error)
+    if request.url.path.startswith("/webhooks/evolution") and status < 500:
+        metrics.webhook_rejected(status)
     if _tenant(request):
         return JSONResponse(error_body(code_for(error), str(error)), status_code=status)
     return JSONResponse({"detail": str(error)}, status_code=status)
@@ -121,7 +125,25 @@ def build_app() -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> dict[str, str]:
+        """The process is up (liveness); says nothing about its dependencies."""
         settings = request.app.state.ctx.settings
         return {"status": "ok", "ingress_mode": settings.ingress_mode.value}
+
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=ReadinessOut,
+        responses={503: {"model": ReadinessOut}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        """PostgreSQL, Ray, Chroma and Evolution reachable: 200, else 503 naming what failed."""
+        checks = await request.app.state.ctx.readiness.run()
+        failed = [c.name for c in checks if not c.ok]
+        body = ReadinessOut(
+            status="not ready" if failed else "ready",
+            failed=failed,
+            checks={c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+        )
+        return JSONResponse(body.model_dump(), status_code=503 if failed else 200)
 
     return app

@@ -19,6 +19,7 @@ from engine.services.billing import Billing, StatusChange, announce
 from engine.services.inbox import EvolutionInbox
 from engine.services.instances import Instances
 from engine.services.knowledge import Knowledge
+from engine.services.readiness import Readiness
 from engine.wiring import conversation_config, default_behaviour, retriever_config
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class IngressContext:
         self.instances = Instances(self.sessions, settings)
         self._background: set[asyncio.Task[Any]] = set()
         self._supervisor: Any = None
+        self.readiness = Readiness(settings, self.sessions, supervisor=lambda: self.supervisor)
 
     @property
     def supervisor(self) -> Any:

@@ -404,3 +404,42 @@ class DayStatsOut(_Out):
 class AnalyticsOut(BaseModel):
     tz: str
     days: list[DayStatsOut]
+
+
+class NodeStatusOut(_Out):
+    node_id: str
+    address: str
+    alive: bool
+    live: int = Field(description="Live conversation actors on the node.")
+    slots: int = Field(description="Conversation slots the node offers (MAX_LIVE_CONVERSATIONS).")
+
+
+class FailureOut(_Out):
+    at: datetime
+    cliente_id: int
+    what: str = Field(description="`send` (Evolution refused a reply part) or `ingestion`.")
+    error: str
+    chat: str | None = None
+    conversation_id: int | None = None
+
+
+class StatusOut(_Out):
+    nodes: list[NodeStatusOut]
+    live_per_cliente: dict[int, int]
+    pending_bursts: dict[int, int] = Field(
+        description="Cliente id -> conversations with a burst accepted and not yet answered."
+    )
+    sends_owed: int = Field(description="Reply parts recorded and not yet confirmed sent.")
+    recent_failures: list[FailureOut] = Field(description="Failures of the last hour.")
+    counters: dict[str, int] = Field(description="Evicted, reaped and recovered since start.")
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    detail: str
+
+
+class ReadinessOut(BaseModel):
+    status: str = Field(description="`ready` or `not ready`.")
+    failed: list[str] = Field(description="The dependencies that are not reachable.")
+    checks: dict[str, CheckOut]

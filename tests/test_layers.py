@@ -84,7 +84,8 @@ LAYERS: dict[str, Rule] = {
     "engine.services": Rule(ENGINE_ALL),
     "engine.config": Rule(frozenset()),
     "engine.errors": Rule(frozenset(), stdlib_only=True),
-    "engine.logs": Rule(frozenset(), stdlib_only=True),
+    # The JSON formatter is a library's (python-json-logger); masking a chat is a core rule.
+    "engine.logs": Rule(frozenset({"engine.core"})),
     "engine.wiring": Rule(frozenset({"engine.config", "engine.core", "engine.actors"})),
     "serve_app": Rule(ENGINE_ALL | {"serve_app"}),
 }

@@ -30,6 +30,7 @@ import ray
 
 from engine.actors.calls import GONE
 from engine.actors.retriever import RetrieverClient, RetrieverConfig
+from engine.adapters import metrics
 from engine.core.debounce import BurstMessage, DebouncePolicy
 from engine.core.naming import SUPERVISOR_NAME, reply_worker_name
 from engine.core.prompt import Exchange
@@ -160,7 +161,9 @@ class ConversationActor:
     def _fire(self) -> None:
         self._timer = None
         burst, self._pending = list(self._pending.values()), {}
-        task = self._loop.create_task(self._answer(burst))
+        waited_s = self._loop.time() - self._first_at
+        metrics.burst_fired(self._cliente_id, size=len(burst), waited_s=waited_s)
+        task = self._loop.create_task(self._answer(burst, last_at=self._last_at))
         self._turns.add(task)
         task.add_done_callback(self._turn_done)
 
@@ -175,16 +178,17 @@ class ConversationActor:
 
     # --- turns ----------------------------------------------------------------------------
 
-    async def _answer(self, burst: list[BurstMessage]) -> None:
+    async def _answer(self, burst: list[BurstMessage], *, last_at: float) -> None:
         async with self._turn_lock:
             try:
-                await self._run_turns()
+                await self._run_turns(last_at=last_at)
             except Exception:
                 # The messages stay RECEBIDA in PostgreSQL; the next turn (or recovery) claims them.
                 log.exception("turn failed", extra={**self._log, "messages": len(burst)})
 
-    async def _run_turns(self) -> None:
-        """Answer what is unanswered; a resumed half-sent turn may leave a burst behind it."""
+    async def _run_turns(self, *, last_at: float) -> None:
+        """Answer what is unanswered; a resumed half-sent turn may leave a burst behind it.
+        `last_at`: when the burst's last message arrived (loop time), for the reply latency."""
         while True:
             plan = await self._worker.begin_turn.remote(self._conversation_id)
             if plan is None:
@@ -195,6 +199,8 @@ class ConversationActor:
             result = await self._worker.answer_turn.remote(
                 plan, passages=passages, memory=list(self._memory)
             )
+            if result.delivered:
+                metrics.reply_delivered(self._cliente_id, after_s=self._loop.time() - last_at)
             if plan.close_session:
                 self._memory.clear()
             elif result.is_memory and plan.resumable is None:
@@ -205,7 +211,8 @@ class ConversationActor:
 
     async def _search(self, query: str) -> list[Any]:
         try:
-            return await self._retriever.call("search", query, self._config.top_k)
+            with metrics.retrieval_timer(self._cliente_id):
+                return await self._retriever.call("search", query, self._config.top_k)
         except GONE:
             log.warning("retriever unavailable; answering without passages", extra=self._log)
             return []

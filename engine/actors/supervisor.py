@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
+from engine.adapters import metrics
 from engine.core.naming import SUPERVISOR_NAME, session_id_prefix
 from engine.logs import configure_logging
 
@@ -121,6 +122,7 @@ class Supervisor:
     async def deregister(self, session_id: str, reason: str = "idle") -> None:
         if self._live.pop(session_id, None) is not None and reason == "idle":
             self._reaped += 1
+            metrics.actor_reaped()
 
     async def _make_room(self, node_id: str) -> None:
         """Keep one free slot on a full node by evicting its least recently idle actors."""
@@ -146,6 +148,7 @@ class Supervisor:
             if left:
                 self._live.pop(session_id, None)
                 self._evicted += 1
+                metrics.actor_evicted()
 
     # --- recovery ---------------------------------------------------------------------------
 
@@ -159,6 +162,7 @@ class Supervisor:
                 self._reconcile()
                 for node_id in {c.node_id for c in self._live.values()}:
                     await self._make_room(node_id)  # in case an idle report was lost
+                metrics.live_conversations((await self.stats())["live_per_node"])
             except Exception:
                 log.exception("recovery pass failed; retrying at the next interval")
 

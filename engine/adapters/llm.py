@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.adapters import metrics
 from engine.config import Settings
 from engine.core.prompt import Exchange, Passage, build_chat_messages, offline_reply
 from engine.core.turns import ReplyKind
@@ -56,6 +58,8 @@ class ChatModel:
             memory=memory,
             user_text=user_text,
         )
+        cliente_id = log_context.get("cliente_id")
+        started = time.monotonic()
         try:
             completion = await self._client.chat.completions.create(
                 model=self._settings.openai_model,
@@ -63,6 +67,7 @@ class ChatModel:
                 max_tokens=self._settings.llm_max_tokens,
                 temperature=self._settings.llm_temperature,
             )
+            metrics.llm_call(cliente_id, seconds=time.monotonic() - started, usage=completion.usage)
             text = (completion.choices[0].message.content or "").strip()
             if not text:
                 raise ValueError("the model returned an empty reply")
@@ -71,6 +76,7 @@ class ChatModel:
                 return Reply(text, ReplyKind.LLM)
             return Reply(text, ReplyKind.LLM, usage.prompt_tokens, usage.completion_tokens)
         except Exception as e:  # timeouts, HTTP errors, malformed responses: all answered politely
+            metrics.llm_fallback(cliente_id)
             log.warning(
                 "chat model failed; sending the fallback message",
                 extra={**log_context, "error": f"{type(e).__name__}: {e}"},

@@ -27,3 +27,12 @@ def reply_worker_name(index: int) -> str:
 EMBEDDER_NAME = "embedder"
 SUPERVISOR_NAME = "supervisor"
 CONVERSATION_SLOT = "conversation_slot"  # Ray resource: each node offers MAX_LIVE_CONVERSATIONS
+
+
+def cliente_of_session(session_id: str) -> int | None:
+    """The cliente id in a session id (`cliente_{id}_{chat}`); None if it is not one."""
+    prefix, _, rest = session_id.partition("_")
+    cliente, sep, chat = rest.partition("_")
+    if prefix != "cliente" or not sep or not chat or not cliente.isdigit():
+        return None
+    return int(cliente)

@@ -246,6 +246,13 @@ class Message(Base):
         ),
         # 010: a cliente's history by date (export, analytics)
         Index(None, "cliente_id", "created_at"),
+        # 012: what operators watch on every recovery pass and in `conversa status`.
+        Index(
+            "ix_messages_sends_owed",
+            "conversation_id",
+            postgresql_where=text("status = 'ENVIANDO'"),
+        ),
+        Index("ix_messages_failed", "created_at", postgresql_where=text("status = 'FALHOU'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

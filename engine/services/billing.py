@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine.adapters import metrics
 from engine.adapters.stripe_billing import StripeBilling, verify_event
 from engine.config import Settings
 from engine.core import billing
@@ -100,6 +101,24 @@ class Billing:
             secret=secret.get_secret_value(),
             tolerance_s=self._settings.stripe_webhook_tolerance_s,
         )
+        outcome = await self._record(event)
+        # The type tag stays bounded: Stripe's types Conversa handles, anything else is `other`.
+        kind = event.type if event.type in billing.HANDLED_EVENTS else "other"
+        metrics.stripe_event(kind, outcome.outcome)
+        log.info(
+            "stripe event",
+            extra={
+                "cliente_id": outcome.cliente_id,
+                "event_id": event.id,
+                "event_type": event.type,
+                "outcome": outcome.outcome,
+                "status": outcome.change.after.value if outcome.change else None,
+            },
+        )
+        return outcome
+
+    async def _record(self, event: billing.StripeEvent) -> EventOutcome:
+        """Apply a verified event once (deduplicated on its id, across replicas)."""
         async with self._sessions() as session:
             if await billing_db.event_seen(session, event.id):
                 return EventOutcome(event.id, "duplicate")
@@ -111,16 +130,6 @@ class Billing:
                 await session.rollback()
                 return EventOutcome(event.id, "duplicate", outcome.cliente_id)
             await session.commit()
-        log.info(
-            "stripe event",
-            extra={
-                "cliente_id": outcome.cliente_id,
-                "event_id": event.id,
-                "event_type": event.type,
-                "outcome": outcome.outcome,
-                "status": outcome.change.after.value if outcome.change else None,
-            },
-        )
         return outcome
 
     async def _apply(self, session: AsyncSession, event: billing.StripeEvent) -> EventOutcome:

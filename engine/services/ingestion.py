@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine.adapters import metrics
 from engine.adapters.chroma import ChromaStore
 from engine.core.statuses import DocumentStatus
 from engine.db import chunks as chunks_db
@@ -116,6 +117,7 @@ class Ingestion:
                 await asyncio.to_thread(self._store.delete_document, document_id)
                 log.info("document deleted during ingestion", extra=context)
                 return None
+            metrics.ingestion_chunks(self._cliente_id, len(ids))
             log.info("ingesting", extra={**context, "chunks_done": done, "chunks_total": total})
         replaced = await self._finish(document_id, DocumentStatus.PRONTO, None)
         log.info("document ready", extra={**context, "replaced": replaced})

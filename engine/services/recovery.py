@@ -13,9 +13,11 @@ from typing import Any
 
 from engine.actors.conversation import ConversationConfig
 from engine.actors.router import ConversationRouter
+from engine.adapters import metrics
 from engine.config import Settings
 from engine.core.turns import Delivery
 from engine.db import conversations as conversations_db
+from engine.db import operations as operations_db
 from engine.db.session import create_engine, session_factory
 from engine.services.knowledge import resume_stalled_ingestion
 from engine.wiring import default_behaviour
@@ -42,8 +44,10 @@ class Recovery:
                 session, grace_s=self._settings.recovery_grace_s
             )
             await session.commit()
+            metrics.sends_owed(await operations_db.sends_owed(session))
         # Concurrently: one conversation whose actor sits on a dying node must not hold up the rest.
         await asyncio.gather(*(self._reactivate(c) for c in overdue))
+        metrics.recoveries(len(overdue))
         try:
             await resume_stalled_ingestion(
                 self._sessions, self._config.retriever, quiet_s=self._settings.ingest_stall_s

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.adapters import metrics
 from engine.adapters.evolution import EvolutionClient
 from engine.adapters.llm import ChatModel, Reply
 from engine.adapters.secrets import SecretBox
@@ -230,9 +231,11 @@ class ReplyPipeline:
                         delay_ms=delay_ms,
                     )
                     status, key_id, error = MessageStatus.ENVIADA, sent.wa_message_id, None
+                    metrics.reply_part(context.cliente_id, "sent")
                 except SendFailed as e:
                     log.error("send failed", extra={**log_context, "error": str(e), "part": index})
                     status, key_id, error = MessageStatus.FALHOU, None, str(e)
+                    metrics.reply_part(context.cliente_id, "failed")
             async with self._sessions() as session:
                 await conversations_db.mark_part(
                     session, part.message_id, status=status, wa_message_id=key_id, error=error

@@ -1,7 +1,9 @@
-"""Operator API commands: clientes, instances, documents, knowledge, conversations, messages."""
+"""Operator API commands: clientes, instances, documents, knowledge, conversations, messages,
+export."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +17,7 @@ from engine.core.formats import CONTENT_TYPES, EXTENSIONS
 from engine.core.statuses import ClienteStatus
 from serve_app.cli.api import OperatorApi
 from serve_app.cli.app import app, cliente_app, docs_app, instance_app, knowledge_app, target
-from serve_app.cli.output import CliError, out, print_json
+from serve_app.cli.output import CliError, err, out, print_json
 
 POLL_S = 0.5
 
@@ -248,3 +250,43 @@ def messages(ctx: typer.Context, cliente_id: int, conversation_id: int) -> None:
         line = f"{m['created_at']}  [{colour}]{who:>7}[/] [dim]\\[{m['status']}]{extra}[/]: "
         out.print(line, end="")
         out.print(m["text"], markup=False)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    cliente_id: int,
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Where to write (JSON lines; '-' = standard output).")
+    ] = Path("-"),
+) -> None:
+    """Export a cliente's conversations: one JSON line per conversation, with its messages and
+    turns (replies and the passages they used). A progress bar follows the conversations."""
+    with OperatorApi(target(ctx)) as api:
+        base = f"/admin/clientes/{cliente_id}/conversations"
+        rows = api.call("GET", base)
+        to_stdout = str(out_file) == "-"
+        sink = out.file if to_stdout else out_file.open("w", encoding="utf-8")
+        try:
+            with Progress(
+                TextColumn("[bold]exporting"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("conversations"),
+                TimeElapsedColumn(),
+                console=err,  # the bar never mixes with the data
+                disable=to_stdout and not err.is_terminal,
+            ) as progress:
+                task = progress.add_task("export", total=len(rows))
+                for conversation in rows:
+                    conversation["messages"] = api.call(
+                        "GET", f"{base}/{conversation['id']}/messages"
+                    )
+                    conversation["turns"] = api.call("GET", f"{base}/{conversation['id']}/turns")
+                    sink.write(json.dumps(conversation, ensure_ascii=False) + "\n")
+                    progress.advance(task)
+        finally:
+            if not to_stdout:
+                sink.close()
+    if not to_stdout:
+        err.print(f"{len(rows)} conversation(s) written to {out_file}", markup=False)

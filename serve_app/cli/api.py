@@ -31,6 +31,7 @@ class OperatorApi:
 
             token = Settings().admin_token.get_secret_value()
         self.url = target.url.rstrip("/")
+        self.token = token
         self._http = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s
         )

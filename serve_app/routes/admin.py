@@ -15,6 +15,7 @@ from engine.db import handoff as handoff_db
 from engine.db import knowledge as knowledge_db
 from engine.errors import PayloadTooLarge
 from engine.services import api_keys, clientes, conversations
+from engine.services.status import gather_status
 from serve_app.deps import Ctx, Session, require_operator
 from serve_app.schemas import (
     ApiKeyCreate,
@@ -36,6 +37,7 @@ from serve_app.schemas import (
     NeedsHumanOut,
     PauseRequest,
     QrOut,
+    StatusOut,
     TurnOut,
 )
 
@@ -349,3 +351,9 @@ async def live_conversations(ctx: Ctx) -> dict[str, Any]:
     """Live conversation actors per node, the cap, evictions and recoveries so far."""
     stats: dict[str, Any] = await ctx.supervisor.stats.remote()
     return stats
+
+
+@router.get("/status", response_model=StatusOut)
+async def status_at_a_glance(ctx: Ctx, session: Session) -> StatusOut:
+    """Live actors per node and per cliente, pending bursts, sends owed, last hour's failures."""
+    return StatusOut.model_validate(await gather_status(session, ctx.supervisor))

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
+from engine.adapters import metrics
 from engine.core.auth import bearer_token
 from engine.errors import InvalidJson, PayloadTooLarge
 from serve_app.deps import Ctx
@@ -58,6 +59,7 @@ async def _handle(request: Request, ctx: Ctx, path_event: str | None) -> JSONRes
         read_body=lambda: read_body(request, max_bytes=max_bytes),
         path_event=path_event,
     )
+    metrics.webhook(outcome.status.value, cliente_id=outcome.cliente_id, detail=outcome.detail)
     ctx.hand_off(outcome.delivery, retire=outcome.retired_session_ids)
     log.info(
         "webhook",
@@ -66,6 +68,7 @@ async def _handle(request: Request, ctx: Ctx, path_event: str | None) -> JSONRes
             "outcome": outcome.status.value,
             "detail": outcome.detail,
             "chat": outcome.delivery.chat_jid if outcome.delivery else None,
+            "message_id": outcome.delivery.message.message_id if outcome.delivery else None,
         },
     )
     # Built by hand: the ack is the hot path, and `WebhookAck` documents its shape.

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core.naming import EMBEDDER_NAME, get_collection_name, reply_worker_name, session_id
+from engine.core.naming import (
+    EMBEDDER_NAME,
+    cliente_of_session,
+    get_collection_name,
+    reply_worker_name,
+    session_id,
+)
 
 CHAT = "5511987654321@s.whatsapp.net"
 
@@ -42,3 +48,13 @@ def test_worker_and_embedder_names() -> None:
     assert reply_worker_name(0) == "reply_worker_0"
     assert reply_worker_name(3) == "reply_worker_3"
     assert EMBEDDER_NAME == "embedder"
+
+
+@pytest.mark.parametrize("cliente_id", [1, 7, 1234])
+def test_the_cliente_of_a_session_id_is_read_back(cliente_id: int) -> None:
+    assert cliente_of_session(session_id(cliente_id, CHAT)) == cliente_id
+
+
+@pytest.mark.parametrize("name", ["tenant_1", "supervisor", "cliente_x_chat", "cliente_7_", ""])
+def test_a_name_that_is_no_session_id_has_no_cliente(name: str) -> None:
+    assert cliente_of_session(name) is None

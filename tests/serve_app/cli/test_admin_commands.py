@@ -199,3 +199,38 @@ def test_documents_of_any_format_are_uploaded_counted_and_deleted_from_the_cli(
     assert status == 0 and json.loads(out) == {"count": 0, "conversations": []}
     status, out, _ = run_cli(capsys, "knowledge", "delete", cid, "--force", url=url)
     assert status == 0 and json.loads(out)["documents_deleted"] == 1
+
+
+async def test_export_writes_each_conversation_with_its_messages_and_turns(
+    conversa: Any, make_tenant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.support.waiting import eventually
+
+    tenant = await make_tenant(documents=("O produto X custa R$ 100 e é azul.",))
+    chats = [wa.new_chat(), wa.new_chat()]
+    for chat in chats:
+        assert (await tenant.post(wa.text(tenant.instance, chat, "Quanto custa?"))).is_success
+
+    async def answered() -> bool:
+        turns = [await tenant.turns(chat) for chat in chats]
+        return all(len(t) == 1 and t[0]["status"] == "RESPONDIDA" for t in turns)
+
+    await eventually(answered, timeout_s=60)
+    exported = tmp_path / "conversas.jsonl"
+    status, out, err = run_cli(
+        capsys, "export", str(tenant.id), "--out", str(exported), url=conversa.base_url
+    )
+    assert status == 0 and out == ""
+    assert "2 conversation(s) written to" in err
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    assert sorted(c["chat_jid"] for c in lines) == sorted(chats)
+    for conversation in lines:
+        texts = [m["text"] for m in conversation["messages"]]
+        assert texts[0] == "Quanto custa?" and any("R$ 100" in t for t in texts[1:])
+        [turn] = conversation["turns"]
+        assert turn["sources"] and "R$ 100" in turn["reply_text"]
+
+    # To standard output when piped: the data only, one JSON object per line, no bar.
+    status, out, err = run_cli(capsys, "export", str(tenant.id), url=conversa.base_url)
+    assert status == 0 and "\x1b[" not in out
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [c["id"] for c in lines]
