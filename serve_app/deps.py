@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.auth import bearer_token, token_matches
 from engine.db.api_keys import KeyOwner
-from engine.errors import Unauthenticated
+from engine.errors import PayloadTooLarge, Unauthenticated
 from engine.services.api_keys import authenticate
 from serve_app.context import IngressContext
 
@@ -52,3 +52,13 @@ async def require_tenant(request: Request) -> KeyOwner:
 
 
 Tenant = Annotated[KeyOwner, Depends(require_tenant)]
+
+
+async def upload_body(request: Request, ctx: IngressContext) -> bytes:
+    """A document upload's raw body, refused (413) by its declared size before it is read."""
+    limit = ctx.knowledge.max_upload_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise PayloadTooLarge(
+            f"document is over the {limit}-byte limit (MAX_UPLOAD_BYTES); split it"
+        )
+    return await request.body()

@@ -9,6 +9,7 @@ webhook answers 5xx, so Stripe delivers the event again later).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import stripe
@@ -73,12 +74,15 @@ class StripeBilling:
             for s in listed.data
         ]
 
-    async def create_customer(self, *, cliente_id: int, name: str) -> str:
-        """A Stripe customer for a cliente (idempotent per cliente for Stripe's 24 hours)."""
+    async def create_customer(self, *, cliente_id: int, name: str, created_at: datetime) -> str:
+        """A Stripe customer for a cliente (idempotent per cliente for Stripe's 24 hours). The
+        key names this cliente's row, not only its id: after a database reset, or beside another
+        deployment on the same Stripe account, another "cliente 41" is another customer."""
+        key = f"conversa-cliente-{cliente_id}-{created_at.timestamp():.6f}-customer"
         customer = await self._call(
             self._client.v1.customers.create_async(
                 params={"name": name, "metadata": {CLIENTE_METADATA_KEY: str(cliente_id)}},
-                options={"idempotency_key": f"conversa-cliente-{cliente_id}-customer"},
+                options={"idempotency_key": key},
             )
         )
         return str(customer.id)

@@ -27,6 +27,7 @@ class BillingRow:
     subscription_updated_at: datetime | None
     past_due_since: datetime | None
     trial_ends_at: datetime | None
+    created_at: datetime
 
     @property
     def facts(self) -> BillingFacts:
@@ -48,6 +49,7 @@ _COLUMNS = (
     Cliente.subscription_updated_at,
     Cliente.past_due_since,
     Cliente.trial_ends_at,
+    Cliente.created_at,
 )
 
 

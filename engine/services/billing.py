@@ -249,7 +249,7 @@ class Billing:
             if row.stripe_customer_id is not None or not create:
                 return row.stripe_customer_id
             customer_id = await self._require_stripe().create_customer(
-                cliente_id=cliente_id, name=row.nome
+                cliente_id=cliente_id, name=row.nome, created_at=row.created_at
             )
             await billing_db.set_customer(session, cliente_id, customer_id)
             await session.commit()

@@ -13,10 +13,9 @@ from engine.db import clientes as clientes_db
 from engine.db import conversations as conversations_db
 from engine.db import handoff as handoff_db
 from engine.db import knowledge as knowledge_db
-from engine.errors import PayloadTooLarge
 from engine.services import api_keys, clientes, conversations
 from engine.services.status import gather_status
-from serve_app.deps import Ctx, Session, require_operator
+from serve_app.deps import Ctx, Session, require_operator, upload_body
 from serve_app.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -106,15 +105,11 @@ async def upload_document(
     application/octet-stream). 202 while it is being embedded (poll GET …/documents/{id}),
     200 when ready or when the same text was already there. Uploading a new text under an
     existing title replaces that document once the new one is ready."""
-    if int(request.headers.get("content-length") or 0) > ctx.knowledge.max_upload_bytes:
-        raise PayloadTooLarge(
-            f"document is over the {ctx.knowledge.max_upload_bytes}-byte limit; split it"
-        )
     document, ready = await ctx.knowledge.receive(
         cliente_id,
         title=title,
         content_type=request.headers.get("content-type", ""),
-        raw=await request.body(),
+        raw=await upload_body(request, ctx),
         wait=wait,
     )
     response.status_code = status.HTTP_200_OK if ready else status.HTTP_202_ACCEPTED

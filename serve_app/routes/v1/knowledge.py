@@ -7,8 +7,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from engine.core.formats import CONTENT_TYPES
 from engine.core.naming import get_collection_name
 from engine.db import knowledge as knowledge_db
-from engine.errors import PayloadTooLarge
-from serve_app.deps import Ctx, Session, Tenant
+from serve_app.deps import Ctx, Session, Tenant, upload_body
 from serve_app.schemas import DocumentOut, ErrorBody, KnowledgeDeleted, RowId
 
 router = APIRouter(tags=["tenant: knowledge"])
@@ -44,15 +43,11 @@ async def upload_document(
     """Upload a document as the raw body (PDF, DOCX, HTML, Markdown, text, or CSV/XLSX of
     question–answer pairs): 202 while it is embedded, 200 when ready (or when the same text
     was already there). A new text under an existing title replaces that document."""
-    if int(request.headers.get("content-length") or 0) > ctx.knowledge.max_upload_bytes:
-        raise PayloadTooLarge(
-            f"document is over the {ctx.knowledge.max_upload_bytes}-byte limit; split it"
-        )
     document, ready = await ctx.knowledge.receive(
         tenant.cliente_id,
         title=title,
         content_type=request.headers.get("content-type", ""),
-        raw=await request.body(),
+        raw=await upload_body(request, ctx),
         wait=wait,
     )
     response.status_code = status.HTTP_200_OK if ready else status.HTTP_202_ACCEPTED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -58,8 +59,14 @@ async def test_subscriptions_are_read_from_stripe_and_failures_translated(
     fake_stripe: FakeStripe,
 ) -> None:
     billing = StripeBilling(api_key=fake_stripe.api_key, api_base=fake_stripe.url)
-    customer = await billing.create_customer(cliente_id=41, name="Loja")
+    created_at = datetime.now(UTC)
+    customer = await billing.create_customer(cliente_id=41, name="Loja", created_at=created_at)
     assert fake_stripe.customers[customer]["metadata"] == {"cliente_id": "41"}
+    again = await billing.create_customer(cliente_id=41, name="Loja", created_at=created_at)
+    assert again == customer  # a retry is the same customer
+    # another cliente 41 (a reset database, another deployment): another customer, no refusal
+    other = await billing.create_customer(cliente_id=41, name="Outra", created_at=datetime.now(UTC))
+    assert other != customer
     old = fake_stripe.create_subscription(customer, status="canceled")
     new = fake_stripe.create_subscription(customer, status="past_due")
     found = {s.id: s.status for s in await billing.subscriptions_of(customer)}
