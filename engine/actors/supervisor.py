@@ -153,18 +153,36 @@ class Supervisor:
     # --- recovery ---------------------------------------------------------------------------
 
     async def _recovery_loop(self) -> None:
+        # Each step on its own: one that fails (PostgreSQL away, Stripe's clock) must not keep
+        # the others from running, and it is tried again at the next interval.
+        steps = (
+            ("recovery", self._recover_overdue),
+            ("billing clock", self._run_billing_clock),
+            ("reconciliation", self._reconcile_and_make_room),
+            ("live gauges", self._record_live),
+        )
         while True:
             await asyncio.sleep(self._recovery_interval_s)
-            try:
-                self._recovered += await self._recovery.run_once()
-                for cliente_id in await self._billing_clock.run_once():
-                    await self.silence_cliente(cliente_id)
-                self._reconcile()
-                for node_id in {c.node_id for c in self._live.values()}:
-                    await self._make_room(node_id)  # in case an idle report was lost
-                metrics.live_conversations((await self.stats())["live_per_node"])
-            except Exception:
-                log.exception("recovery pass failed; retrying at the next interval")
+            for name, step in steps:
+                try:
+                    await step()
+                except Exception:
+                    log.exception(f"{name} pass failed; retrying at the next interval")
+
+    async def _recover_overdue(self) -> None:
+        self._recovered += await self._recovery.run_once()
+
+    async def _run_billing_clock(self) -> None:
+        for cliente_id in await self._billing_clock.run_once():
+            await self.silence_cliente(cliente_id)
+
+    async def _reconcile_and_make_room(self) -> None:
+        self._reconcile()
+        for node_id in {c.node_id for c in self._live.values()}:
+            await self._make_room(node_id)  # in case an idle report was lost
+
+    async def _record_live(self) -> None:
+        metrics.live_conversations((await self.stats())["live_per_node"])
 
     async def silence_cliente(self, cliente_id: int) -> int:
         """Tell every live conversation actor of a cliente that is no longer served to stop

@@ -126,11 +126,21 @@ async def test_every_4xx_of_the_tenant_api_has_one_shape_with_a_reason(
             await client.post(
                 "/v1/documents",
                 params={"title": "x"},
-                content=b"%PDF",
-                headers={"Content-Type": "application/pdf"},
+                content=b"\x89PNG\r\n",
+                headers={"Content-Type": "image/png"},
             ),
             415,
             "unsupported_media_type",
+        ),
+        (  # a PDF Conversa cannot read: says so
+            await client.post(
+                "/v1/documents",
+                params={"title": "x"},
+                content=b"%PDF",
+                headers={"Content-Type": "application/pdf"},
+            ),
+            422,
+            "invalid_input",
         ),
     ]
     for response, status, code in cases:

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import httpx
 
 from tests.support.http_server import free_port
 from tests.support.node_loss import FAST_FAILURE_DETECTION
+from tests.support.ray_actors import alive_actor_nodes
 
 CHATS = 6
 SLOTS_PER_NODE = 3
@@ -61,17 +61,6 @@ def start_chroma(path: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("chroma run did not answer its heartbeat in 60 s")
 
 
-def alive_actor_nodes(class_name: str) -> dict[str, str]:
-    """Actor name -> node id of the live actors of a class (Ray's actor table, no dashboard)."""
-    from ray._private import state
-
-    return {
-        a["Name"]: a["Address"]["NodeID"]
-        for a in state.actors(actor_state_name="ALIVE").values()
-        if a["ActorClassName"] == class_name and a["Name"]
-    }
-
-
 async def scenario(database_url: str, work_dir: str) -> dict[str, Any]:
     import ray
     from ray.cluster_utils import Cluster
@@ -85,8 +74,6 @@ async def scenario(database_url: str, work_dir: str) -> dict[str, Any]:
     from engine.actors.supervisor import start_supervisor
     from engine.config import Settings
     from engine.core.naming import CONVERSATION_SLOT, get_collection_name
-    from engine.db import clientes as clientes_db
-    from engine.db import knowledge as knowledge_db
     from engine.db.session import create_engine, session_factory
     from engine.services.inbox import EvolutionInbox
     from engine.services.knowledge import Knowledge
@@ -95,6 +82,7 @@ async def scenario(database_url: str, work_dir: str) -> dict[str, Any]:
     from tests.support import evolution_payloads as wa
     from tests.support.fake_evolution import FakeEvolution
     from tests.support.fake_openai import FakeOpenAI
+    from tests.support.scenario import make_cliente
 
     chroma, chroma_url = start_chroma(os.path.join(work_dir, "chroma-server"))
     evolution, llm = FakeEvolution().start(), FakeOpenAI().start()
@@ -117,6 +105,7 @@ async def scenario(database_url: str, work_dir: str) -> dict[str, Any]:
         evolution_api_key=evolution.api_key,
         typing_presence=False,
         typing_ms_per_char=0,
+        relevance_min_score=-1.0,  # the hash embedding scores nothing: the "I don't know" gate off
     )
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     engine = create_engine(database_url, pool_size=2)
@@ -141,21 +130,14 @@ async def scenario(database_url: str, work_dir: str) -> dict[str, Any]:
         start_shared_actors(settings)  # with CHROMA_URL: accepted (get-or-create, idempotent)
 
         sessions = session_factory(engine)
-        secret = uuid.uuid4().hex * 2
-        async with sessions() as session:
-            cliente = await clientes_db.create_cliente(
-                session, nome="Loja multi-nó", status="ATIVO", debounce_s=0.5, max_wait_s=3.0
-            )
-            instance = f"multinode-{cliente.id}"
-            await clientes_db.register_instance(
-                session,
-                cliente.id,
-                instance_id=instance,
-                numero=None,
-                webhook_secret=secret,
-                api_key="k",
-            )
-            await session.commit()
+        cliente = await make_cliente(
+            sessions,
+            settings,
+            nome="Loja multi-nó",
+            instance_prefix="multinode",
+            debounce_s=0.5,
+            max_wait_s=3.0,
+        )
 
         # The cliente's retriever starts on A: the node this scenario is about to lose.
         retrievers = retriever_config(settings)
@@ -166,14 +148,18 @@ async def scenario(database_url: str, work_dir: str) -> dict[str, Any]:
             get_if_exists=True,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_a.node_id, soft=False),
         ).remote(cliente.id, retrievers)
-        knowledge = Knowledge(sessions, retrievers, chunk_size=800, chunk_overlap=120)
+        knowledge = Knowledge(
+            sessions, retrievers, chunk_size=800, chunk_overlap=120, max_upload_bytes=1 << 20
+        )
         for i, text in enumerate(KNOWLEDGE):
-            async with sessions() as session:
-                document, _ = await knowledge_db.add_document(
-                    session, cliente.id, title=f"doc-{i}", content_type="text/plain", content=text
-                )
-                await session.commit()
-            await knowledge.ingest(cliente.id, document.id, text)
+            document, _ = await knowledge.receive(
+                cliente.id,
+                title=f"doc-{i}",
+                content_type="text/plain",
+                raw=text.encode(),
+                wait=True,
+            )
+            assert document.status == "PRONTO", document.error
         retriever_node = alive_actor_nodes("TenantRetriever")[get_collection_name(cliente.id)]
 
         inbox = EvolutionInbox(sessions, defaults=default_behaviour(settings))
@@ -183,7 +169,10 @@ async def scenario(database_url: str, work_dir: str) -> dict[str, Any]:
         async def ask(question: str, expected_replies: int) -> float:
             started = time.monotonic()
             for chat in chats:
-                outcome = await inbox.handle(wa.text(instance, chat, question), secret=secret)
+                outcome = await inbox.handle(
+                    secret=cliente.secret,
+                    read_body=wa.body_reader(wa.text(cliente.instance, chat, question)),
+                )
                 assert outcome.delivery is not None, outcome
                 await router.deliver(outcome.delivery)
             deadline = time.monotonic() + 120

@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 
 FAST_FAILURE_DETECTION = {
     "RAY_health_check_period_ms": "500",
@@ -38,16 +37,15 @@ async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
     from engine.actors.reply_worker import start_reply_workers
     from engine.actors.router import ConversationRouter
     from engine.actors.supervisor import start_supervisor
-    from engine.adapters.secrets import SecretBox
     from engine.config import Settings
     from engine.core.naming import CONVERSATION_SLOT
-    from engine.db import clientes as clientes_db
     from engine.db.session import create_engine, session_factory
     from engine.services.inbox import EvolutionInbox
     from engine.wiring import conversation_config, default_behaviour
     from tests.support import evolution_payloads as wa
     from tests.support.fake_evolution import FakeEvolution
     from tests.support.fake_openai import FakeOpenAI
+    from tests.support.scenario import make_cliente
 
     evolution, llm = FakeEvolution().start(), FakeOpenAI().start()
     settings = Settings(
@@ -83,28 +81,21 @@ async def scenario(database_url: str) -> dict:  # type: ignore[type-arg]
 
         engine = create_engine(database_url, pool_size=2)
         sessions = session_factory(engine)
-        secret = uuid.uuid4().hex * 2
-        async with sessions() as session:
-            cliente = await clientes_db.create_cliente(
-                session, nome="Loja nó perdido", status="ATIVO", debounce_s=3.0, max_wait_s=4.0
-            )
-            instance = f"nodeloss-{cliente.id}"
-            await clientes_db.register_instance(
-                session,
-                cliente.id,
-                instance_id=instance,
-                numero=None,
-                webhook_secret=secret,
-                api_key_encrypted=SecretBox(settings.secrets_key.get_secret_value()).seal("k"),
-            )
-            await session.commit()
+        cliente = await make_cliente(
+            sessions,
+            settings,
+            nome="Loja nó perdido",
+            instance_prefix="nodeloss",
+            debounce_s=3.0,
+            max_wait_s=4.0,
+        )
         inbox = EvolutionInbox(sessions, defaults=default_behaviour(settings))
         router = ConversationRouter(conversation_config(settings))
         chats = [wa.new_chat() for _ in range(CHATS)]
         for chat in chats:
             outcome = await inbox.handle(
-                secret=secret,
-                read_body=wa.body_reader(wa.text(instance, chat, f"pergunta de {chat}")),
+                secret=cliente.secret,
+                read_body=wa.body_reader(wa.text(cliente.instance, chat, f"pergunta de {chat}")),
             )
             assert outcome.delivery is not None
             await router.deliver(outcome.delivery)

@@ -14,13 +14,20 @@ def kill_actor(name: str, *, namespace: str) -> bool:
     return True
 
 
-def live_conversation_actors_per_node() -> dict[str, int]:
-    """How many conversation actors Ray lists as alive on each node (its GCS actor table)."""
+def alive_actor_nodes(class_name: str) -> dict[str, str]:
+    """Actor name -> node id of the live actors of a class (Ray's actor table, no dashboard)."""
     from ray._private import state
 
+    return {
+        a["Name"]: a["Address"]["NodeID"]
+        for a in state.actors(actor_state_name="ALIVE").values()
+        if a["ActorClassName"] == class_name and a["Name"]
+    }
+
+
+def live_conversation_actors_per_node() -> dict[str, int]:
+    """How many conversation actors Ray lists as alive on each node."""
     per_node: dict[str, int] = {}
-    for actor in state.actors(actor_state_name="ALIVE").values():
-        if actor["ActorClassName"] == "ConversationActor":
-            node = actor["Address"]["NodeID"]
-            per_node[node] = per_node.get(node, 0) + 1
+    for node in alive_actor_nodes("ConversationActor").values():
+        per_node[node] = per_node.get(node, 0) + 1
     return per_node
