@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from engine.errors import (
     Conflict,
     ConversaError,
+    DatabaseUnavailable,
     InvalidInput,
     InvalidJson,
     MalformedWebhook,
@@ -30,7 +31,11 @@ STATUS_BY_ERROR: dict[type[ConversaError], int] = {
     Conflict: 409,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    DatabaseUnavailable: 503,
 }
+
+
+RETRY_AFTER_S = 5  # a 503 (PostgreSQL away): worth retrying soon
 
 
 def status_for(error: ConversaError) -> int:
@@ -39,7 +44,9 @@ def status_for(error: ConversaError) -> int:
 
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ConversaError)
-    return JSONResponse({"detail": str(error)}, status_code=status_for(error))
+    status = status_for(error)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
 
 
 def build_app() -> FastAPI:

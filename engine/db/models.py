@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from engine.core.statuses import (
+    OWED_STATUSES,
     Author,
     ClienteStatus,
     Direction,
@@ -45,6 +46,7 @@ from engine.core.statuses import (
     TurnStatus,
 )
 
+OWED_WHERE = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OWED_STATUSES)))
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -179,6 +181,10 @@ class Turn(Base):
     sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 008: who produces the reply, until when (renewed by a heartbeat); recovery takes over only
+    # once it expired, and every change is a compare-and-set on the status and the owner.
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Message(Base):
@@ -192,6 +198,13 @@ class Message(Base):
             "ix_messages_pending",
             "conversation_id",
             postgresql_where=text("status = 'RECEBIDA'"),
+        ),
+        # Owed reply parts: what the delivery loops scan (by due time) and order (per chat).
+        Index(
+            "ix_messages_owed",
+            "conversation_id",
+            "next_attempt_at",
+            postgresql_where=text(OWED_WHERE),
         ),
     )
 
@@ -218,6 +231,11 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text)
     wa_timestamp: Mapped[int | None] = mapped_column(BigInteger)  # messageTimestamp, epoch s
     created_at: Mapped[datetime] = _created()
+    # 008: durable delivery of an outbound part (engine.core.delivery)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owed_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ProcessedWebhook(Base):
