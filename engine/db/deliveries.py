@@ -11,6 +11,7 @@ from an old attempt cannot overwrite a newer state, and a delivered part stays d
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,9 +76,15 @@ def _due(conversation_id: int | None) -> Any:
     return query
 
 
-async def due_conversations(session: AsyncSession, *, limit: int) -> list[int]:
-    """Conversations whose first owed part is due, the longest-waiting first."""
-    rows = await session.execute(_due(None).limit(limit))
+async def due_conversations(
+    session: AsyncSession, *, limit: int, excluding: Collection[int] = ()
+) -> list[int]:
+    """Conversations whose first owed part is due, the longest-waiting first (but those in
+    `excluding`, already being delivered by the caller)."""
+    query = _due(None).limit(limit)
+    if excluding:
+        query = query.where(Message.conversation_id.not_in(list(excluding)))
+    rows = await session.execute(query)
     return [row.conversation_id for row in rows]
 
 

@@ -36,7 +36,7 @@ from engine.errors import DatabaseUnavailable, SendFailed, SendOutcomeUnknown
 
 log = logging.getLogger(__name__)
 
-LOOP_BATCH = 32  # conversations picked per pass of the loop
+LOOP_CONCURRENCY = 32  # conversations one process delivers at once
 RECORD_RETRY_S = 1.0  # while PostgreSQL is away, how often an attempt's outcome is retried
 
 
@@ -78,7 +78,7 @@ class Deliverer:
 
     async def deliver_conversation(self, conversation_id: int) -> bool:
         """Send the conversation's due parts in order; stop at the first that is not delivered
-        (it stays owed). True when nothing due was left undelivered."""
+        (it stays owed). True when every due part was delivered."""
         if self._evolution is None or conversation_id in self._in_hand:
             return False
         self._in_hand.add(conversation_id)
@@ -93,21 +93,32 @@ class Deliverer:
             self._in_hand.discard(conversation_id)
 
     async def run(self) -> None:
-        """The loop: every DELIVERY_POLL_S, deliver the conversations whose next part is due."""
+        """The loop: every DELIVERY_POLL_S, start delivering each conversation whose next part is
+        due (each on its own: a slow send in one chat never holds up another's)."""
         failing = False
+        tasks: set[asyncio.Task[None]] = set()
         while True:
             await asyncio.sleep(self._settings.delivery_poll_s)
-            if self._evolution is None or self.breaker_state() is CircuitState.OPEN:
+            room = LOOP_CONCURRENCY - len(self._in_hand)
+            if self._evolution is None or room <= 0:
+                continue
+            if self.breaker_state() is CircuitState.OPEN:
                 continue
             try:
                 async with self._sessions() as session:
-                    due = await deliveries_db.due_conversations(session, limit=LOOP_BATCH)
-                await asyncio.gather(*(self._deliver_logged(c) for c in due))
+                    due = await deliveries_db.due_conversations(
+                        session, limit=room, excluding=self._in_hand
+                    )
                 failing = False
             except Exception as e:
                 if not failing:  # once per streak: a PostgreSQL restart would fill the log
                     log.warning("delivery pass failed; retrying", extra={"error": repr(e)})
                 failing = True
+                continue
+            for conversation_id in due:
+                task = asyncio.get_running_loop().create_task(self._deliver_logged(conversation_id))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
 
     async def _deliver_logged(self, conversation_id: int) -> None:
         try:
@@ -121,8 +132,9 @@ class Deliverer:
             log.exception("delivery failed", extra={"conversation_id": conversation_id})
 
     async def _send_next(self, conversation_id: int) -> SendOutcome | None:
-        """Claim, send and record the conversation's next due part; None if none is due (or
-        the circuit is open, or it was given up now)."""
+        """Claim, send and record the conversation's next due part; None if none is due. A part
+        held back by the open circuit counts as RETRYABLE (nothing sent), one given up now as
+        REFUSED."""
         async with self._sessions() as session:
             part = await deliveries_db.next_due_part(session, conversation_id)
             if part is None:
@@ -132,9 +144,9 @@ class Deliverer:
                 await deliveries_db.dead_letter(session, part, reason=reason)
                 await session.commit()
                 self._log_dead(part, reason)
-                return None
+                return SendOutcome.REFUSED
             if not self._breaker.allow(time.monotonic()):
-                return None  # rolled back: the part stays due for when the circuit lets it go
+                return SendOutcome.RETRYABLE  # rolled back: still due when the circuit allows
             delay_ms = self._typing_ms(part.text)
             claim_s = self._send_timeout_s(delay_ms) + self._policy.echo_window_s
             attempt = await deliveries_db.claim_part(session, part, claim_s=claim_s)

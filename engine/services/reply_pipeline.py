@@ -230,6 +230,12 @@ class ReplyPipeline:
             log_context=log,
         )
 
+    async def close(self) -> None:
+        if self._evolution is not None:
+            await self._evolution.close()
+        await self._model.close()
+        await self._engine.dispose()
+
     def _show_typing(self, context: ConversationContext, log_context: dict[str, Any]) -> None:
         """Fire-and-forget "typing…" while the model works; its failure never matters."""
         if not (self._settings.typing_presence and self._evolution and context.instance_id):

@@ -154,7 +154,7 @@ class FakeEvolution:
             number, text = body.get("number"), body.get("text")
             number = number if isinstance(number, str) else None
             text = text if isinstance(text, str) else None
-            fault = self.faults.take("sendText")
+            fault = self.faults.take("sendText", number)
             if fault is not None and fault.mode == "fail":
                 self._attempt(instance, number, text, "failed")
                 return _error(fault.status, "failing on purpose")
@@ -640,9 +640,12 @@ class FakeEvolution:
         status: int = 500,
         calls: int | None = None,
         for_s: float | None = None,
+        number: str | None = None,
     ) -> None:
-        """Answer `status` without doing anything (nothing sent, nothing changed)."""
-        self.faults.set(endpoint, Fault("fail", status=status), calls=calls, for_s=for_s)
+        """Answer `status` without doing anything (nothing sent, nothing changed); with
+        `number`, only sends to that chat fail."""
+        fault = Fault("fail", status=status, number=number)
+        self.faults.set(endpoint, fault, calls=calls, for_s=for_s)
 
     def slow(
         self,
