@@ -26,6 +26,7 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_stripe import FakeStripe
 from tests.support.http_server import free_port
 from tests.support.postgres import asyncpg_dsn, create_database, drop_database
+from tests.support.private_postgres import PrivatePostgres
 from tests.support.tenants import MakeTenant, TenantHandle
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -87,6 +88,15 @@ def own_database_url(postgres_admin_url: str) -> Iterator[str]:
     migrate.upgrade(url)
     yield url
     drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of the module's own, which its tests may stop and start (never the
+    machine's server: other tests use it)."""
+    server = PrivatePostgres().start()
+    yield server
+    server.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ listening on a Unix socket only. Used by the restart tests and by bench/faults.p
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -27,9 +26,6 @@ class PrivatePostgres:
 
         if self._server is None:
             self.pgdata.mkdir()
-            runtime = self.root / "run"
-            runtime.mkdir(mode=0o700)
-            os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
             self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
             socket = self._server.get_postmaster_info().socket_path
             assert socket is not None
