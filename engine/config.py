@@ -174,7 +174,13 @@ class Settings(BaseSettings):
     )
     send_backoff_max_s: float = Field(120.0, gt=0, description="Longest wait between attempts.")
     send_max_attempts: int = Field(
-        10, ge=1, description="Attempts of one part before it is dead-lettered (FALHOU)."
+        20, ge=1, description="Attempts of one part before it is dead-lettered (FALHOU)."
+    )
+    send_max_unconfirmed: int = Field(
+        3,
+        ge=1,
+        description="Sends of one part whose outcome stayed unknown (no answer, no echo) before "
+        "it is dead-lettered rather than risk another copy.",
     )
     send_retry_max_s: float = Field(
         3600.0, gt=0, description="A part still owed this long after its reply is dead-lettered."

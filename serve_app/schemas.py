@@ -167,6 +167,7 @@ class DeliveryOut(_Out):
     status: MessageStatus
     text: str
     attempts: int
+    unconfirmed: int = Field(description="sends whose outcome stayed unknown (no echo)")
     owed_since: datetime | None
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None

@@ -8,8 +8,10 @@ retries survive any restart. The rules here are pure (the clock and the jitter a
 - a send whose outcome is unknown (timeout, connection reset after the request was written) is
   not resent blindly: it waits `echo_window_s` for Evolution's echo of it, which confirms it;
 - a refusal (other 4xx) is not retried: sending the same request again cannot help;
-- a part is given up (dead-lettered, FALHOU) after `max_attempts` sends or once it has been owed
-  for `max_age_s`; an operator can re-send it.
+- a part is given up (dead-lettered, FALHOU) once it has been owed for `max_age_s`, after
+  `max_attempts` sends, or after `max_unconfirmed` sends whose outcome stayed unknown (each of
+  those may have reached the customer: sending again risks another copy); an operator can
+  re-send it.
 """
 
 from __future__ import annotations
@@ -36,12 +38,15 @@ class RetryPolicy:
     max_attempts: int  # sends of one part before it is given up
     max_age_s: float  # a part owed longer than this is given up
     echo_window_s: float  # how long an unknown outcome waits for the echo
+    max_unconfirmed: int = 3  # sends with an unknown outcome (no answer, no echo) before giving up
 
     def __post_init__(self) -> None:
         if self.backoff_base_s <= 0 or self.backoff_max_s < self.backoff_base_s:
             raise ValueError("need 0 < backoff_base_s <= backoff_max_s")
-        if self.max_attempts < 1 or self.max_age_s <= 0 or self.echo_window_s <= 0:
-            raise ValueError("max_attempts, max_age_s and echo_window_s must be positive")
+        if min(self.max_attempts, self.max_unconfirmed) < 1:
+            raise ValueError("max_attempts and max_unconfirmed must be >= 1")
+        if self.max_age_s <= 0 or self.echo_window_s <= 0:
+            raise ValueError("max_age_s and echo_window_s must be positive")
 
 
 def compute_backoff_s(attempts: int, *, base_s: float, max_s: float, jitter: float) -> float:
@@ -66,9 +71,16 @@ class NextStep:
     reason: str | None = None  # FALHOU: why it was given up (shown to operators)
 
 
-def give_up_reason(*, attempts: int, owed_s: float, policy: RetryPolicy) -> str | None:
-    """Why a part must not be sent again (None: it may be): `attempts` sends already made,
-    owed for `owed_s` seconds."""
+def give_up_reason(
+    *, attempts: int, owed_s: float, policy: RetryPolicy, unconfirmed: int = 0
+) -> str | None:
+    """Why a part must not be sent again (None: it may be): `attempts` sends already made, of
+    which `unconfirmed` had an unknown outcome that no echo confirmed; owed for `owed_s`."""
+    if unconfirmed >= policy.max_unconfirmed:
+        return (
+            f"sent {unconfirmed} times without Evolution answering or echoing it: it may have "
+            "reached the customer; check before re-sending"
+        )
     if attempts >= policy.max_attempts:
         return f"not delivered after {attempts} attempts"
     if owed_s >= policy.max_age_s:

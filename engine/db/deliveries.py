@@ -42,6 +42,7 @@ class DuePart:
     instance_api_key: str | None
     text: str
     attempts: int  # sends already made
+    unconfirmed: int  # of which the outcome stayed unknown (no answer, no echo)
     owed_s: float  # since its reply was recorded (or re-sent by an operator)
 
 
@@ -55,6 +56,7 @@ def _due(conversation_id: int | None) -> Any:
             Message.cliente_id,
             Message.text,
             Message.attempts,
+            Message.unconfirmed,
             Message.instance_id,
             func.extract(
                 "epoch", func.now() - func.coalesce(Message.owed_since, Message.created_at)
@@ -115,6 +117,7 @@ async def next_due_part(session: AsyncSession, conversation_id: int) -> DuePart 
         instance_api_key=target.api_key,
         text=row.text,
         attempts=row.attempts,
+        unconfirmed=row.unconfirmed,
         owed_s=float(row.owed_s),
     )
 
@@ -180,6 +183,7 @@ async def record_retry(
             status=status,
             next_attempt_at=func.now() + timedelta(seconds=retry_in_s),
             error=error[:1000],
+            unconfirmed=Message.unconfirmed + (1 if status is MessageStatus.INCERTA else 0),
         )
         .returning(Message.id)
     )
@@ -323,6 +327,7 @@ class Delivery:
     status: MessageStatus
     text: str
     attempts: int
+    unconfirmed: int
     owed_since: datetime | None
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
@@ -335,13 +340,14 @@ async def list_undelivered(
     """A cliente's reply parts in these (undelivered) statuses, oldest first."""
     rows = await session.execute(
         select(
-            Message.id,
+            Message.id.label("message_id"),
             Message.conversation_id,
             Conversation.chat_jid,
             Message.turn_id,
             Message.status,
             Message.text,
             Message.attempts,
+            Message.unconfirmed,
             Message.owed_since,
             Message.last_attempt_at,
             Message.next_attempt_at,
@@ -357,7 +363,7 @@ async def list_undelivered(
         .order_by(Message.id)
         .limit(limit)
     )
-    return [Delivery(*row) for row in rows]
+    return [Delivery(**row._mapping) for row in rows]
 
 
 async def resend_turn(session: AsyncSession, cliente_id: int, turn_id: int) -> int:
@@ -384,6 +390,7 @@ async def resend_turn(session: AsyncSession, cliente_id: int, turn_id: int) -> i
         .values(
             status=MessageStatus.PENDENTE,
             attempts=0,
+            unconfirmed=0,
             next_attempt_at=func.now(),
             owed_since=func.now(),
             error=None,

@@ -233,6 +233,7 @@ class Message(Base):
     created_at: Mapped[datetime] = _created()
     # 008: durable delivery of an outbound part (engine.core.delivery)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    unconfirmed: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     owed_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

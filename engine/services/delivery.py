@@ -47,6 +47,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_attempts=settings.send_max_attempts,
         max_age_s=settings.send_retry_max_s,
         echo_window_s=settings.send_echo_window_s,
+        max_unconfirmed=settings.send_max_unconfirmed,
     )
 
 
@@ -139,7 +140,12 @@ class Deliverer:
             part = await deliveries_db.next_due_part(session, conversation_id)
             if part is None:
                 return None
-            reason = give_up_reason(attempts=part.attempts, owed_s=part.owed_s, policy=self._policy)
+            reason = give_up_reason(
+                attempts=part.attempts,
+                unconfirmed=part.unconfirmed,
+                owed_s=part.owed_s,
+                policy=self._policy,
+            )
             if reason is not None:
                 await deliveries_db.dead_letter(session, part, reason=reason)
                 await session.commit()
@@ -204,7 +210,7 @@ class Deliverer:
         while True:
             try:
                 async with self._sessions() as session:
-                    await self._apply(session, part, attempt, step, key, error)
+                    applied = await self._apply(session, part, attempt, step, key, error)
                     await session.commit()
                 break
             except DatabaseUnavailable:
@@ -212,7 +218,9 @@ class Deliverer:
                     raise
                 await asyncio.sleep(RECORD_RETRY_S)
         context = {**self._context(part), "attempt": attempt, "status": step.status.value}
-        if step.status is MessageStatus.ENVIADA:
+        if not applied:  # its echo confirmed it meanwhile (or a newer attempt owns it)
+            log.info("attempt's outcome superseded", extra={**context, "error": error})
+        elif step.status is MessageStatus.ENVIADA:
             log.info("part delivered", extra=context)
         elif step.status is MessageStatus.FALHOU:
             self._log_dead(part, step.reason or "")
@@ -230,15 +238,16 @@ class Deliverer:
         step: NextStep,
         key: str | None,
         error: str | None,
-    ) -> None:
+    ) -> bool:
+        """Record the step; False if the part moved on meanwhile (compare-and-set refused)."""
         if step.status is MessageStatus.ENVIADA:
             await deliveries_db.record_sent(session, part, wa_message_id=key)
-        elif step.status is MessageStatus.FALHOU:
-            await deliveries_db.dead_letter(
+            return True
+        if step.status is MessageStatus.FALHOU:
+            return await deliveries_db.dead_letter(
                 session, part, reason=step.reason or error or "", attempt=attempt
             )
-        else:
-            await deliveries_db.record_retry(
+        return await deliveries_db.record_retry(
                 session,
                 part,
                 attempt=attempt,

@@ -18,9 +18,8 @@ OWED_WHERE = "status IN ('ENVIANDO', 'INCERTA', 'PENDENTE')"
 def upgrade() -> None:
     op.add_column("turns", sa.Column("lease_owner", sa.String(80)))
     op.add_column("turns", sa.Column("lease_expires_at", sa.DateTime(timezone=True)))
-    op.add_column(
-        "messages", sa.Column("attempts", sa.Integer(), server_default="0", nullable=False)
-    )
+    for name in ("attempts", "unconfirmed"):
+        op.add_column("messages", sa.Column(name, sa.Integer(), server_default="0", nullable=False))
     for name in ("next_attempt_at", "last_attempt_at", "owed_since"):
         op.add_column("messages", sa.Column(name, sa.DateTime(timezone=True)))
     # Parts left ENVIANDO by the old code were never confirmed: they are owed, due now.
@@ -43,7 +42,7 @@ def downgrade() -> None:
         "UPDATE messages SET status = 'ENVIANDO' "
         "WHERE direction = 'outbound' AND status IN ('PENDENTE', 'INCERTA')"
     )
-    for name in ("owed_since", "last_attempt_at", "next_attempt_at", "attempts"):
+    for name in ("owed_since", "last_attempt_at", "next_attempt_at", "unconfirmed", "attempts"):
         op.drop_column("messages", name)
     op.drop_column("turns", "lease_expires_at")
     op.drop_column("turns", "lease_owner")

@@ -121,12 +121,27 @@ def test_a_retryable_failure_is_given_up_after_the_last_attempt_or_the_maximum_a
 
 
 @pytest.mark.parametrize(
-    ("attempts", "owed_s", "gives_up"),
-    [(0, 0.0, False), (4, 3599.0, False), (5, 0.0, True), (0, 3600.0, True)],
+    ("attempts", "unconfirmed", "owed_s", "gives_up"),
+    [
+        (0, 0, 0.0, False),
+        (4, 2, 3599.0, False),
+        (5, 0, 0.0, True),  # max_attempts
+        (0, 0, 3600.0, True),  # max_age_s
+        (3, 3, 10.0, True),  # max_unconfirmed: a fourth copy might reach the customer
+    ],
 )
-def test_give_up_reason_before_a_new_attempt(attempts: int, owed_s: float, gives_up: bool) -> None:
-    reason = give_up_reason(attempts=attempts, owed_s=owed_s, policy=POLICY)
+def test_give_up_reason_before_a_new_attempt(
+    attempts: int, unconfirmed: int, owed_s: float, gives_up: bool
+) -> None:
+    reason = give_up_reason(
+        attempts=attempts, unconfirmed=unconfirmed, owed_s=owed_s, policy=POLICY
+    )
     assert (reason is not None) is gives_up
+
+
+def test_parts_sent_without_confirmation_are_given_up_with_a_warning_to_check_first() -> None:
+    reason = give_up_reason(attempts=3, unconfirmed=3, owed_s=100.0, policy=POLICY)
+    assert reason is not None and "may have reached the customer" in reason
 
 
 @pytest.mark.parametrize(
@@ -137,6 +152,7 @@ def test_give_up_reason_before_a_new_attempt(attempts: int, owed_s: float, gives
         {"max_attempts": 0},
         {"max_age_s": 0.0},
         {"echo_window_s": -1.0},
+        {"max_unconfirmed": 0},
     ],
 )
 def test_policy_refuses_impossible_settings(fields: dict[str, float]) -> None:
