@@ -37,6 +37,8 @@ ECHO_WINDOW_S = 3.0
 SEND_MAX_ATTEMPTS = 20
 TURN_LEASE_S = 6.0
 RETRIEVER_TIMEOUT_S = 3.0
+TURN_TIMEOUT_S = 15.0
+ACTOR_CALL_TIMEOUT_S = 12.0
 SYSTEM_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -161,8 +163,8 @@ def settings(
         evolution_breaker_cooldown_s=2.0,
         turn_lease_s=TURN_LEASE_S,
         retriever_timeout_s=RETRIEVER_TIMEOUT_S,
-        turn_timeout_s=30.0,
-        actor_call_timeout_s=20.0,
+        turn_timeout_s=TURN_TIMEOUT_S,
+        actor_call_timeout_s=ACTOR_CALL_TIMEOUT_S,
         log_level="INFO",
     )
     shutil.rmtree(data_dir, ignore_errors=True)

@@ -117,14 +117,16 @@ class ConversationActor:
         self._worker_index = (self._worker_index + 1) % len(self._workers)
 
     async def _restore(self) -> None:
-        """Memory and unanswered messages from PostgreSQL: the actor may be a re-creation."""
+        """Memory and unanswered messages from PostgreSQL: the actor may be a re-creation.
+        Each attempt gets a share of ACTOR_CALL_TIMEOUT_S, so that a hung worker is left for
+        another one before the hand-off waiting on the restore gives up."""
         for attempt in range(1, RESTORE_ATTEMPTS + 1):
             try:
                 pending, memory = await call_with_timeout(
                     self._worker.restore,
                     self._conversation_id,
                     self._config.history_turns,
-                    timeout_s=self._config.actor_call_timeout_s,
+                    timeout_s=self._config.actor_call_timeout_s / (RESTORE_ATTEMPTS + 1),
                 )
                 break
             except Exception:
@@ -151,7 +153,9 @@ class ConversationActor:
         for a reply being produced, so the webhook is acked fast even while the chat is busy."""
         if self._closing:
             raise ActorClosing(self._session_id)
-        await self._restored
+        # Shielded: a caller that gives up (its timeout cancels this call) must not cancel the
+        # restore every later message waits for.
+        await asyncio.shield(self._restored)
         if self._closing:  # began leaving while this call waited for the restore
             raise ActorClosing(self._session_id)
         if policy is not None:
@@ -301,7 +305,7 @@ class ConversationActor:
 
     async def status(self) -> dict[str, Any]:
         """What operators and tests can see of this conversation's live state."""
-        await self._restored
+        await asyncio.shield(self._restored)
         return {
             "session_id": self._session_id,
             "pid": os.getpid(),

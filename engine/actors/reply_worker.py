@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -60,9 +61,14 @@ class ReplyWorker:
     async def ping(self) -> bool:
         return True
 
-    async def delivery_state(self) -> dict[str, Any]:
-        """This worker's view of Evolution: its circuit breaker's state."""
-        return {"circuit": self._pipeline.deliverer.breaker_state().value}
+    async def status(self) -> dict[str, Any]:
+        """What operators and tests can see: its process, the circuit to Evolution, and the
+        bursts whose replies it is producing now."""
+        return {
+            "pid": os.getpid(),
+            "circuit": self._pipeline.deliverer.breaker_state().value,
+            "answering": list(self._pipeline.answering.values()),
+        }
 
 
 def _log_if_failed(task: asyncio.Task[None]) -> None:

@@ -67,6 +67,7 @@ class ReplyPipeline:
                 base_url=settings.evolution_url, api_key=key, timeout_s=settings.evolution_timeout_s
             )
         self.deliverer = Deliverer(self._sessions, self._evolution, settings)
+        self.answering: dict[int, str] = {}  # turn id → the burst whose reply is being produced
         self._background: set[asyncio.Task[Any]] = set()
 
     async def restore(
@@ -128,12 +129,15 @@ class ReplyPipeline:
         the lease: a turn taken over meanwhile records and sends nothing), then deliver it."""
         context = plan.context
         log_context = {**_log_context(context), "turn_id": plan.turn_id}
+        self.answering[plan.turn_id] = plan.user_text
         try:
             async with self._lease(plan):
                 reply = await self._reply(plan, passages=passages, memory=memory, log=log_context)
                 parts = await self._record(plan, reply, passages)
         except TurnTakenOver:
             parts = None
+        finally:
+            self.answering.pop(plan.turn_id, None)
         if parts is None:
             log.warning("turn taken over by recovery; its reply is discarded", extra=log_context)
             return TurnResult("", ReplyKind.FALLBACK, delivered=False, discarded=True)
