@@ -129,8 +129,12 @@ class ConversationActor:
                     timeout_s=self._config.actor_call_timeout_s / (RESTORE_ATTEMPTS + 1),
                 )
                 break
-            except Exception:
+            except Exception as e:
                 self._next_worker()
+                log.warning(
+                    "restore attempt failed; trying another reply worker",
+                    extra={**self._log, "attempt": attempt, "error": repr(e)},
+                )
                 if attempt == RESTORE_ATTEMPTS:
                     # Keep serving: new messages are still answered, only without old memory.
                     log.exception("could not restore the conversation", extra=self._log)
