@@ -51,8 +51,12 @@ async def test_an_operator_finds_a_dead_lettered_reply_and_resends_it(
     status, out, err = run_cli(capsys, "resend", cid, str(part["turn_id"]), url=url)
     assert status == 1 and out == ""
     assert "→ 409" in err and "only a dead-lettered reply is re-sent" in err
-    status, out, _ = run_cli(capsys, "deliveries", cid, url=url)
-    assert status == 0 and json.loads(out) == []
+
+    async def nothing_undelivered() -> bool:
+        status, out, _ = run_cli(capsys, "deliveries", cid, url=url)
+        return status == 0 and json.loads(out) == []
+
+    await eventually(nothing_undelivered)
 
 
 async def _sent(fake: FakeEvolution, chat: str) -> list[Any] | None:
