@@ -95,6 +95,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--chats", type=int, default=24)
     p.add_argument("--clientes", type=int, default=6)
     p.add_argument("--reply-timeout-s", type=float, default=120.0)
+    p.add_argument(
+        "--model-latency-s", type=float, default=1.0, help="the fake model's time per answer"
+    )
     p.add_argument("--only", help="comma-separated fault names (default: all, in order)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", type=Path, help="also write every number here")
@@ -298,7 +301,7 @@ def llm_fault(mode: str) -> Callable[[Context], Awaitable[str]]:
 
 
 async def heal_llm(ctx: Context) -> None:
-    await _fake(ctx, "llm", {"mode": "ok"})
+    await _fake(ctx, "llm", {"mode": "slow", "slow_s": ctx.args.model_latency_s})
 
 
 async def restart_postgres(ctx: Context) -> str:
@@ -328,34 +331,49 @@ def _kill(pids: list[int]) -> int:
     return killed
 
 
+def _busy_sessions(ctx: Context) -> list[str]:
+    """Session ids of the chats whose last burst is acknowledged but not answered yet."""
+    busy = []
+    for who in ctx.customers:
+        burst = ctx.ledger.bursts.get(ctx.ledger.waiting.get(who.index, (-1, -1)))
+        if burst is not None and burst.acked_at is not None and not burst.replied.is_set():
+            busy.append(f"cliente_{ctx.target.cliente_ids[who.cliente]}_{who.jid}")
+    return busy
+
+
 async def kill_conversations(ctx: Context) -> str:
-    """Five conversation actors with work in hand (a burst pending or a reply being produced)."""
+    """Five conversation actors with work in hand (a burst pending or its reply in progress);
+    waits up to 20 s for five such chats."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if len(_busy_sessions(ctx)) >= 5:
+            break
+        await asyncio.sleep(0.1)
     by_session = dict(_alive("ConversationActor"))
-    waiting = [
-        (who, ctx.ledger.bursts[ctx.ledger.waiting[who.index]])
-        for who in ctx.customers
-        if who.index in ctx.ledger.waiting
-    ]
-    busy = [
-        who for who, burst in waiting if not burst.replied.is_set() and burst.acked_at is not None
-    ]
-    sessions = [f"cliente_{ctx.target.cliente_ids[w.cliente]}_{w.jid}" for w in busy]
-    pids = [by_session[s] for s in sessions if s in by_session][:5]
-    if len(pids) < 5:  # not enough busy ones right now: any live ones
-        pids += [pid for _, pid in by_session.items() if pid not in pids][: 5 - len(pids)]
-    return f"killed {_kill(pids)} conversation actors ({len(busy)} chats had work in hand)"
+    pids = [by_session[s] for s in _busy_sessions(ctx) if s in by_session][:5]
+    busy = len(pids)
+    if len(pids) < 5:  # not enough busy ones: any live ones
+        pids += [pid for pid in by_session.values() if pid not in pids][: 5 - len(pids)]
+    return f"killed {_kill(pids)} conversation actors, {busy} of them with work in hand"
 
 
 async def kill_reply_worker(ctx: Context) -> str:
+    """The reply worker producing the most replies (waits up to 20 s for one that is)."""
     import ray
 
     from engine.core.naming import reply_worker_name
 
-    statuses = []
-    for index in range(ctx.settings.reply_workers):
-        handle = ray.get_actor(reply_worker_name(index), namespace=ctx.settings.ray_namespace)
-        statuses.append(await handle.status.remote())
-    busiest = max(statuses, key=lambda s: len(s["answering"]))
+    handles = [
+        ray.get_actor(reply_worker_name(i), namespace=ctx.settings.ray_namespace)
+        for i in range(ctx.settings.reply_workers)
+    ]
+    deadline = time.monotonic() + 20
+    while True:
+        statuses = [await h.status.remote() for h in handles]
+        busiest = max(statuses, key=lambda s: len(s["answering"]))
+        if busiest["answering"] or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
     _kill([busiest["pid"]])
     return f"killed a reply worker producing {len(busiest['answering'])} replies"
 
@@ -697,6 +715,12 @@ async def run(
                      "@s.whatsapp.net")
             for i in range(args.chats)
         ]  # fmt: skip
+        await _fake(
+            Context(args, http, fakes["evolution_url"], postgres, running.settings, ledger,
+                    target, customers),
+            "llm",
+            {"mode": "slow", "slow_s": args.model_latency_s},
+        )  # fmt: skip
         say(f"{len(target.instances)} clientes ready; {len(customers)} customers start writing")
         watcher = ReplyWatcher(http, fakes["evolution_url"], ledger)
         watcher.chat_of = {c.jid: c.index for c in customers}
