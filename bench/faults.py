@@ -810,7 +810,7 @@ def main() -> int:
     args = parse_args()
     wi.install_time_limit(args.time_limit_s)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    log_dir = Path(tempfile.mkdtemp(prefix="cvr-faults-logs-"))
+    log_dir = Path(tempfile.mkdtemp(prefix="conversa-faults-logs-"))
     with contextlib.ExitStack() as cleanup:
         try:
             fakes = start_fakes(cleanup, log_dir)
@@ -820,7 +820,7 @@ def main() -> int:
             say(f"private PostgreSQL up: {postgres.url}")
             data_dir = Path(tempfile.mkdtemp(prefix="conversa-faults-"))
             cleanup.callback(shutil.rmtree, data_dir, ignore_errors=True)
-            ray_tmp = Path(tempfile.mkdtemp(prefix="cvr-f-", dir="/tmp"))
+            ray_tmp = Path(tempfile.mkdtemp(prefix="cvf-", dir="/tmp"))
             if not args.keep_logs:
                 cleanup.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
             settings = conversa_settings(postgres.url, data_dir, fakes, args.chats)

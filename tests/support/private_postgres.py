@@ -14,7 +14,7 @@ PG_CTL_TIMEOUT_S = 60
 
 class PrivatePostgres:
     def __init__(self, root: Path | None = None):
-        self.root = Path(tempfile.mkdtemp(prefix="cvr-pg-", dir=root or "/tmp"))
+        self.root = Path(tempfile.mkdtemp(prefix="conversa-pg-", dir=root or "/tmp"))
         self.pgdata = self.root / "pgdata"
         self._server = None
         self._socket_dir: Path | None = None
