@@ -447,7 +447,7 @@ async def run_phase(ctx: Context, fault: Fault, record: PhaseRecord) -> None:
     record.fault_end = time.monotonic()
     say(f"{fault.name}: lifted; waiting for every burst accepted so far to be answered")
     await wait_backlog(ctx, before=record.fault_end, limit_s=180)
-    await asyncio.sleep(max(10.0, 20.0 * scale))  # calm before the next fault
+    await asyncio.sleep(max(5.0, 10.0 * scale))  # calm before the next fault
 
 
 async def wait_backlog(ctx: Context, *, before: float, limit_s: float) -> None:
@@ -741,7 +741,7 @@ async def run(
         records = []
         steady = PhaseRecord("steady", "no fault (steady stream)", time.monotonic())
         records.append(steady)
-        await asyncio.sleep(max(20.0, 40.0 * args.scale))
+        await asyncio.sleep(max(20.0, 30.0 * args.scale))
         steady.fault_end = steady.ended = time.monotonic()
         for fault in faults:
             record = PhaseRecord(fault.name, fault.label, time.monotonic())
@@ -749,14 +749,18 @@ async def run(
             records.append(record)
             await run_phase(ctx, fault, record)
             record.ended = time.monotonic()
-        ledger.phase = "drain"
+        drain = PhaseRecord("drain", "after the last fault (stream stops)", time.monotonic())
+        ledger.phase = drain.name
+        records.append(drain)
         say("stopping the stream; waiting for the last replies")
         stop.set()
         await asyncio.gather(*tasks[1:], return_exceptions=True)
+        drain.fault_end = time.monotonic()
         await wait_backlog(ctx, before=time.monotonic(), limit_s=180)
         await asyncio.sleep(running.settings.send_echo_window_s + 5)  # late copies would show
         await watcher.poll_once()
         tasks[0].cancel()
+        drain.ended = time.monotonic()
         replies = await attribute(ctx)
         rows = [count_phase(ctx, r, replies) for r in records]
         return {
@@ -779,6 +783,8 @@ def print_table(report: dict[str, Any]) -> None:
     for row in report["phases"]:
         failed = sum(n for o, n in row["webhook_answers"].items() if not o.startswith("2"))
         recover = "n/a" if row["recover_s"] is None else f"{row['recover_s']:.1f}"
+        if row["fault"] in ("steady", "drain"):
+            recover = "—"  # no fault to recover from
         print(
             f"| {row['label']} | {row['window_s']:.0f} | {row['messages_accepted']} "
             f"({row['bursts']}) | {row['answered_once']} | "

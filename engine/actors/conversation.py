@@ -35,7 +35,7 @@ from engine.actors.retriever import RetrieverClient, RetrieverConfig
 from engine.core.debounce import BurstMessage, DebouncePolicy
 from engine.core.naming import SUPERVISOR_NAME, reply_worker_name
 from engine.core.prompt import Exchange
-from engine.errors import ActorClosing
+from engine.errors import ActorClosing, DatabaseUnavailable
 from engine.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,11 @@ class ConversationActor:
                 log.warning(
                     "reply worker timed out or died; recovery will answer this burst",
                     extra={**self._log, "messages": len(burst), "error": type(e).__name__},
+                )
+            except DatabaseUnavailable as e:
+                log.warning(
+                    "PostgreSQL unavailable; recovery will answer this burst",
+                    extra={**self._log, "messages": len(burst), "error": str(e)[:300]},
                 )
             except Exception:
                 # The messages stay RECEBIDA in PostgreSQL; the next turn (or recovery) claims them.

@@ -248,13 +248,13 @@ class Deliverer:
                 session, part, reason=step.reason or error or "", attempt=attempt
             )
         return await deliveries_db.record_retry(
-                session,
-                part,
-                attempt=attempt,
-                status=step.status,
-                retry_in_s=step.retry_in_s or 0.0,
-                error=error or "",
-            )
+            session,
+            part,
+            attempt=attempt,
+            status=step.status,
+            retry_in_s=step.retry_in_s or 0.0,
+            error=error or "",
+        )
 
     def _typing_ms(self, text: str) -> int:
         s = self._settings
