@@ -509,9 +509,12 @@ def count_phase(
     mine = [b for b in ctx.ledger.bursts.values() if b.phase == record.name and b.acked_at]
     counts: Counter = Counter()
     odd = []  # messages not answered exactly once, for the JSON
+    latencies_s = []  # first reply − the burst's last ack (the debounce included)
     for burst in mine:
         for key in burst.acked:
             got = replies.get(key, [])
+            if got and burst.acked_at is not None:
+                latencies_s.append(min(s.at for s in got) - burst.acked_at)
             if not got:
                 counts["never"] += 1
             elif len(got) == 1:
@@ -551,6 +554,10 @@ def count_phase(
         "answered_twice_different": counts["twice_different"],
         "never_answered": counts["never"],
         "recover_s": None if worst == float("inf") else round(worst, 1),
+        "reply_s": {
+            "p50": wl.percentile(latencies_s, 50),
+            "max": max(latencies_s, default=float("nan")),
+        },
         "webhook_answers": webhooks,
         "not_once": odd,
     }
@@ -776,10 +783,11 @@ async def run(
 def print_table(report: dict[str, Any]) -> None:
     header = (
         "| fault | window s | messages accepted (bursts) | answered once | twice: same copy / "
-        "different reply | never answered | time to recover s | webhooks 5xx or dropped |"
+        "different reply | never answered | time to recover s | reply p50 / max s | "
+        "webhooks 5xx or dropped |"
     )
     print("\n" + header)
-    print("|" + "---|" * 8)
+    print("|" + "---|" * 9)
     for row in report["phases"]:
         failed = sum(n for o, n in row["webhook_answers"].items() if not o.startswith("2"))
         recover = "n/a" if row["recover_s"] is None else f"{row['recover_s']:.1f}"
@@ -789,7 +797,8 @@ def print_table(report: dict[str, Any]) -> None:
             f"| {row['label']} | {row['window_s']:.0f} | {row['messages_accepted']} "
             f"({row['bursts']}) | {row['answered_once']} | "
             f"{row['answered_twice_same_copy']} / {row['answered_twice_different']} | "
-            f"{row['never_answered']} | {recover} | {failed} |"
+            f"{row['never_answered']} | {recover} | {row['reply_s']['p50']:.1f} / "
+            f"{row['reply_s']['max']:.1f} | {failed} |"
         )
     totals = Counter()
     for row in report["phases"]:
