@@ -789,6 +789,8 @@ def print_table(report: dict[str, Any]) -> None:
     print("\n" + header)
     print("|" + "---|" * 9)
     for row in report["phases"]:
+        if row["fault"] == "drain" and not row["messages_accepted"]:
+            continue  # the stream stopped with the last fault: nothing to show
         failed = sum(n for o, n in row["webhook_answers"].items() if not o.startswith("2"))
         recover = "n/a" if row["recover_s"] is None else f"{row['recover_s']:.1f}"
         if row["fault"] in ("steady", "drain"):
