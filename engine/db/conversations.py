@@ -214,7 +214,11 @@ async def start_turn(
     session.add(turn)
     await session.flush()
     ids = [m.message_id for m in claim.burst]
-    await session.execute(update(Message).where(Message.id.in_(ids)).values(turn_id=turn.id))
+    await session.execute(
+        update(Message)
+        .where(Message.id.in_(ids), Message.status == MessageStatus.RECEBIDA)
+        .values(turn_id=turn.id)
+    )
     changes: dict[str, Any] = {}
     if new_session:
         changes["session_started_at"] = func.now()
@@ -249,7 +253,7 @@ async def skip_burst(session: AsyncSession, claim: Claim, *, reason: str) -> Non
     ids = [m.message_id for m in claim.burst]
     await session.execute(
         update(Message)
-        .where(Message.id.in_(ids))
+        .where(Message.id.in_(ids), Message.status == MessageStatus.RECEBIDA)
         .values(status=MessageStatus.IGNORADA, ignored_reason=reason)
     )
     await session.execute(

@@ -127,7 +127,7 @@ async def claim_part(session: AsyncSession, part: DuePart, *, claim_s: float) ->
     attempt = part.attempts + 1
     await session.execute(
         update(Message)
-        .where(Message.id == part.message_id)
+        .where(Message.id == part.message_id, Message.status.in_(_OWED))  # row-locked: it is
         .values(
             status=MessageStatus.ENVIANDO,
             attempts=attempt,
@@ -399,6 +399,8 @@ async def resend_turn(session: AsyncSession, cliente_id: int, turn_id: int) -> i
     )
     requeued = len(result.all())
     await session.execute(
-        update(Turn).where(Turn.id == turn_id).values(status=TurnStatus.ENVIANDO, answered_at=None)
+        update(Turn)
+        .where(Turn.id == turn_id, Turn.status == TurnStatus.FALHOU)
+        .values(status=TurnStatus.ENVIANDO, answered_at=None)
     )
     return requeued
