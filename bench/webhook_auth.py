@@ -64,7 +64,7 @@ async def measure(settings: Settings, posts: int) -> dict[str, list[float]]:
             instance_id=instance,
             numero=None,
             webhook_secret=secret,
-            api_key=None,
+            api_key_encrypted=None,
         )
         await session.commit()
     app = build_app()

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
         None, description="postgresql://… ; unset = start an embedded PostgreSQL under data_dir."
     )
     db_pool_size: int = Field(8, description="Connections per process that holds a pool.")
+    db_statement_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Every SQL statement is cancelled after this; an idle transaction after 6x.",
+    )
+    db_connect_timeout_s: float = Field(
+        5.0, gt=0, description="A connection attempt to PostgreSQL gives up after this."
+    )
 
     # --- Ray / Serve ---
     ray_address: str | None = Field(None, description="Unset = start a local Ray cluster.")
@@ -86,6 +94,21 @@ class Settings(BaseSettings):
         1_048_576,
         ge=4096,
         description="Largest webhook body read (413 beyond); a text message is ~2 KB.",
+    )
+    actor_call_timeout_s: float = Field(
+        30.0, gt=0, description="Restore and hand-off calls to actors give up after this."
+    )
+    turn_timeout_s: float = Field(
+        120.0, gt=0, description="The longest a reply worker call of one turn may take."
+    )
+    retriever_timeout_s: float = Field(
+        10.0, gt=0, description="A knowledge search slower than this is answered without passages."
+    )
+    turn_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="A turn's owner renews its lease every third of this; recovery takes over a "
+        "turn only once its lease expired.",
     )
 
     # --- conversation actors: lifetime and bounds ---
@@ -215,6 +238,39 @@ class Settings(BaseSettings):
     billing_return_url: str | None = Field(
         None,
         description="Where Checkout and the Portal send the business back; unset = PUBLIC_URL.",
+    )
+
+    # --- delivery of replies (durable: owed parts are retried from PostgreSQL) ---
+    send_backoff_base_s: float = Field(
+        2.0, gt=0, description="Wait before the 2nd attempt of a send; doubles per attempt."
+    )
+    send_backoff_max_s: float = Field(120.0, gt=0, description="Longest wait between attempts.")
+    send_max_attempts: int = Field(
+        20, ge=1, description="Attempts of one part before it is dead-lettered (FALHOU)."
+    )
+    send_max_unconfirmed: int = Field(
+        3,
+        ge=1,
+        description="Sends of one part whose outcome stayed unknown (no answer, no echo) before "
+        "it is dead-lettered rather than risk another copy.",
+    )
+    send_retry_max_s: float = Field(
+        3600.0, gt=0, description="A part still owed this long after its reply is dead-lettered."
+    )
+    send_echo_window_s: float = Field(
+        30.0,
+        gt=0,
+        description="A send whose outcome is unknown waits this long for Evolution's echo "
+        "before it is sent again.",
+    )
+    delivery_poll_s: float = Field(
+        1.0, gt=0, description="How often each reply worker looks for sends that are due."
+    )
+    evolution_breaker_failures: int = Field(
+        5, ge=1, description="Consecutive failed sends that open the circuit to Evolution."
+    )
+    evolution_breaker_cooldown_s: float = Field(
+        10.0, gt=0, description="How long an open circuit waits before one probe send."
     )
 
     @model_validator(mode="after")

@@ -70,10 +70,28 @@ class ActorClosing(ConversaError):
     """Raised by an actor that has begun to leave (idle or evicted); retry on a new one."""
 
 
+class DatabaseUnavailable(ConversaError):
+    """Raised when PostgreSQL cannot be reached, went away mid-request, or a statement ran past
+    DB_STATEMENT_TIMEOUT_S (answered 503: Evolution retries the webhook)."""
+
+
+class TurnTakenOver(ConversaError):
+    """Raised when a turn's lease was lost (it expired and recovery took the turn over)."""
+
+
 class SendFailed(ConversaError):
-    """Raised when Evolution refuses or cannot be reached for a send."""
+    """Raised when Evolution refuses or cannot be reached for a send; nothing was sent.
+    `retryable`: the same request may succeed later (unreachable, 5xx, 429)."""
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+
+
+class SendOutcomeUnknown(SendFailed):
+    """Raised when a send may have reached Evolution but its answer was lost (a timeout or a
+    connection reset after the request was written): it may have been delivered."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=True)

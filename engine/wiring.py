@@ -49,4 +49,7 @@ def conversation_config(settings: Settings) -> ConversationConfig:
         idle_ttl_s=settings.idle_ttl_s,
         slot_resource=CONVERSATION_SLOT,
         log_level=settings.log_level,
+        actor_call_timeout_s=settings.actor_call_timeout_s,
+        turn_timeout_s=settings.turn_timeout_s,
+        retriever_timeout_s=settings.retriever_timeout_s,
     )

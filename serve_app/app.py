@@ -18,6 +18,7 @@ from engine.adapters import metrics
 from engine.errors import (
     Conflict,
     ConversaError,
+    DatabaseUnavailable,
     Forbidden,
     InvalidInput,
     InvalidJson,
@@ -49,9 +50,13 @@ STATUS_BY_ERROR: dict[type[ConversaError], int] = {
     UnsupportedMediaType: 415,
     UpstreamUnavailable: 502,
     NotConfigured: 503,
+    DatabaseUnavailable: 503,
 }
 TENANT_PREFIX = "/v1"
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
+
+
+RETRY_AFTER_S = 5  # a 503 (PostgreSQL away): worth retrying soon
 
 
 def status_for(error: ConversaError) -> int:
@@ -80,9 +85,14 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     status = status_for(error)
     if request.url.path.startswith("/webhooks/evolution") and status < 500:
         metrics.webhook_rejected(status)
+    # PostgreSQL away: Evolution (and any client) should retry shortly.
+    headers = (
+        {"Retry-After": str(RETRY_AFTER_S)} if isinstance(error, DatabaseUnavailable) else None
+    )
     if _tenant(request):
-        return JSONResponse(error_body(code_for(error), str(error)), status_code=status)
-    return JSONResponse({"detail": str(error)}, status_code=status)
+        body = error_body(code_for(error), str(error))
+        return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:

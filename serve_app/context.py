@@ -29,7 +29,12 @@ class IngressContext:
     def __init__(self, settings: Settings):
         assert settings.database_url, "the runtime resolves DATABASE_URL before starting Serve"
         self.settings = settings
-        self.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        self.engine = create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            statement_timeout_s=settings.db_statement_timeout_s,
+            connect_timeout_s=settings.db_connect_timeout_s,
+        )
         self.sessions = session_factory(self.engine)
         self.inbox = EvolutionInbox(self.sessions, defaults=default_behaviour(settings))
         self.router = ConversationRouter(conversation_config(settings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path
@@ -229,6 +230,41 @@ class MessageOut(_Out):
     error: str | None
     turn_id: int | None
     created_at: datetime
+    attempts: int = Field(description="sends of this reply part so far")
+    next_attempt_at: datetime | None = Field(
+        description="owed part: when it is (re)sent, or when an unknown outcome stops waiting "
+        "for Evolution's echo"
+    )
+
+
+class DeliveryState(StrEnum):
+    """Which undelivered reply parts to list."""
+
+    OWED = "owed"  # PENDENTE, ENVIANDO, INCERTA: still being delivered
+    DEAD = "dead"  # FALHOU: given up, re-sendable
+    ALL = "all"
+
+
+class DeliveryOut(_Out):
+    """A reply part not (yet) delivered."""
+
+    message_id: int
+    conversation_id: int
+    chat_jid: str
+    turn_id: int | None = Field(description="re-send a dead-lettered reply by this id")
+    status: MessageStatus
+    text: str
+    attempts: int
+    unconfirmed: int = Field(description="sends whose outcome stayed unknown (no echo)")
+    owed_since: datetime | None
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    error: str | None
+
+
+class Resent(BaseModel):
+    turn_id: int
+    parts_requeued: int
 
 
 GROUNDED_KINDS = frozenset({ReplyKind.LLM.value, ReplyKind.OFFLINE.value})

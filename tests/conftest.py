@@ -27,11 +27,19 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_stripe import DEFAULT_PRICE, FakeStripe
 from tests.support.http_server import free_port
 from tests.support.postgres import asyncpg_dsn, create_database, drop_database
+from tests.support.private_postgres import PrivatePostgres
 from tests.support.tenants import MakeTenant, TenantHandle
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 IDLE_TTL_S = 3.0
 MAX_LIVE = 4
+EVOLUTION_TIMEOUT_S = 3.0
+ECHO_WINDOW_S = 3.0
+SEND_MAX_ATTEMPTS = 20
+TURN_LEASE_S = 6.0
+RETRIEVER_TIMEOUT_S = 3.0
+TURN_TIMEOUT_S = 15.0
+ACTOR_CALL_TIMEOUT_S = 12.0
 SYSTEM_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -71,6 +79,27 @@ def database_url(postgres_admin_url: str) -> Iterator[str]:
     migrate.upgrade(url)
     yield url
     drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def own_database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh, migrated database for one test module that runs Conversa's code in-process
+    (tests/support/pipeline.py): the session stack's reply workers never see its rows."""
+    from engine.db import migrate
+
+    name, url = create_database(postgres_admin_url, "conversa_inproc")
+    migrate.upgrade(url)
+    yield url
+    drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of the module's own, which its tests may stop and start (never the
+    machine's server: other tests use it)."""
+    server = PrivatePostgres().start()
+    yield server
+    server.cleanup()
 
 
 @pytest.fixture(scope="session")
@@ -134,6 +163,19 @@ def settings(
         llm_timeout_s=2.0,
         evolution_url=fake_evolution.url,
         evolution_api_key=fake_evolution.api_key,
+        evolution_timeout_s=EVOLUTION_TIMEOUT_S,
+        # Delivery and timeouts small enough to watch retries, echoes and leases in a test.
+        send_backoff_base_s=0.5,
+        send_backoff_max_s=2.0,
+        send_max_attempts=SEND_MAX_ATTEMPTS,
+        send_echo_window_s=ECHO_WINDOW_S,
+        delivery_poll_s=0.3,
+        evolution_breaker_failures=3,
+        evolution_breaker_cooldown_s=2.0,
+        turn_lease_s=TURN_LEASE_S,
+        retriever_timeout_s=RETRIEVER_TIMEOUT_S,
+        turn_timeout_s=TURN_TIMEOUT_S,
+        actor_call_timeout_s=ACTOR_CALL_TIMEOUT_S,
         log_level="INFO",
         # Evolution (the test-run server) posts provisioned instances' webhooks here.
         public_url=f"http://127.0.0.1:{base_port}",

@@ -13,7 +13,9 @@ turn running never leaves.
 
 The process stays light on purpose (one per live chat): no database driver, no HTTP or model
 client, no Chroma. Its I/O goes through the shared `ReplyWorker` actors and the cliente's
-`TenantRetriever`.
+`TenantRetriever`, every call with a time limit: a hung worker or retriever never holds the
+chat. A turn whose worker timed out or died is left to recovery (its lease expires) and the next
+turn goes to another worker; a search that fails or times out is answered without passages.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from typing import Any
 
 import ray
 
-from engine.actors.calls import GONE
+from engine.actors.calls import GONE, call_with_timeout
 from engine.actors.retriever import RetrieverClient, RetrieverConfig
 from engine.adapters import metrics
 from engine.core.debounce import BurstMessage, DebouncePolicy
 from engine.core.naming import SUPERVISOR_NAME, reply_worker_name
 from engine.core.prompt import Exchange
-from engine.errors import ActorClosing
+from engine.errors import ActorClosing, DatabaseUnavailable
 from engine.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,9 @@ class ConversationConfig:
     idle_ttl_s: float = 300.0
     slot_resource: str | None = None  # per-node cap: each live actor holds one unit
     log_level: str = "INFO"
+    actor_call_timeout_s: float = 30.0  # restore
+    turn_timeout_s: float = 120.0  # begin_turn, answer_turn
+    retriever_timeout_s: float = 10.0  # search
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -85,8 +90,11 @@ class ConversationActor:
         self._turns_answered = 0
         self._closing = False
         self._leave_when_done = False  # the cliente stopped being served: leave after the turn
-        worker = zlib.crc32(session_id.encode()) % max(1, config.reply_workers)
-        self._worker = ray.get_actor(reply_worker_name(worker), namespace=config.namespace)
+        self._workers = [
+            ray.get_actor(reply_worker_name(i), namespace=config.namespace)
+            for i in range(max(1, config.reply_workers))
+        ]
+        self._worker_index = zlib.crc32(session_id.encode()) % len(self._workers)
         self._retriever = RetrieverClient(cliente_id, config.retriever)
         self._supervisor = _supervisor(config.namespace)
         runtime = ray.get_runtime_context()
@@ -102,15 +110,33 @@ class ConversationActor:
             "session_id": self._session_id,
         }
 
+    @property
+    def _worker(self) -> Any:
+        return self._workers[self._worker_index]
+
+    def _next_worker(self) -> None:
+        """After a worker timed out or died: the next call goes to another one."""
+        self._worker_index = (self._worker_index + 1) % len(self._workers)
+
     async def _restore(self) -> None:
-        """Memory and unanswered messages from PostgreSQL: the actor may be a re-creation."""
+        """Memory and unanswered messages from PostgreSQL: the actor may be a re-creation.
+        Each attempt gets a share of ACTOR_CALL_TIMEOUT_S, so that a hung worker is left for
+        another one before the hand-off waiting on the restore gives up."""
         for attempt in range(1, RESTORE_ATTEMPTS + 1):
             try:
-                pending, memory = await self._worker.restore.remote(
-                    self._conversation_id, self._config.history_turns
+                pending, memory = await call_with_timeout(
+                    self._worker.restore,
+                    self._conversation_id,
+                    self._config.history_turns,
+                    timeout_s=self._config.actor_call_timeout_s / (RESTORE_ATTEMPTS + 1),
                 )
                 break
-            except Exception:
+            except Exception as e:
+                self._next_worker()
+                log.warning(
+                    "restore attempt failed; trying another reply worker",
+                    extra={**self._log, "attempt": attempt, "error": repr(e)},
+                )
                 if attempt == RESTORE_ATTEMPTS:
                     # Keep serving: new messages are still answered, only without old memory.
                     log.exception("could not restore the conversation", extra=self._log)
@@ -133,7 +159,9 @@ class ConversationActor:
         for a reply being produced, so the webhook is acked fast even while the chat is busy."""
         if self._closing:
             raise ActorClosing(self._session_id)
-        await self._restored
+        # Shielded: a caller that gives up (its timeout cancels this call) must not cancel the
+        # restore every later message waits for.
+        await asyncio.shield(self._restored)
         if self._closing:  # began leaving while this call waited for the restore
             raise ActorClosing(self._session_id)
         if policy is not None:
@@ -181,41 +209,69 @@ class ConversationActor:
     async def _answer(self, burst: list[BurstMessage], *, last_at: float) -> None:
         async with self._turn_lock:
             try:
-                await self._run_turns(last_at=last_at)
+                await self._run_turn(last_at=last_at)
+            except (TimeoutError, ray.exceptions.RayActorError) as e:
+                # The messages stay unanswered in PostgreSQL with their deadline; the turn's
+                # lease expires and recovery re-activates them. Not on this worker again.
+                self._next_worker()
+                log.warning(
+                    "reply worker timed out or died; recovery will answer this burst",
+                    extra={**self._log, "messages": len(burst), "error": type(e).__name__},
+                )
+            except DatabaseUnavailable as e:
+                log.warning(
+                    "PostgreSQL unavailable; recovery will answer this burst",
+                    extra={**self._log, "messages": len(burst), "error": str(e)[:300]},
+                )
             except Exception:
                 # The messages stay RECEBIDA in PostgreSQL; the next turn (or recovery) claims them.
                 log.exception("turn failed", extra={**self._log, "messages": len(burst)})
 
-    async def _run_turns(self, *, last_at: float) -> None:
-        """Answer what is unanswered; a resumed half-sent turn may leave a burst behind it.
+    async def _run_turn(self, *, last_at: float) -> None:
+        """Answer what is pending: claim it under a lease, search, have the reply produced.
         `last_at`: when the burst's last message arrived (loop time), for the reply latency."""
-        while True:
-            plan = await self._worker.begin_turn.remote(self._conversation_id)
-            if plan is None:
-                return
-            if plan.new_session:
-                self._memory.clear()
-            passages = await self._search(plan.user_text) if plan.needs_passages else []
-            result = await self._worker.answer_turn.remote(
-                plan, passages=passages, memory=list(self._memory)
-            )
-            if result.delivered:
-                metrics.reply_delivered(self._cliente_id, after_s=self._loop.time() - last_at)
-            if plan.close_session:
-                self._memory.clear()
-            elif result.is_memory and plan.resumable is None:
-                self._memory.append(Exchange(plan.user_text, result.reply_text))
-            self._turns_answered += 1
-            if plan.resumable is None:
-                return
+        timeout_s = self._config.turn_timeout_s
+        plan = await call_with_timeout(
+            self._worker.begin_turn, self._conversation_id, timeout_s=timeout_s
+        )
+        if plan is None:
+            return
+        if plan.new_session:
+            self._memory.clear()
+        passages = await self._search(plan.user_text) if plan.needs_passages else []
+        result = await call_with_timeout(
+            self._worker.answer_turn,
+            plan,
+            passages=passages,
+            memory=list(self._memory),
+            timeout_s=timeout_s,
+        )
+        if result.discarded:
+            return
+        if result.delivered:
+            metrics.reply_delivered(self._cliente_id, after_s=self._loop.time() - last_at)
+        if plan.close_session:
+            self._memory.clear()
+        elif result.is_memory:
+            self._memory.append(Exchange(plan.user_text, result.reply_text))
+        self._turns_answered += 1
 
     async def _search(self, query: str) -> list[Any]:
+        """The cliente's passages for `query`; none when the retriever is gone, fails or is
+        slower than RETRIEVER_TIMEOUT_S (a reply without passages beats no reply)."""
         try:
             with metrics.retrieval_timer(self._cliente_id):
-                return await self._retriever.call("search", query, self._config.top_k)
+                return await self._retriever.call(
+                    "search", query, self._config.top_k, timeout_s=self._config.retriever_timeout_s
+                )
         except GONE:
             log.warning("retriever unavailable; answering without passages", extra=self._log)
-            return []
+        except Exception as e:
+            log.warning(
+                "retriever failed; answering without passages",
+                extra={**self._log, "error": f"{type(e).__name__}: {e}"},
+            )
+        return []
 
     # --- leaving --------------------------------------------------------------------------
 
@@ -287,7 +343,7 @@ class ConversationActor:
 
     async def status(self) -> dict[str, Any]:
         """What operators and tests can see of this conversation's live state."""
-        await self._restored
+        await asyncio.shield(self._restored)
         return {
             "session_id": self._session_id,
             "pid": os.getpid(),

@@ -4,6 +4,10 @@ A small fixed pool (`REPLY_WORKERS`, named `reply_worker_{i}`) holds the Postgre
 model client and the Evolution client, so that hundreds of live conversation actors need neither
 a database connection each (PostgreSQL allows ~100) nor ~30 MB of client libraries each.
 
+Each worker also runs a delivery loop: every DELIVERY_POLL_S it sends the owed reply parts that
+are due (`engine.services.delivery`), so a reply that Evolution could not take is retried from
+PostgreSQL by whichever worker is alive, after any restart.
+
 This module is only the actor's shell and must stay cheap to import: every conversation actor
 imports it to build a handle. The work is in `engine.services.reply_pipeline`, imported by the
 actor only.
@@ -11,11 +15,16 @@ actor only.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import ray
 
 from engine.core.naming import reply_worker_name
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from engine.config import Settings
@@ -26,10 +35,12 @@ if TYPE_CHECKING:
 
 @ray.remote(num_cpus=0, max_restarts=-1)  # stateless: restarted on another node if its node dies
 class ReplyWorker:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, index: int = 0):
         from engine.services.reply_pipeline import ReplyPipeline
 
-        self._pipeline = ReplyPipeline(settings)
+        self._pipeline = ReplyPipeline(settings, owner=reply_worker_name(index))
+        self._delivery = asyncio.get_running_loop().create_task(self._pipeline.deliverer.run())
+        self._delivery.add_done_callback(_log_if_failed)
 
     async def restore(
         self, conversation_id: int, history_turns: int
@@ -44,11 +55,25 @@ class ReplyWorker:
     async def answer_turn(
         self, plan: TurnPlan, *, passages: list[Passage], memory: list[Exchange]
     ) -> TurnResult:
-        """Produce (or resume) the reply, record it part by part, send the parts in order."""
+        """Produce the reply under the turn's lease, record it, deliver its parts in order."""
         return await self._pipeline.answer_turn(plan, passages=passages, memory=memory)
 
     async def ping(self) -> bool:
         return True
+
+    async def status(self) -> dict[str, Any]:
+        """What operators and tests can see: its process, the circuit to Evolution, and the
+        bursts whose replies it is producing now."""
+        return {
+            "pid": os.getpid(),
+            "circuit": self._pipeline.deliverer.breaker_state().value,
+            "answering": list(self._pipeline.answering.values()),
+        }
+
+
+def _log_if_failed(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("delivery loop stopped", extra={"error": repr(task.exception())})
 
 
 def start_reply_workers(settings: Settings) -> list[Any]:
@@ -59,7 +84,7 @@ def start_reply_workers(settings: Settings) -> list[Any]:
             namespace=settings.ray_namespace,
             lifetime="detached",
             get_if_exists=True,
-        ).remote(settings)
+        ).remote(settings, i)
         for i in range(settings.reply_workers)
     ]
     ray.get([h.ping.remote() for h in handles])

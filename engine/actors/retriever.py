@@ -204,7 +204,8 @@ class RetrieverClient:
         self._config = config
         self._handle: Any = None
 
-    async def call(self, method: str, *args: Any) -> Any:
+    async def call(self, method: str, *args: Any, timeout_s: float | None = None) -> Any:
+        """Each attempt waits at most `timeout_s` (None: as long as it takes, for ingestion)."""
         return await call_with_retry(
             self._get,
             method,
@@ -212,6 +213,7 @@ class RetrieverClient:
             attempts=self.ATTEMPTS,
             first_delay_s=0.1,
             log_context={"cliente_id": self._cliente_id},
+            timeout_s=timeout_s,
         )
 
     def _get(self, fresh: bool) -> Any:

@@ -68,6 +68,8 @@ class ConversationRouter:
             attempts=DELIVERY_ATTEMPTS,
             first_delay_s=0.02,
             log_context={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid},
+            # Its deadline is durable: a hand-off that hangs is given up, recovery re-delivers.
+            timeout_s=self._config.actor_call_timeout_s,
         )
 
     async def retire(

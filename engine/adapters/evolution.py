@@ -12,13 +12,18 @@ import httpx
 
 from engine.core.replies import send_timeout_s
 from engine.core.whatsapp import numero_of
-from engine.errors import SendFailed
+from engine.errors import SendFailed, SendOutcomeUnknown
 
 log = logging.getLogger(__name__)
 
-# Attempts when the request never reached Evolution (connect errors). A timeout after the request
-# was sent is not retried here: Evolution may have sent it, and a blind retry would send twice.
+# Attempts when the request never reached Evolution (connect errors). A timeout or a reset after
+# the request was written is not retried here: Evolution may have sent it, and a blind retry would
+# send twice (SendOutcomeUnknown: the caller waits for Evolution's echo instead).
 CONNECT_ATTEMPTS = 3
+# Refusals worth retrying later besides 5xx: request timeout, too early, too many requests.
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+# Failures that happen before Evolution has the whole request: nothing can have been sent.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError)
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,8 @@ class EvolutionClient:
                 raise
             body["number"] = phone
             response = await self._post(f"/message/sendText/{instance}", body, api_key, timeout_s)
-        key_id = response.get("key", {}).get("id") if isinstance(response, dict) else None
+        key = response.get("key") if isinstance(response, dict) else None
+        key_id = key.get("id") if isinstance(key, dict) else None
         return Sent(key_id if isinstance(key_id, str) else None)
 
     async def send_presence(
@@ -91,19 +97,33 @@ class EvolutionClient:
                     path, json=body, headers=headers, timeout=timeout_s
                 )
                 break
-            except httpx.ConnectError as e:
+            except NOT_SENT as e:
                 if attempt == CONNECT_ATTEMPTS:
-                    raise SendFailed(f"Evolution unreachable: {e}", retryable=True) from e
+                    raise SendFailed(f"Evolution unreachable: {e!r}", retryable=True) from e
                 await asyncio.sleep(0.2 * attempt)
-            except httpx.HTTPError as e:
-                raise SendFailed(f"Evolution request failed: {type(e).__name__}: {e}") from e
+            except httpx.TimeoutException as e:
+                raise SendOutcomeUnknown(
+                    f"Evolution did not answer within {timeout_s:.0f} s ({type(e).__name__}); "
+                    "it may have sent the message"
+                ) from e
+            except httpx.HTTPError as e:  # reset or closed after the request was written
+                raise SendOutcomeUnknown(
+                    f"Evolution's answer was lost ({type(e).__name__}: {e}); it may have sent it"
+                ) from e
         if response.status_code >= 400:
             raise SendFailed(
                 f"Evolution answered {response.status_code}: {response.text[:300]}",
                 status=response.status_code,
-                retryable=response.status_code >= 500,
+                retryable=response.status_code >= 500 or response.status_code in RETRYABLE_STATUSES,
             )
-        return response.json() if response.content else {}
+        try:
+            return response.json() if response.content else {}
+        except ValueError:  # a 2xx is an acceptance even when its body is not JSON
+            log.warning(
+                "Evolution accepted a request with a body that is not JSON",
+                extra={"path": path, "status": response.status_code, "body": response.text[:200]},
+            )
+            return None
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -162,7 +162,7 @@ def reply_part(cliente_id: int, outcome: str) -> None:
 
 
 def sends_owed(count: int) -> None:
-    """Reply parts recorded (ENVIANDO) and not yet confirmed sent, cluster-wide."""
+    """Reply parts recorded and not yet confirmed sent (owed), cluster-wide."""
     _record("conversa_sends_owed", count)
 
 

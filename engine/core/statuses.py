@@ -39,21 +39,39 @@ class Author(StrEnum):
 
 
 class MessageStatus(StrEnum):
-    RECEBIDA = "RECEBIDA"  # inbound, accepted, waiting for its turn
-    RESPONDIDA = "RESPONDIDA"  # inbound, answered by a turn
+    """Inbound: RECEBIDA → RESPONDIDA (its reply delivered) or IGNORADA. An inbound message whose
+    reply is still owed, or was dead-lettered, stays RECEBIDA: it is not answered yet.
+
+    Outbound (a reply's part): PENDENTE → ENVIANDO → ENVIADA, with retries in between
+    (`engine.core.delivery`): PENDENTE again after a failure that sent nothing, INCERTA after one
+    whose outcome is unknown (it waits for Evolution's echo, then is sent again), FALHOU when
+    delivery gave up (dead-lettered: an operator can re-send it)."""
+
+    RECEBIDA = "RECEBIDA"  # inbound, accepted, not answered yet
+    RESPONDIDA = "RESPONDIDA"  # inbound, its turn's reply was delivered
     IGNORADA = "IGNORADA"  # inbound, not to be answered (see ignored_reason)
-    ENVIANDO = "ENVIANDO"  # outbound, recorded before the send; not yet confirmed by Evolution
+    PENDENTE = "PENDENTE"  # outbound, owed: to be sent at next_attempt_at
+    ENVIANDO = "ENVIANDO"  # outbound, claimed by a sender until next_attempt_at; request in flight
+    INCERTA = "INCERTA"  # outbound, outcome unknown: waits for the echo until next_attempt_at
     ENVIADA = "ENVIADA"  # outbound, accepted by Evolution (or typed by a human)
     REGISTRADA = "REGISTRADA"  # outbound, recorded only (no Evolution configured)
-    FALHOU = "FALHOU"  # outbound, Evolution refused or was unreachable
+    FALHOU = "FALHOU"  # outbound, dead-lettered: refused, or still owed after every retry
+
+
+# Outbound parts still to be delivered (the delivery loop's work).
+OWED_STATUSES = frozenset({MessageStatus.PENDENTE, MessageStatus.ENVIANDO, MessageStatus.INCERTA})
 
 
 class TurnStatus(StrEnum):
-    PROCESSANDO = "PROCESSANDO"  # messages claimed, reply being produced
-    ENVIANDO = "ENVIANDO"  # reply recorded, parts being sent (recovery resends only unsent parts)
-    RESPONDIDA = "RESPONDIDA"
-    FALHOU = "FALHOU"  # Evolution refused the reply
-    ABANDONADA = "ABANDONADA"  # its producer died before a reply existed; a later turn took over
+    """PROCESSANDO (under a lease) → ENVIANDO (reply recorded, parts owed) → RESPONDIDA, or
+    FALHOU when a part was dead-lettered; ABANDONADA when its lease expired before a reply was
+    recorded (a later turn took its messages over)."""
+
+    PROCESSANDO = "PROCESSANDO"  # messages claimed, reply being produced by the lease's owner
+    ENVIANDO = "ENVIANDO"  # reply recorded, parts being delivered
+    RESPONDIDA = "RESPONDIDA"  # every part delivered
+    FALHOU = "FALHOU"  # a part was dead-lettered (re-sendable by an operator)
+    ABANDONADA = "ABANDONADA"  # its lease expired before a reply existed; a later turn took over
 
 
 class GroupReplies(StrEnum):

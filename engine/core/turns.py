@@ -67,51 +67,41 @@ class OutboundPart:
 
 
 @dataclass(frozen=True)
-class Resumable:
-    """A turn whose reply was recorded but not (entirely) confirmed sent: finish sending it."""
-
-    turn_id: int
-    reply_text: str
-    reply_kind: ReplyKind
-    unsent: tuple[OutboundPart, ...]
-    message_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class TurnPlan:
     """A claimed burst and what to do with it; handed to the actor and back.
 
-    `decision` is the turn policy's; it is None when the plan finishes a half-sent reply
-    (`resumable`), which needs no new decision.
+    The turn is owned by `lease_owner` until its lease expires; the reply worker renews the lease
+    while it produces the reply, and records it only if the lease is still its own.
     """
 
     turn_id: int
     context: ConversationContext
-    decision: TurnDecision | None
-    resumable: Resumable | None = None
+    decision: TurnDecision
+    lease_owner: str
 
     @property
     def user_text(self) -> str:
-        return self.decision.user_text if self.decision else ""
+        return self.decision.user_text
 
     @property
     def new_session(self) -> bool:
-        return self.decision is not None and self.decision.new_session
+        return self.decision.new_session
 
     @property
     def close_session(self) -> bool:
-        return self.decision is not None and self.decision.close_session
+        return self.decision.close_session
 
     @property
     def needs_passages(self) -> bool:
-        return self.decision is not None and self.decision.kind is TurnKind.ANSWER
+        return self.decision.kind is TurnKind.ANSWER
 
 
 @dataclass(frozen=True)
 class TurnResult:
     reply_text: str
     reply_kind: ReplyKind
-    delivered: bool
+    delivered: bool  # every part confirmed by Evolution already (else owed: delivered later)
+    discarded: bool = False  # the lease was lost before the reply was recorded: not sent
 
     @property
     def is_memory(self) -> bool:

@@ -1,8 +1,11 @@
 """Queries the conversation pipeline needs: claiming bursts, memory, turns, replies, recovery.
 
-A turn moves PROCESSANDO → ENVIANDO → RESPONDIDA (or FALHOU). Its reply and each part to send are
-recorded before anything is sent, so recovery resends only parts never confirmed, and never
-generates a second, different reply for the same burst.
+A turn moves PROCESSANDO → ENVIANDO → RESPONDIDA (or FALHOU, dead-lettered). While PROCESSANDO
+it is owned by a lease (`lease_owner`, `lease_expires_at`) that its reply worker renews; recovery
+takes a turn over only once its lease expired, and every status change is a compare-and-set on
+the status (and the owner), so a turn gets one reply even if two workers worked on it. The reply
+and each of its parts are recorded (parts owed, PENDENTE) before anything is sent; delivering
+them is `engine.db.deliveries`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.behaviour import ClienteOverrides
@@ -19,10 +22,15 @@ from engine.core.debounce import BurstMessage
 from engine.core.prompt import Exchange
 from engine.core.statuses import Author, ClienteStatus, Direction, MessageStatus, TurnStatus
 from engine.core.turn_policy import ConversationState
-from engine.core.turns import MEMORY_KINDS, ConversationContext, OutboundPart, ReplyKind, Resumable
+from engine.core.turns import MEMORY_KINDS, ConversationContext, OutboundPart, ReplyKind
 from engine.db.clientes import OVERRIDE_COLUMNS, overrides_of
+from engine.db.deliveries import settle_turn
 from engine.db.models import Cliente, Conversation, InstanciaWhatsApp, Message, Turn
 from engine.errors import NotFound
+
+# Turns whose messages still wait for a reply: being produced (maybe by a dead worker, whose
+# lease will expire) or given up before a reply existed.
+UNFINISHED_TURNS = (TurnStatus.PROCESSANDO, TurnStatus.ABANDONADA)
 
 
 @dataclass(frozen=True)
@@ -38,15 +46,27 @@ class Claim:
     overrides: ClienteOverrides
     burst: tuple[BurstMessage, ...]
     state: ConversationState
-    resumable: Resumable | None
 
 
 def _pending(conversation_id: int) -> Any:  # a Select; typed Any to keep rows' attributes
+    """Inbound messages waiting for a reply: in no turn yet, or in an unfinished one. Messages
+    of a turn whose reply is owed or dead-lettered are unanswered too, but not pending: that
+    reply is delivered (or re-sent) as it is, never produced again."""
     return (
         select(
-            Message.id, Message.text, Message.message_type, Message.wa_timestamp, Message.turn_id
+            Message.id,
+            Message.text,
+            Message.message_type,
+            Message.wa_timestamp,
+            Message.turn_id,
+            Turn.status.label("turn_status"),
         )
-        .where(Message.conversation_id == conversation_id, Message.status == MessageStatus.RECEBIDA)
+        .outerjoin(Turn, Turn.id == Message.turn_id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.status == MessageStatus.RECEBIDA,
+            or_(Message.turn_id.is_(None), Turn.status.in_(UNFINISHED_TURNS)),
+        )
         .order_by(Message.wa_timestamp, Message.id)
     )
 
@@ -97,9 +117,11 @@ async def set_text(session: AsyncSession, message_id: int, text: str) -> None:
 
 
 async def claim(session: AsyncSession, conversation_id: int) -> Claim | None:
-    """Lock the conversation and gather its unanswered messages (None if there are none).
+    """Lock the conversation and gather its pending messages; None if there are none, or if a
+    turn still holds a live lease on some of them (its owner is working: its reply will come,
+    and recovery looks again once the lease expires).
 
-    Every unanswered message is claimed, not only those an actor happens to hold, so a message
+    Every pending message is claimed, not only those an actor happens to hold, so a message
     whose hand-off to the actor was lost is still answered by the conversation's next turn.
     """
     row = (
@@ -131,9 +153,9 @@ async def claim(session: AsyncSession, conversation_id: int) -> Claim | None:
             .values(answer_due_at=None)
         )
         return None
-    resumable = await _resumable(session, {m.turn_id for m in pending if m.turn_id is not None})
-    if resumable is not None:
-        pending = [m for m in pending if m.id in resumable.message_ids]
+    in_progress = {m.turn_id for m in pending if m.turn_status is TurnStatus.PROCESSANDO}
+    if in_progress and await _abandon_expired(session, in_progress) != in_progress:
+        return None  # a live lease: its owner answers these; the deadline stays for recovery
     last_activity = await session.scalar(
         select(func.max(Message.created_at)).where(
             Message.conversation_id == conversation_id, Message.id < min(m.id for m in pending)
@@ -154,54 +176,23 @@ async def claim(session: AsyncSession, conversation_id: int) -> Claim | None:
             last_activity_at=last_activity,
             out_of_office_sent_at=row.out_of_office_sent_at,
         ),
-        resumable=resumable,
     )
 
 
-async def _resumable(session: AsyncSession, turn_ids: set[int]) -> Resumable | None:
-    """The oldest of these turns whose reply was recorded but not all sent; older turns whose
-    producer died before any reply existed are marked ABANDONADA (their messages are reclaimed)."""
-    if not turn_ids:
-        return None
-    turns = (
-        await session.execute(
-            select(Turn.id, Turn.status, Turn.reply_text, Turn.reply_kind)
-            .where(Turn.id.in_(turn_ids))
-            .order_by(Turn.id)
-        )
-    ).all()
-    sending = [t for t in turns if t.status is TurnStatus.ENVIANDO]
-    dead = [t.id for t in turns if t.status is TurnStatus.PROCESSANDO]
-    if dead:
-        await session.execute(
-            update(Turn).where(Turn.id.in_(dead)).values(status=TurnStatus.ABANDONADA)
-        )
-    if not sending:
-        return None
-    turn = sending[0]
-    unsent = await session.execute(
-        select(Message.id, Message.text)
+async def _abandon_expired(session: AsyncSession, turn_ids: set[int]) -> set[int]:
+    """Mark ABANDONADA those of these PROCESSANDO turns whose lease expired (compare-and-set:
+    an owner that records its reply first keeps its turn); returns the ids abandoned."""
+    result = await session.execute(
+        update(Turn)
         .where(
-            Message.turn_id == turn.id,
-            Message.direction == Direction.OUTBOUND,
-            Message.status == MessageStatus.ENVIANDO,
+            Turn.id.in_(turn_ids),
+            Turn.status == TurnStatus.PROCESSANDO,
+            or_(Turn.lease_expires_at.is_(None), Turn.lease_expires_at < func.now()),
         )
-        .order_by(Message.id)
+        .values(status=TurnStatus.ABANDONADA, lease_owner=None)
+        .returning(Turn.id)
     )
-    inbound = await session.scalars(
-        select(Message.id).where(
-            Message.turn_id == turn.id,
-            Message.direction == Direction.INBOUND,
-            Message.status == MessageStatus.RECEBIDA,
-        )
-    )
-    return Resumable(
-        turn_id=turn.id,
-        reply_text=turn.reply_text or "",
-        reply_kind=ReplyKind(turn.reply_kind or ReplyKind.LLM),
-        unsent=tuple(OutboundPart(m.id, m.text) for m in unsent),
-        message_ids=tuple(inbound),
-    )
+    return set(result.scalars())
 
 
 async def start_turn(
@@ -211,17 +202,26 @@ async def start_turn(
     user_text: str,
     new_session: bool,
     out_of_office: bool,
+    lease_owner: str,
+    lease_s: float,
 ) -> int:
+    """A PROCESSANDO turn owning the claimed messages, leased to `lease_owner` for `lease_s`."""
     turn = Turn(
         conversation_id=claim.conversation_id,
         cliente_id=claim.cliente_id,
         status=TurnStatus.PROCESSANDO,
         user_text=user_text,
+        lease_owner=lease_owner,
+        lease_expires_at=func.now() + timedelta(seconds=lease_s),
     )
     session.add(turn)
     await session.flush()
     ids = [m.message_id for m in claim.burst]
-    await session.execute(update(Message).where(Message.id.in_(ids)).values(turn_id=turn.id))
+    await session.execute(
+        update(Message)
+        .where(Message.id.in_(ids), Message.status == MessageStatus.RECEBIDA)
+        .values(turn_id=turn.id)
+    )
     changes: dict[str, Any] = {}
     if new_session:
         changes["session_started_at"] = func.now()
@@ -234,12 +234,29 @@ async def start_turn(
     return turn.id
 
 
+async def renew_lease(
+    session: AsyncSession, turn_id: int, *, lease_owner: str, lease_s: float
+) -> bool:
+    """Extend the turn's lease if it is still PROCESSANDO and ours; False: it was taken over."""
+    result = await session.execute(
+        update(Turn)
+        .where(
+            Turn.id == turn_id,
+            Turn.status == TurnStatus.PROCESSANDO,
+            Turn.lease_owner == lease_owner,
+        )
+        .values(lease_expires_at=func.now() + timedelta(seconds=lease_s))
+        .returning(Turn.id)
+    )
+    return result.first() is not None
+
+
 async def skip_burst(session: AsyncSession, claim: Claim, *, reason: str) -> None:
     """Record that a burst gets no reply (paused, closed and already told)."""
     ids = [m.message_id for m in claim.burst]
     await session.execute(
         update(Message)
-        .where(Message.id.in_(ids))
+        .where(Message.id.in_(ids), Message.status == MessageStatus.RECEBIDA)
         .values(status=MessageStatus.IGNORADA, ignored_reason=reason)
     )
     await session.execute(
@@ -253,18 +270,28 @@ async def record_reply(
     session: AsyncSession,
     *,
     turn_id: int,
+    lease_owner: str,
     context: ConversationContext,
     reply_text: str,
     reply_kind: ReplyKind,
     sources: list[dict[str, Any]],
     parts: list[str],
+    deliver: bool,
+    close_session: bool,
+    max_wait_s: float,
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
-) -> list[OutboundPart]:
-    """Store the reply and one ENVIANDO row per part, before any part is sent."""
-    await session.execute(
+) -> list[OutboundPart] | None:
+    """Store the reply and one row per part, owed (PENDENTE, due now) when `deliver`, else
+    REGISTRADA (no Evolution: the turn is answered at once). Compare-and-set: None, and nothing
+    written, if the turn is no longer PROCESSANDO under this lease (it was taken over)."""
+    taken = await session.execute(
         update(Turn)
-        .where(Turn.id == turn_id)
+        .where(
+            Turn.id == turn_id,
+            Turn.status == TurnStatus.PROCESSANDO,
+            Turn.lease_owner == lease_owner,
+        )
         .values(
             status=TurnStatus.ENVIANDO,
             reply_text=reply_text,
@@ -272,8 +299,14 @@ async def record_reply(
             sources=sources,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            lease_owner=None,
+            lease_expires_at=None,
         )
+        .returning(Turn.id)
     )
+    if taken.first() is None:
+        return None
+    owed = {"next_attempt_at": func.now(), "owed_since": func.now()} if deliver else {}
     rows = [
         Message(
             conversation_id=context.conversation_id,
@@ -281,63 +314,23 @@ async def record_reply(
             turn_id=turn_id,
             direction=Direction.OUTBOUND,
             author=Author.BOT,
-            status=MessageStatus.ENVIANDO,
+            status=MessageStatus.PENDENTE if deliver else MessageStatus.REGISTRADA,
             instance_id=context.instance_id or "",
             text=part,
+            **owed,
         )
         for part in parts
     ]
     session.add_all(rows)
     await session.flush()
-    return [OutboundPart(row.id, row.text) for row in rows]
-
-
-async def mark_part(
-    session: AsyncSession,
-    message_id: int,
-    *,
-    status: MessageStatus,
-    wa_message_id: str | None = None,
-    error: str | None = None,
-) -> None:
-    await session.execute(
-        update(Message)
-        .where(Message.id == message_id)
-        .values(status=status, wa_message_id=wa_message_id, error=error)
-    )
-
-
-async def complete_turn(
-    session: AsyncSession,
-    *,
-    turn_id: int,
-    conversation_id: int,
-    delivered: bool,
-    close_session: bool,
-    max_wait_s: float,
-) -> None:
-    await session.execute(
-        update(Turn)
-        .where(Turn.id == turn_id)
-        .values(
-            status=TurnStatus.RESPONDIDA if delivered else TurnStatus.FALHOU,
-            answered_at=func.now(),
-        )
-    )
-    await session.execute(
-        update(Message)
-        .where(
-            Message.turn_id == turn_id,
-            Message.direction == Direction.INBOUND,
-            Message.status == MessageStatus.RECEBIDA,
-        )
-        .values(status=MessageStatus.RESPONDIDA)
-    )
     still_pending = exists().where(
-        Message.conversation_id == conversation_id, Message.status == MessageStatus.RECEBIDA
+        Message.conversation_id == context.conversation_id,
+        Message.status == MessageStatus.RECEBIDA,
+        Message.turn_id.is_(None),
     )
     changes: dict[str, Any] = {
         # Messages that came during this turn make the next burst: give it a fresh deadline.
+        # This reply's own delivery is durable on its parts (next_attempt_at), not here.
         "answer_due_at": select(func.now() + timedelta(seconds=max_wait_s))
         .where(still_pending)
         .scalar_subquery(),
@@ -345,8 +338,11 @@ async def complete_turn(
     if close_session:
         changes["session_started_at"] = None
     await session.execute(
-        update(Conversation).where(Conversation.id == conversation_id).values(**changes)
+        update(Conversation).where(Conversation.id == context.conversation_id).values(**changes)
     )
+    if not deliver:
+        await settle_turn(session, turn_id)
+    return [OutboundPart(row.id, row.text) for row in rows]
 
 
 @dataclass(frozen=True)

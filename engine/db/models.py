@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from engine.core.statuses import (
+    OWED_STATUSES,
     Author,
     ClienteStatus,
     Direction,
@@ -48,6 +49,7 @@ from engine.core.statuses import (
     TurnStatus,
 )
 
+OWED_WHERE = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OWED_STATUSES)))
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -230,6 +232,10 @@ class Turn(Base):
     # 010: what the model call cost (None: no model involved)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    # 008: who produces the reply, until when (renewed by a heartbeat); recovery takes over only
+    # once it expired, and every change is a compare-and-set on the status and the owner.
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Message(Base):
@@ -246,13 +252,15 @@ class Message(Base):
         ),
         # 010: a cliente's history by date (export, analytics)
         Index(None, "cliente_id", "created_at"),
-        # 012: what operators watch on every recovery pass and in `conversa status`.
-        Index(
-            "ix_messages_sends_owed",
-            "conversation_id",
-            postgresql_where=text("status = 'ENVIANDO'"),
-        ),
+        # 012: the failures operators watch in `conversa status`.
         Index("ix_messages_failed", "created_at", postgresql_where=text("status = 'FALHOU'")),
+        # Owed reply parts: what the delivery loops scan (by due time) and order (per chat).
+        Index(
+            "ix_messages_owed",
+            "conversation_id",
+            "next_attempt_at",
+            postgresql_where=text(OWED_WHERE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -278,6 +286,12 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text)
     wa_timestamp: Mapped[int | None] = mapped_column(BigInteger)  # messageTimestamp, epoch s
     created_at: Mapped[datetime] = _created()
+    # 008: durable delivery of an outbound part (engine.core.delivery)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    unconfirmed: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owed_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ProcessedWebhook(Base):

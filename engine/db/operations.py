@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.statuses import DocumentStatus, MessageStatus
-from engine.db.models import Conversation, KnowledgeDocument, Message
+from engine.db.models import OWED_WHERE, Conversation, KnowledgeDocument, Message
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,15 @@ class Failure:
 
 
 # Written as SQL literals, not bound parameters, so that PostgreSQL can use the partial indexes
-# (`WHERE status = 'ENVIANDO'` / `'FALHOU'`, migration 012) even for a prepared statement's
-# generic plan, which cannot prove a parameter equal to the index's predicate.
-OWED = text(f"messages.status = '{MessageStatus.ENVIANDO.value}'")
+# (owed parts, migration 008; `WHERE status = 'FALHOU'`, migration 012) even for a prepared
+# statement's generic plan, which cannot prove a parameter equal to the index's predicate.
+OWED = text(f"messages.{OWED_WHERE}")
 FAILED = text(f"messages.status = '{MessageStatus.FALHOU.value}'")
 
 
 async def sends_owed(session: AsyncSession) -> int:
-    """Reply parts recorded (ENVIANDO) and not yet confirmed sent by Evolution."""
+    """Reply parts recorded and not yet confirmed sent by Evolution (owed: PENDENTE, ENVIANDO,
+    INCERTA)."""
     query = select(func.count()).select_from(Message).where(OWED)
     return int(await session.scalar(query) or 0)
 

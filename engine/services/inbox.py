@@ -28,9 +28,10 @@ from engine.core.reasons import IgnoreReason
 from engine.core.statuses import Author, Direction, InstanciaStatus, MessageStatus
 from engine.core.turns import Delivery
 from engine.db import clientes as clientes_db
+from engine.db import deliveries as deliveries_db
 from engine.db import identity as identity_db
 from engine.db import inbox as inbox_db
-from engine.errors import Unauthenticated
+from engine.errors import MalformedWebhook, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ UNAUTHENTICATED = (
     "missing or wrong webhook secret: send the webhook_secret registered for this instance "
     "in the X-Conversa-Secret header"
 )
+OWN_ECHO = "own_message_echo"
 
 ReadBody = Callable[[], Awaitable[bytes]]
 
@@ -85,6 +87,8 @@ class EvolutionInbox:
 
             if envelope.event == "messages.upsert":
                 outcome = await self._message(session, route, envelope)
+            elif envelope.event == "send.message":
+                outcome = await self._sent_through_api(session, route, envelope)
             else:
                 outcome = await self._instance_event(session, route, envelope)
             await session.commit()
@@ -214,10 +218,32 @@ class EvolutionInbox:
             case inbound.Record(message=text, reason=reason):
                 await recorded.inbound(text, reason=reason)
             case inbound.Takeover():
+                if await recorded.confirms_own_part(decision.message):
+                    return WebhookOutcome(decision.outcome, OWN_ECHO, route.cliente_id)
                 await self._takeover(recorded, decision)
             case inbound.Accept(message=text):
                 return await self._accept(session, recorded, route, behaviour, text)
         return WebhookOutcome(decision.outcome, decision.detail, route.cliente_id)
+
+    async def _sent_through_api(
+        self,
+        session: AsyncSession,
+        route: clientes_db.InstanceRoute,
+        envelope: whatsapp.Envelope,
+    ) -> WebhookOutcome:
+        """`send.message`: Evolution's echo of a message sent through its API; it confirms the
+        reply part it matches (whose send's outcome may be unknown). Anything else is ignored."""
+        try:
+            message = whatsapp.classify_upsert(
+                envelope.data, received_at_s=int(datetime.now(UTC).timestamp())
+            )
+        except MalformedWebhook:
+            message = None
+        if isinstance(message, whatsapp.HumanTakeover) and await _Recorder(
+            session, route
+        ).confirms_own_part(message):
+            return WebhookOutcome(InboundOutcome.RECORDED, OWN_ECHO, route.cliente_id)
+        return WebhookOutcome(InboundOutcome.IGNORED, "event:send.message", route.cliente_id)
 
     async def _accept(
         self,
@@ -304,6 +330,18 @@ class _Recorder:
             wa_timestamp=message.timestamp,
         )
         return conversation, message_id
+
+    async def confirms_own_part(self, message: whatsapp.HumanTakeover) -> bool:
+        """Whether this `fromMe` message is the echo of one of our reply parts (which it then
+        confirms as delivered: see `engine.db.deliveries.confirm_by_echo`)."""
+        return await deliveries_db.confirm_by_echo(
+            self.session,
+            cliente_id=self.route.cliente_id,
+            chat_jid=message.chat_jid,
+            instance_id=self.route.instance_id,
+            wa_message_id=message.key_id,
+            text=message.text,
+        )
 
     async def outbound_typed(
         self, message: whatsapp.HumanTakeover, *, own: bool

@@ -24,14 +24,17 @@ from engine.wiring import default_behaviour
 
 log = logging.getLogger(__name__)
 
-REACTIVATION_TIMEOUT_S = 30.0
-
 
 class Recovery:
     def __init__(self, settings: Settings, config: ConversationConfig):
         assert settings.database_url
         self._settings = settings
-        self._engine = create_engine(settings.database_url, pool_size=2)
+        self._engine = create_engine(
+            settings.database_url,
+            pool_size=2,
+            statement_timeout_s=settings.db_statement_timeout_s,
+            connect_timeout_s=settings.db_connect_timeout_s,
+        )
         self._sessions = session_factory(self._engine)
         self._config = config
         self._router = ConversationRouter(config)
@@ -76,7 +79,10 @@ class Recovery:
                 policy=policy,
             )
             try:
-                await asyncio.wait_for(self._router.deliver(delivery), REACTIVATION_TIMEOUT_S)
+                # The router bounds each attempt (ACTOR_CALL_TIMEOUT_S); this bounds them all.
+                await asyncio.wait_for(
+                    self._router.deliver(delivery), 2 * self._settings.actor_call_timeout_s
+                )
             except Exception:  # its deadline was pushed back: the next pass tries again
                 log.exception("re-activation failed", extra=context)
                 return

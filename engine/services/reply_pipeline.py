@@ -1,21 +1,24 @@
 """The reply pipeline run by each `ReplyWorker` actor: a conversation's database, model and
 Evolution I/O.
 
-A turn is two calls: `begin_turn` claims the burst and decides what to do with it
+A turn is two calls: `begin_turn` claims the burst under a lease and decides what to do with it
 (`engine.core.turn_policy`), the conversation actor retrieves passages, then `answer_turn`
-produces the reply, records it with one row per part, and sends the parts (typing shown in
-between).
+produces the reply while renewing the lease, records it with one owed row per part (only if the
+lease is still its own), and delivers the parts in order (typing shown in between). A part not
+delivered then stays owed: the worker's delivery loop (`engine.services.delivery`) retries it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.adapters import metrics
 from engine.adapters.evolution import EvolutionClient
 from engine.adapters.llm import ChatModel, Reply
 from engine.adapters.secrets import SecretBox
@@ -23,15 +26,15 @@ from engine.config import Settings
 from engine.core.debounce import BurstMessage
 from engine.core.prompt import Exchange, Passage
 from engine.core.relevance import RelevancePolicy, hands_off
-from engine.core.replies import split_reply, typing_delay_ms
-from engine.core.statuses import MessageStatus
+from engine.core.replies import split_reply
 from engine.core.turn_policy import TurnKind, decide_turn
-from engine.core.turns import ConversationContext, OutboundPart, ReplyKind, TurnPlan, TurnResult
+from engine.core.turns import ConversationContext, ReplyKind, TurnPlan, TurnResult
 from engine.db import conversations as conversations_db
 from engine.db import handoff as handoff_db
 from engine.db.session import create_engine, session_factory
-from engine.errors import SendFailed
+from engine.errors import SendFailed, TurnTakenOver
 from engine.logs import configure_logging
+from engine.services.delivery import Deliverer
 from engine.services.handoff import HandoffNotice, HandoffNotifier
 from engine.wiring import default_behaviour
 
@@ -44,11 +47,17 @@ PRESENCE_MS = 8000  # "typing…" shown while the model thinks (Evolution holds 
 class ReplyPipeline:
     """Holds one process's PostgreSQL pool, chat model client and Evolution client."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, owner: str = "reply_worker"):
         configure_logging(settings.log_level)
         assert settings.database_url, "the runtime resolves DATABASE_URL before starting workers"
         self._settings = settings
-        self._engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        self._owner = owner
+        self._engine = create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            statement_timeout_s=settings.db_statement_timeout_s,
+            connect_timeout_s=settings.db_connect_timeout_s,
+        )
         self._sessions = session_factory(self._engine)
         self._model = ChatModel(settings)
         self._defaults = default_behaviour(settings)
@@ -64,6 +73,8 @@ class ReplyPipeline:
             self._evolution = EvolutionClient(
                 base_url=settings.evolution_url, api_key=key, timeout_s=settings.evolution_timeout_s
             )
+        self.deliverer = Deliverer(self._sessions, self._evolution, settings)
+        self.answering: dict[int, str] = {}  # turn id → the burst whose reply is being produced
         self._background: set[asyncio.Task[Any]] = set()
         self._handoff = HandoffNotifier(
             evolution=self._evolution, timeout_s=settings.handoff_timeout_s
@@ -78,8 +89,9 @@ class ReplyPipeline:
         return pending, memory
 
     async def begin_turn(self, conversation_id: int) -> TurnPlan | None:
-        """Claim the conversation's unanswered messages and decide the turn; None = nothing to
-        send (no messages left, or the burst is recorded without a reply)."""
+        """Claim the conversation's pending messages under a new lease and decide the turn;
+        None = nothing to do now (no messages left, another turn's lease is live, or the burst
+        is recorded without a reply)."""
         await self._transcribe_pending_audio(conversation_id)
         async with self._sessions() as session:
             claim = await conversations_db.claim(session, conversation_id)
@@ -94,9 +106,6 @@ class ReplyPipeline:
                 instance_api_key=self._secrets.open_optional(claim.instance_api_key_encrypted),
                 behaviour=self._defaults.overridden_by(claim.overrides),
             )
-            if claim.resumable is not None:
-                await session.commit()
-                return TurnPlan(claim.resumable.turn_id, context, None, claim.resumable)
             decision = decide_turn(
                 claim.burst,
                 claim.state,
@@ -113,71 +122,118 @@ class ReplyPipeline:
                     extra={**_log_context(context), "reason": reason, "messages": len(claim.burst)},
                 )
                 return None
+            lease_owner = f"{self._owner}:{uuid.uuid4().hex[:16]}"
             turn_id = await conversations_db.start_turn(
                 session,
                 claim,
                 user_text=decision.user_text,
                 new_session=decision.new_session,
                 out_of_office=decision.kind is TurnKind.OUT_OF_OFFICE,
+                lease_owner=lease_owner,
+                # Until answer_turn renews it: the actor retrieves passages in between.
+                lease_s=self._settings.turn_lease_s + self._settings.retriever_timeout_s,
             )
             await session.commit()
-        return TurnPlan(turn_id, context, decision)
+        return TurnPlan(turn_id, context, decision, lease_owner)
 
     async def answer_turn(
         self, plan: TurnPlan, *, passages: list[Passage], memory: list[Exchange]
     ) -> TurnResult:
-        """Produce (or resume) the reply, record it part by part, send the parts in order."""
+        """Produce the reply under the turn's lease, record it part by part (compare-and-set on
+        the lease: a turn taken over meanwhile records and sends nothing), then deliver it."""
         context = plan.context
         log_context = {**_log_context(context), "turn_id": plan.turn_id}
-        if plan.resumable is not None:
-            reply = Reply(plan.resumable.reply_text, plan.resumable.reply_kind)
-            parts = list(plan.resumable.unsent)
-        else:
-            assert plan.decision is not None, "a new turn carries its decision"
-            reply = await self._reply(plan, passages=passages, memory=memory, log=log_context)
-            texts = split_reply(reply.text) if self._settings.split_replies else [reply.text]
-            async with self._sessions() as session:
-                parts = await conversations_db.record_reply(
-                    session,
-                    turn_id=plan.turn_id,
-                    context=context,
-                    reply_text=reply.text,
-                    reply_kind=reply.kind,
-                    sources=[asdict(p) for p in passages],
-                    parts=texts or [reply.text],
-                    prompt_tokens=reply.prompt_tokens,
-                    completion_tokens=reply.completion_tokens,
-                )
-                if reply.kind is ReplyKind.HANDOFF:
-                    await handoff_db.flag_needs_human(
-                        session, context.conversation_id, reason=HANDOFF_REASON
-                    )
-                await session.commit()
-            if reply.kind is ReplyKind.HANDOFF:
-                self._notify_handoff(plan, log_context)
-        delivered = await self._send_parts(context, parts, log_context)
-        async with self._sessions() as session:
-            await conversations_db.complete_turn(
-                session,
-                turn_id=plan.turn_id,
-                conversation_id=context.conversation_id,
-                delivered=delivered,
-                close_session=plan.close_session,
-                max_wait_s=context.behaviour.debounce.max_wait_s,
-            )
-            await session.commit()
+        self.answering[plan.turn_id] = plan.user_text
+        try:
+            async with self._lease(plan):
+                reply = await self._reply(plan, passages=passages, memory=memory, log=log_context)
+                parts = await self._record(plan, reply, passages)
+        except TurnTakenOver:
+            parts = None
+        finally:
+            self.answering.pop(plan.turn_id, None)
+        if parts is None:
+            log.warning("turn taken over by recovery; its reply is discarded", extra=log_context)
+            return TurnResult("", ReplyKind.FALLBACK, delivered=False, discarded=True)
+        if reply.kind is ReplyKind.HANDOFF:
+            self._notify_handoff(plan, log_context)
+        delivered = not self.deliverer.enabled or await self.deliverer.deliver_conversation(
+            context.conversation_id
+        )
         log.info(
             "turn answered",
             extra={
                 **log_context,
-                "kind": plan.decision.kind.value if plan.decision else "resumed",
+                "kind": plan.decision.kind.value,
                 "reply_kind": reply.kind.value,
                 "passages": len(passages),
-                "parts": len(parts),
+                "parts": parts,
                 "delivered": delivered,
             },
         )
         return TurnResult(reply.text, reply.kind, delivered)
+
+    async def _record(self, plan: TurnPlan, reply: Reply, passages: list[Passage]) -> int | None:
+        """The reply and its parts (owed when Evolution is there); None if the lease was lost."""
+        context = plan.context
+        texts = split_reply(reply.text) if self._settings.split_replies else [reply.text]
+        async with self._sessions() as session:
+            parts = await conversations_db.record_reply(
+                session,
+                turn_id=plan.turn_id,
+                lease_owner=plan.lease_owner,
+                context=context,
+                reply_text=reply.text,
+                reply_kind=reply.kind,
+                sources=[asdict(p) for p in passages],
+                parts=texts or [reply.text],
+                deliver=self.deliverer.enabled and bool(context.instance_id),
+                close_session=plan.close_session,
+                max_wait_s=context.behaviour.debounce.max_wait_s,
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens,
+            )
+            if parts is not None and reply.kind is ReplyKind.HANDOFF:
+                await handoff_db.flag_needs_human(
+                    session, context.conversation_id, reason=HANDOFF_REASON
+                )
+            await session.commit()
+        return None if parts is None else len(parts)
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, plan: TurnPlan) -> AsyncIterator[None]:
+        """Hold the turn's lease while the body runs: renewed now (TurnTakenOver if it was taken
+        over) and every third of TURN_LEASE_S. A renewal that cannot reach PostgreSQL is tried
+        again; if the lease expires meanwhile, recording the reply fails its compare-and-set."""
+        lease_s = self._settings.turn_lease_s
+        if not await self._renew(plan, lease_s):
+            raise TurnTakenOver(f"turn {plan.turn_id}'s lease is no longer {plan.lease_owner}'s")
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(lease_s / 3)
+                try:
+                    if not await self._renew(plan, lease_s):
+                        return  # taken over: the compare-and-set of the record will refuse
+                except Exception as e:
+                    log.warning(
+                        "lease renewal failed; retrying",
+                        extra={"turn_id": plan.turn_id, "error": repr(e)},
+                    )
+
+        task = asyncio.get_running_loop().create_task(heartbeat())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    async def _renew(self, plan: TurnPlan, lease_s: float) -> bool:
+        async with self._sessions() as session:
+            renewed = await conversations_db.renew_lease(
+                session, plan.turn_id, lease_owner=plan.lease_owner, lease_s=lease_s
+            )
+            await session.commit()
+        return renewed
 
     async def _reply(
         self,
@@ -189,7 +245,6 @@ class ReplyPipeline:
     ) -> Reply:
         """The model's answer for an ANSWER turn; the fixed reply for the others."""
         decision = plan.decision
-        assert decision is not None
         if decision.kind is not TurnKind.ANSWER:
             return Reply(decision.fixed_reply or "", ReplyKind.fixed(decision.kind))
         dont_know = self._dont_know(plan, passages, log)
@@ -204,46 +259,11 @@ class ReplyPipeline:
             log_context=log,
         )
 
-    async def _send_parts(
-        self,
-        context: ConversationContext,
-        parts: list[OutboundPart],
-        log_context: dict[str, Any],
-    ) -> bool:
-        """Send in order; stop at the first refusal (later parts would read out of context)."""
-        settings = self._settings
-        for index, part in enumerate(parts):
-            if self._evolution is None or not context.instance_id:
-                status, key_id, error = MessageStatus.REGISTRADA, None, None
-            else:
-                delay_ms = typing_delay_ms(
-                    part.text,
-                    ms_per_char=settings.typing_ms_per_char,
-                    min_ms=settings.typing_min_ms,
-                    max_ms=settings.typing_max_ms,
-                )
-                try:
-                    sent = await self._evolution.send_text(
-                        instance=context.instance_id,
-                        number=context.chat_jid,
-                        text=part.text,
-                        api_key=context.instance_api_key,
-                        delay_ms=delay_ms,
-                    )
-                    status, key_id, error = MessageStatus.ENVIADA, sent.wa_message_id, None
-                    metrics.reply_part(context.cliente_id, "sent")
-                except SendFailed as e:
-                    log.error("send failed", extra={**log_context, "error": str(e), "part": index})
-                    status, key_id, error = MessageStatus.FALHOU, None, str(e)
-                    metrics.reply_part(context.cliente_id, "failed")
-            async with self._sessions() as session:
-                await conversations_db.mark_part(
-                    session, part.message_id, status=status, wa_message_id=key_id, error=error
-                )
-                await session.commit()
-            if status is MessageStatus.FALHOU:
-                return False
-        return True
+    async def close(self) -> None:
+        if self._evolution is not None:
+            await self._evolution.close()
+        await self._model.close()
+        await self._engine.dispose()
 
     def _dont_know(
         self, plan: TurnPlan, passages: list[Passage], log_context: dict[str, Any]

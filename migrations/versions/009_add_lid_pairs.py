@@ -1,14 +1,14 @@
 """add lid_pairs (one conversation per contact, lid or phone) and index webhook secrets
 
 Revision ID: 009
-Revises: 007
+Revises: 008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "009"
-down_revision = "007"
+down_revision = "008"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
-"""add indexes for what operators watch: sends owed, recent failures
+"""add an index for what operators watch: recent failures
 
-The sends-owed gauge counts reply parts still ENVIANDO on every recovery pass, and
-`conversa status` lists the last hour's failed sends; both are tiny subsets of `messages`,
-so partial indexes keep them cheap however large the table grows.
+`conversa status` lists the last hour's dead-lettered sends, a tiny subset of `messages`, so a
+partial index keeps it cheap however large the table grows (the sends-owed gauge uses the owed
+parts' index of migration 008).
 
 Revision ID: 012
 Revises: 011
@@ -19,12 +19,6 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index(
-        "ix_messages_sends_owed",
-        "messages",
-        ["conversation_id"],
-        postgresql_where=sa.text("status = 'ENVIANDO'"),
-    )
-    op.create_index(
         "ix_messages_failed",
         "messages",
         ["created_at"],
@@ -34,4 +28,3 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_messages_failed", table_name="messages")
-    op.drop_index("ix_messages_sends_owed", table_name="messages")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from engine.actors.calls import call_with_timeout
 from engine.core.naming import get_collection_name
+from engine.core.statuses import OWED_STATUSES, MessageStatus
 from engine.db import api_keys as api_keys_db
 from engine.db import chunks as chunks_db
 from engine.db import clientes as clientes_db
 from engine.db import conversations as conversations_db
+from engine.db import deliveries as deliveries_db
 from engine.db import handoff as handoff_db
 from engine.db import knowledge as knowledge_db
 from engine.services import api_keys, clientes, conversations
@@ -25,6 +28,8 @@ from serve_app.schemas import (
     ClienteOut,
     ClienteUpdate,
     ConversationOut,
+    DeliveryOut,
+    DeliveryState,
     DocumentOut,
     InstanceConnect,
     InstanceCreate,
@@ -36,11 +41,18 @@ from serve_app.schemas import (
     NeedsHumanOut,
     PauseRequest,
     QrOut,
+    Resent,
     StatusOut,
     TurnOut,
 )
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_operator)])
+
+DELIVERY_STATUSES = {
+    DeliveryState.OWED: OWED_STATUSES,
+    DeliveryState.DEAD: frozenset({MessageStatus.FALHOU}),
+    DeliveryState.ALL: OWED_STATUSES | {MessageStatus.FALHOU},
+}
 
 
 @router.post("/clientes", response_model=ClienteOut, status_code=status.HTTP_201_CREATED)
@@ -341,10 +353,37 @@ async def billing_portal(cliente_id: int, ctx: Ctx) -> LinkOut:
     return LinkOut(url=await ctx.billing.portal_url(cliente_id))
 
 
+@router.get("/clientes/{cliente_id}/deliveries", response_model=list[DeliveryOut])
+async def list_deliveries(
+    cliente_id: int,
+    session: Session,
+    state: Annotated[DeliveryState, Query(description="owed, dead or all")] = DeliveryState.ALL,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[DeliveryOut]:
+    """Reply parts not delivered: owed (being retried, or waiting for Evolution's echo after an
+    unknown outcome) and dead-lettered (FALHOU: re-send them by their turn)."""
+    await clientes_db.get_cliente(session, cliente_id)
+    rows = await deliveries_db.list_undelivered(
+        session, cliente_id, statuses=DELIVERY_STATUSES[state], limit=limit
+    )
+    return [DeliveryOut.model_validate(row) for row in rows]
+
+
+@router.post("/clientes/{cliente_id}/turns/{turn_id}/resend", response_model=Resent)
+async def resend_turn(cliente_id: int, turn_id: int, session: Session) -> Resent:
+    """Deliver a dead-lettered reply again (after fixing what made it fail): its failed parts
+    are owed again with a fresh attempt count. 409 unless the turn is FALHOU."""
+    requeued = await deliveries_db.resend_turn(session, cliente_id, turn_id)
+    await session.commit()
+    return Resent(turn_id=turn_id, parts_requeued=requeued)
+
+
 @router.get("/live")
 async def live_conversations(ctx: Ctx) -> dict[str, Any]:
     """Live conversation actors per node, the cap, evictions and recoveries so far."""
-    stats: dict[str, Any] = await ctx.supervisor.stats.remote()
+    stats: dict[str, Any] = await call_with_timeout(
+        ctx.supervisor.stats, timeout_s=ctx.settings.actor_call_timeout_s
+    )
     return stats
 
 

@@ -1,7 +1,7 @@
 """Faults the fake Evolution server can inject per endpoint, switched by the test at run time.
 
 Modes (each for the next `calls` requests, for `for_s` seconds, or until cleared; whichever ends
-first):
+first; with `number`, only requests for that chat count):
 - `fail`: answer `status` (500) before doing anything: nothing is sent or changed.
 - `slow`: do the work (the message is sent: the customer has it), then wait `delay_s` more before
   answering, so a client with a shorter timeout gives up on a request that succeeded.
@@ -51,6 +51,7 @@ class Fault:
     echo_event: str = "messages.upsert"  # or "send.message"
     calls_left: int | None = None
     until: float | None = None  # time.monotonic() deadline
+    number: str | None = None  # only requests whose body's `number` is this (None: all)
 
 
 class FaultPlan:
@@ -77,11 +78,11 @@ class FaultPlan:
             else:
                 self._faults.pop(endpoint, None)
 
-    def take(self, endpoint: str) -> Fault | None:
+    def take(self, endpoint: str, number: str | None = None) -> Fault | None:
         """The fault that applies to this request, if any (counting it against `calls`)."""
         with self._lock:
             fault = self._faults.get(endpoint)
-            if fault is None:
+            if fault is None or (fault.number is not None and fault.number != number):
                 return None
             if fault.until is not None and time.monotonic() >= fault.until:
                 del self._faults[endpoint]

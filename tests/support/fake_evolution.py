@@ -154,7 +154,7 @@ class FakeEvolution:
             number, text = body.get("number"), body.get("text")
             number = number if isinstance(number, str) else None
             text = text if isinstance(text, str) else None
-            fault = self.faults.take("sendText")
+            fault = self.faults.take("sendText", number)
             if fault is not None and fault.mode == "fail":
                 self._attempt(instance, number, text, "failed")
                 return _error(fault.status, "failing on purpose")
@@ -640,9 +640,12 @@ class FakeEvolution:
         status: int = 500,
         calls: int | None = None,
         for_s: float | None = None,
+        number: str | None = None,
     ) -> None:
-        """Answer `status` without doing anything (nothing sent, nothing changed)."""
-        self.faults.set(endpoint, Fault("fail", status=status), calls=calls, for_s=for_s)
+        """Answer `status` without doing anything (nothing sent, nothing changed); with
+        `number`, only sends to that chat fail."""
+        fault = Fault("fail", status=status, number=number)
+        self.faults.set(endpoint, fault, calls=calls, for_s=for_s)
 
     def slow(
         self,
@@ -651,9 +654,11 @@ class FakeEvolution:
         delay_s: float,
         calls: int | None = None,
         for_s: float | None = None,
+        number: str | None = None,
     ) -> None:
         """Do the work (the message is sent and recorded), then answer `delay_s` later."""
-        self.faults.set(endpoint, Fault("slow", delay_s=delay_s), calls=calls, for_s=for_s)
+        fault = Fault("slow", delay_s=delay_s, number=number)
+        self.faults.set(endpoint, fault, calls=calls, for_s=for_s)
 
     def echo_before_reply(
         self,
@@ -663,20 +668,28 @@ class FakeEvolution:
         event: str = "messages.upsert",
         calls: int | None = None,
         for_s: float | None = None,
+        number: str | None = None,
     ) -> None:
         """sendText posts the echo of the message it just sent (`fromMe: true`, the same
         `key.id` the answer carries; `messages.upsert` or `send.message`) to `url` (default: the
         instance's webhook) and waits for that post to be answered before answering itself."""
         if event not in ("messages.upsert", "send.message"):
             raise ValueError("the echo is a messages.upsert or a send.message")
-        fault = Fault("echo_first", echo_url=url, echo_headers=headers, echo_event=event)
+        fault = Fault(
+            "echo_first", echo_url=url, echo_headers=headers, echo_event=event, number=number
+        )
         self.faults.set("sendText", fault, calls=calls, for_s=for_s)
 
     def reset_connection(
-        self, endpoint: str = "sendText", *, calls: int | None = None, for_s: float | None = None
+        self,
+        endpoint: str = "sendText",
+        *,
+        calls: int | None = None,
+        for_s: float | None = None,
+        number: str | None = None,
     ) -> None:
         """Do the work (the message is sent and recorded), then reset the connection unanswered."""
-        self.faults.set(endpoint, Fault("reset"), calls=calls, for_s=for_s)
+        self.faults.set(endpoint, Fault("reset", number=number), calls=calls, for_s=for_s)
 
     def answer_not_json(
         self,
@@ -686,9 +699,10 @@ class FakeEvolution:
         body: str = "<html>OK</html>",
         calls: int | None = None,
         for_s: float | None = None,
+        number: str | None = None,
     ) -> None:
         """Do the work (the message is sent and recorded), then answer a 2xx that is not JSON."""
-        fault = Fault("not_json", status=status, body=body)
+        fault = Fault("not_json", status=status, body=body, number=number)
         self.faults.set(endpoint, fault, calls=calls, for_s=for_s)
 
     def clear_faults(self, endpoint: str | None = None) -> None:

@@ -31,3 +31,14 @@ def live_conversation_actors_per_node() -> dict[str, int]:
     for node in alive_actor_nodes("ConversationActor").values():
         per_node[node] = per_node.get(node, 0) + 1
     return per_node
+
+
+def alive_actor_pid(name: str) -> int | None:
+    """The process id of the live actor named `name` (from Ray's GCS actor table), to signal it
+    as an operator or a crash would (`kill -9`, or SIGSTOP to make it hang)."""
+    from ray._private import state
+
+    for actor in state.actors(actor_state_name="ALIVE").values():
+        if actor["Name"] == name and actor["Pid"]:
+            return int(actor["Pid"])
+    return None

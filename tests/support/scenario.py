@@ -1,9 +1,11 @@
-"""What the separate-process scenarios (node loss, multi-node) set up in their own database."""
+"""What tests that run Conversa outside the session's stack (node loss, multi-node, the
+in-process pipeline) set up in their own database."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,14 +27,13 @@ async def make_cliente(
     *,
     nome: str,
     instance_prefix: str,
-    debounce_s: float,
-    max_wait_s: float,
+    **cliente_fields: Any,
 ) -> ScenarioCliente:
     """An ATIVO cliente with one registered instance (its token sealed as Conversa keeps it)."""
     secret = uuid.uuid4().hex * 2
     async with sessions() as session:
         cliente = await clientes_db.create_cliente(
-            session, nome=nome, status="ATIVO", debounce_s=debounce_s, max_wait_s=max_wait_s
+            session, nome=nome, status="ATIVO", **cliente_fields
         )
         instance = f"{instance_prefix}-{cliente.id}"
         await clientes_db.register_instance(
@@ -41,7 +42,9 @@ async def make_cliente(
             instance_id=instance,
             numero=None,
             webhook_secret=secret,
-            api_key_encrypted=SecretBox(settings.secrets_key.get_secret_value()).seal("k"),
+            api_key_encrypted=SecretBox(settings.secrets_key.get_secret_value()).seal(
+                f"instance-key-{cliente.id}"
+            ),
         )
         await session.commit()
     return ScenarioCliente(cliente.id, instance, secret)

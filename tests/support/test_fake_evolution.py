@@ -363,6 +363,20 @@ async def test_fail_for_some_seconds_then_recovers(
     assert [s.text for s in fake.sent] == ["after"]
 
 
+async def test_a_fault_for_one_chat_leaves_the_other_chats_alone(
+    fake: FakeEvolution, http: httpx.AsyncClient
+) -> None:
+    other = "5511900000000@s.whatsapp.net"
+    fake.fail(number=PHONE, calls=1)
+    elsewhere = await http.post(
+        "/message/sendText/loja", json={"number": other, "text": "a"}, headers={"apikey": "k"}
+    )
+    assert elsewhere.status_code == 201  # not counted against the fault's one call
+    assert (await _send(http, "b")).status_code == 500
+    assert (await _send(http, "c")).status_code == 201
+    assert [s.text for s in fake.sent] == ["a", "c"]
+
+
 async def test_fail_on_an_instance_route_changes_nothing(
     fake: FakeEvolution, receiver: Receiver, http: httpx.AsyncClient
 ) -> None:

@@ -8,7 +8,7 @@ from engine.adapters.evolution import EvolutionClient
 from engine.adapters.llm import ChatModel
 from engine.config import Settings
 from engine.core.prompt import OFFLINE_PREFIX, Passage
-from engine.errors import SendFailed
+from engine.errors import SendFailed, SendOutcomeUnknown
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.http_server import free_port
@@ -71,6 +71,53 @@ async def test_refusal_is_a_send_failure_with_the_status(fake_evolution: FakeEvo
         fake_evolution.fail_status = None
         await client.close()
     assert (failure.value.status, failure.value.retryable) == (500, True)
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(429, True), (503, True), (401, False)])
+async def test_only_a_refusal_worth_repeating_is_retryable(
+    evolution_faults: FakeEvolution, status: int, retryable: bool
+) -> None:
+    client = _evolution(evolution_faults)
+    chat = "5511900000001@s.whatsapp.net"
+    evolution_faults.fail(status=status, number=chat)
+    try:
+        with pytest.raises(SendFailed) as failure:
+            await client.send_text(instance="loja", number=chat, text="oi")
+    finally:
+        await client.close()
+    assert not isinstance(failure.value, SendOutcomeUnknown)
+    assert (failure.value.status, failure.value.retryable) == (status, retryable)
+
+
+@pytest.mark.parametrize("fault", ["slow", "reset"])
+async def test_a_send_whose_answer_is_lost_has_an_unknown_outcome_though_it_was_sent(
+    evolution_faults: FakeEvolution, fault: str
+) -> None:
+    client = _evolution(evolution_faults, timeout_s=0.5)
+    chat = f"551190000{len(fault)}02@s.whatsapp.net"  # one chat per case
+    if fault == "slow":
+        evolution_faults.slow(delay_s=1.5, number=chat)
+    else:
+        evolution_faults.reset_connection(number=chat)
+    try:
+        with pytest.raises(SendOutcomeUnknown, match="may have sent"):
+            await client.send_text(instance="loja", number=chat, text="oi")
+    finally:
+        await client.close()
+    assert len(evolution_faults.sent_to(chat)) == 1  # not retried blindly by the client
+
+
+async def test_a_2xx_that_is_not_json_is_an_acceptance_without_a_key(
+    evolution_faults: FakeEvolution,
+) -> None:
+    client = _evolution(evolution_faults)
+    chat = "5511900000003@s.whatsapp.net"
+    evolution_faults.answer_not_json(number=chat)
+    try:
+        sent = await client.send_text(instance="loja", number=chat, text="oi")
+    finally:
+        await client.close()
+    assert sent.wa_message_id is None and len(evolution_faults.sent_to(chat)) == 1
 
 
 async def test_voice_message_is_fetched_and_transcribed(

@@ -1,0 +1,288 @@
+"""Delivering owed reply parts through Evolution: right after a reply is recorded, and by a loop
+in every reply worker that retries what is due (`engine.core.delivery` decides, PostgreSQL
+remembers: `next_attempt_at` survives any restart).
+
+Each send is claimed in its own short transaction before the HTTP request and recorded after it,
+so no transaction is open while Evolution thinks. One circuit breaker per process guards the
+Evolution base URL: while it is open nothing is claimed, so an outage costs one probe per
+cooldown instead of one request per owed part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.adapters import metrics
+from engine.adapters.evolution import EvolutionClient
+from engine.adapters.secrets import SecretBox
+from engine.config import Settings
+from engine.core.circuit import CircuitBreaker, CircuitState
+from engine.core.delivery import (
+    NextStep,
+    RetryPolicy,
+    SendOutcome,
+    after_attempt,
+    give_up_reason,
+)
+from engine.core.replies import send_timeout_s, typing_delay_ms
+from engine.core.statuses import MessageStatus
+from engine.db import deliveries as deliveries_db
+from engine.db.deliveries import DuePart
+from engine.errors import DatabaseUnavailable, SendFailed, SendOutcomeUnknown
+
+log = logging.getLogger(__name__)
+
+LOOP_CONCURRENCY = 32  # conversations one process delivers at once
+RECORD_RETRY_S = 1.0  # while PostgreSQL is away, how often an attempt's outcome is retried
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        backoff_base_s=settings.send_backoff_base_s,
+        backoff_max_s=settings.send_backoff_max_s,
+        max_attempts=settings.send_max_attempts,
+        max_age_s=settings.send_retry_max_s,
+        echo_window_s=settings.send_echo_window_s,
+        max_unconfirmed=settings.send_max_unconfirmed,
+    )
+
+
+class Deliverer:
+    """Sends one process's share of the owed parts (every reply worker has one)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        evolution: EvolutionClient | None,
+        settings: Settings,
+    ):
+        self._sessions = sessions
+        self._evolution = evolution
+        self._settings = settings
+        self._policy = retry_policy(settings)
+        self._breaker = CircuitBreaker(
+            settings.evolution_breaker_failures, settings.evolution_breaker_cooldown_s
+        )
+        self._secrets = SecretBox(settings.secrets_key.get_secret_value())
+        self._random = random.Random()
+        self._in_hand: set[int] = set()  # conversations this process is delivering now
+
+    @property
+    def enabled(self) -> bool:
+        return self._evolution is not None
+
+    def breaker_state(self) -> CircuitState:
+        return self._breaker.state(time.monotonic())
+
+    async def deliver_conversation(self, conversation_id: int) -> bool:
+        """Send the conversation's due parts in order; stop at the first that is not delivered
+        (it stays owed). True when every due part was delivered."""
+        if self._evolution is None or conversation_id in self._in_hand:
+            return False
+        self._in_hand.add(conversation_id)
+        try:
+            while True:
+                outcome = await self._send_next(conversation_id)
+                if outcome is None:
+                    return True
+                if outcome is not SendOutcome.DELIVERED:
+                    return False
+        finally:
+            self._in_hand.discard(conversation_id)
+
+    async def run(self) -> None:
+        """The loop: every DELIVERY_POLL_S, start delivering each conversation whose next part is
+        due (each on its own: a slow send in one chat never holds up another's)."""
+        failing = False
+        tasks: set[asyncio.Task[None]] = set()
+        while True:
+            await asyncio.sleep(self._settings.delivery_poll_s)
+            room = LOOP_CONCURRENCY - len(self._in_hand)
+            if self._evolution is None or room <= 0:
+                continue
+            if self.breaker_state() is CircuitState.OPEN:
+                continue
+            try:
+                async with self._sessions() as session:
+                    due = await deliveries_db.due_conversations(
+                        session, limit=room, excluding=self._in_hand
+                    )
+                failing = False
+            except Exception as e:
+                if not failing:  # once per streak: a PostgreSQL restart would fill the log
+                    log.warning("delivery pass failed; retrying", extra={"error": repr(e)})
+                failing = True
+                continue
+            for conversation_id in due:
+                task = asyncio.get_running_loop().create_task(self._deliver_logged(conversation_id))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+    async def _deliver_logged(self, conversation_id: int) -> None:
+        try:
+            await self.deliver_conversation(conversation_id)
+        except DatabaseUnavailable as e:
+            log.warning(
+                "delivery interrupted: PostgreSQL unavailable",
+                extra={"conversation_id": conversation_id, "error": str(e)},
+            )
+        except Exception:
+            log.exception("delivery failed", extra={"conversation_id": conversation_id})
+
+    async def _send_next(self, conversation_id: int) -> SendOutcome | None:
+        """Claim, send and record the conversation's next due part; None if none is due. A part
+        held back by the open circuit counts as RETRYABLE (nothing sent), one given up now as
+        REFUSED."""
+        async with self._sessions() as session:
+            part = await deliveries_db.next_due_part(session, conversation_id)
+            if part is None:
+                return None
+            reason = give_up_reason(
+                attempts=part.attempts,
+                unconfirmed=part.unconfirmed,
+                owed_s=part.owed_s,
+                policy=self._policy,
+            )
+            if reason is not None:
+                await deliveries_db.dead_letter(session, part, reason=reason)
+                await session.commit()
+                metrics.reply_part(part.cliente_id, "failed")
+                self._log_dead(part, reason)
+                return SendOutcome.REFUSED
+            if not self._breaker.allow(time.monotonic()):
+                return SendOutcome.RETRYABLE  # rolled back: still due when the circuit allows
+            delay_ms = self._typing_ms(part.text)
+            claim_s = self._send_timeout_s(delay_ms) + self._policy.echo_window_s
+            attempt = await deliveries_db.claim_part(session, part, claim_s=claim_s)
+            await session.commit()
+        outcome, key, error = await self._send(part, delay_ms)
+        if outcome in (SendOutcome.DELIVERED, SendOutcome.REFUSED):
+            self._breaker.record_success()  # Evolution answered: it is up
+        else:
+            self._breaker.record_failure(time.monotonic())
+        step = after_attempt(
+            outcome,
+            attempts=attempt,
+            owed_s=part.owed_s,
+            policy=self._policy,
+            jitter=self._random.random(),
+            error=error,
+        )
+        await self._record(part, attempt, step, key, error, patience_s=claim_s)
+        return outcome
+
+    async def _send(
+        self, part: DuePart, delay_ms: int
+    ) -> tuple[SendOutcome, str | None, str | None]:
+        assert self._evolution is not None
+        try:
+            sent = await self._evolution.send_text(
+                instance=part.instance_id,
+                number=part.chat_jid,
+                text=part.text,
+                api_key=self._secrets.open_optional(part.instance_api_key_encrypted),
+                delay_ms=delay_ms,
+            )
+        except SendOutcomeUnknown as e:
+            return SendOutcome.UNKNOWN, None, str(e)
+        except SendFailed as e:
+            return (SendOutcome.RETRYABLE if e.retryable else SendOutcome.REFUSED), None, str(e)
+        except Exception as e:  # after the request may have gone out: only the echo can tell
+            log.exception("unexpected error sending a part", extra=self._context(part))
+            return SendOutcome.UNKNOWN, None, repr(e)
+        return SendOutcome.DELIVERED, sent.wa_message_id, None
+
+    async def _record(
+        self,
+        part: DuePart,
+        attempt: int,
+        step: NextStep,
+        key: str | None,
+        error: str | None,
+        *,
+        patience_s: float,
+    ) -> None:
+        """Record the attempt's outcome; while PostgreSQL is away, keep trying for as long as the
+        claim lasts: a delivered part that is not recorded as such would be sent again."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                async with self._sessions() as session:
+                    applied = await self._apply(session, part, attempt, step, key, error)
+                    await session.commit()
+                break
+            except DatabaseUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(RECORD_RETRY_S)
+        context = {**self._context(part), "attempt": attempt, "status": step.status.value}
+        if not applied:  # its echo confirmed it meanwhile (or a newer attempt owns it)
+            log.info("attempt's outcome superseded", extra={**context, "error": error})
+        elif step.status is MessageStatus.ENVIADA:
+            metrics.reply_part(part.cliente_id, "sent")
+            log.info("part delivered", extra=context)
+        elif step.status is MessageStatus.FALHOU:
+            metrics.reply_part(part.cliente_id, "failed")
+            self._log_dead(part, step.reason or "")
+        else:
+            metrics.reply_part(part.cliente_id, "retried")
+            log.warning(
+                "part not delivered; will retry",
+                extra={**context, "retry_in_s": round(step.retry_in_s or 0, 1), "error": error},
+            )
+
+    @staticmethod
+    async def _apply(
+        session: AsyncSession,
+        part: DuePart,
+        attempt: int,
+        step: NextStep,
+        key: str | None,
+        error: str | None,
+    ) -> bool:
+        """Record the step; False if the part moved on meanwhile (compare-and-set refused)."""
+        if step.status is MessageStatus.ENVIADA:
+            await deliveries_db.record_sent(session, part, wa_message_id=key)
+            return True
+        if step.status is MessageStatus.FALHOU:
+            return await deliveries_db.dead_letter(
+                session, part, reason=step.reason or error or "", attempt=attempt
+            )
+        return await deliveries_db.record_retry(
+            session,
+            part,
+            attempt=attempt,
+            status=step.status,
+            retry_in_s=step.retry_in_s or 0.0,
+            error=error or "",
+        )
+
+    def _typing_ms(self, text: str) -> int:
+        s = self._settings
+        return typing_delay_ms(
+            text, ms_per_char=s.typing_ms_per_char, min_ms=s.typing_min_ms, max_ms=s.typing_max_ms
+        )
+
+    def _send_timeout_s(self, delay_ms: int) -> float:
+        return send_timeout_s(delay_ms, base_timeout_s=self._settings.evolution_timeout_s)
+
+    def _log_dead(self, part: DuePart, reason: str) -> None:
+        log.error(
+            "reply part dead-lettered (FALHOU); re-send it with `conversa resend` once fixed",
+            extra={**self._context(part), "reason": reason},
+        )
+
+    @staticmethod
+    def _context(part: DuePart) -> dict[str, Any]:
+        return {
+            "cliente_id": part.cliente_id,
+            "chat": part.chat_jid,
+            "turn_id": part.turn_id,
+            "message_id": part.message_id,
+        }
