@@ -57,7 +57,7 @@ def test_every_operator_command_and_endpoint_is_in_the_readme() -> None:
     for path, operations in build_app().openapi()["paths"].items():
         written = path.replace("{cliente_id}", "{id}").replace("{conversation_id}", "{conv}")
         written = written.replace("{document_id}", "{doc}").replace("{instancia_id}", "{inst}")
-        written = written.replace("{key_id}", "{key}")
+        written = written.replace("{key_id}", "{key}").replace("{turn_id}", "{turn}")
         for method in operations:
             if f"{method.upper()} {written}" not in readme and f" {written}`" not in readme:
                 missing.append(f"{method.upper()} {path}")
