@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -55,9 +57,40 @@ class Ingress:
         await self._ctx.close()
 
 
-def build(settings: Settings) -> serve.Application:
-    replicas = settings.ingress_replicas
-    return Ingress.options(num_replicas=replicas).bind(settings)  # type: ignore[attr-defined]
+def build(settings: Settings, *, options: Mapping[str, Any] | None = None) -> serve.Application:
+    """The app `conversa run` serves: INGRESS_REPLICAS replicas, or the Ingress deployment's
+    options of a Serve config file (replicas, autoscaling, admission) when given."""
+    chosen = dict(options) if options else {"num_replicas": settings.ingress_replicas}
+    return Ingress.options(**chosen).bind(settings)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What `conversa run --serve-config FILE` takes from a `serve deploy` config file: the
+    Conversa application's `args` (Settings overrides) and its Ingress deployment's options."""
+
+    args: dict[str, Any]
+    ingress_options: dict[str, Any]
+
+
+def read_serve_config(path: Path, *, app_name: str) -> ServeConfig:
+    """Read and validate a Serve config with Serve's own schema; refuses one without the app."""
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    try:
+        config = ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise ValueError(f"{path} is not a usable Serve config: {e}") from e
+    app = next((a for a in config.applications if a.name == app_name), None)
+    if app is None:
+        raise ValueError(f"{path} has no application named {app_name!r}")
+    unknown = sorted(set(app.args) - set(Settings.model_fields))
+    if unknown:
+        raise ValueError(f"the Serve config's args name no setting: {unknown}")
+    ingress = next((d for d in app.deployments if d.name == "Ingress"), None)
+    options = ingress.model_dump(exclude_unset=True, exclude={"name"}) if ingress else {}
+    return ServeConfig(dict(app.args), options)
 
 
 # --- `serve deploy` ------------------------------------------------------------------------------

@@ -103,6 +103,7 @@ class Running:
     postgres: Any = None
     owns_ray: bool = False
     timings_s: dict[str, float] = field(default_factory=dict)
+    replicas: str = ""  # how the ingress is scaled, as the run command prints it
 
     def stop(self) -> None:
         """A cluster this process started goes down whole (Serve and every actor with it);
@@ -146,9 +147,24 @@ def init_ray(settings: Settings, *, dashboard: bool = True, temp_dir: str | None
     return True
 
 
-def start(settings: Settings, *, dashboard: bool = True, temp_dir: str | None = None) -> Running:
+def start(
+    settings: Settings,
+    *,
+    dashboard: bool = True,
+    temp_dir: str | None = None,
+    serve_config: Path | None = None,
+) -> Running:
     """Everything `conversa run` starts, in order; each step is timed and logged. If a step
-    fails (or Ctrl-C arrives), what was already started is stopped again."""
+    fails (or Ctrl-C arrives), what was already started is stopped again. `serve_config`: a
+    `serve deploy` file whose Conversa app `args` override settings and whose Ingress options
+    (replicas, autoscaling, admission) the app is served with; read before anything starts."""
+    from serve_app.deployment import read_serve_config
+
+    ingress_options: dict[str, Any] | None = None
+    if serve_config is not None:
+        config = read_serve_config(serve_config, app_name=APP_NAME)
+        settings = Settings.model_validate({**settings.model_dump(), **config.args})
+        ingress_options = config.ingress_options
     timings: dict[str, float] = {}
 
     def step(name: str, started: float) -> None:
@@ -160,7 +176,13 @@ def start(settings: Settings, *, dashboard: bool = True, temp_dir: str | None = 
     step("postgres", started)
     running = Running(settings, "", None, postgres, owns_ray=False, timings_s=timings)
     try:
-        _start_on_database(running, dashboard=dashboard, temp_dir=temp_dir, step=step)
+        _start_on_database(
+            running,
+            dashboard=dashboard,
+            temp_dir=temp_dir,
+            step=step,
+            ingress_options=ingress_options,
+        )
     except BaseException:
         running.stop()
         raise
@@ -168,7 +190,12 @@ def start(settings: Settings, *, dashboard: bool = True, temp_dir: str | None = 
 
 
 def _start_on_database(
-    running: Running, *, dashboard: bool, temp_dir: str | None, step: Any
+    running: Running,
+    *,
+    dashboard: bool,
+    temp_dir: str | None,
+    step: Any,
+    ingress_options: dict[str, Any] | None,
 ) -> None:
     from ray import serve
 
@@ -191,13 +218,24 @@ def _start_on_database(
 
     started = time.monotonic()
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
-    serve.run(build(settings), name=APP_NAME, route_prefix="/")
+    serve.run(build(settings, options=ingress_options), name=APP_NAME, route_prefix="/")
+    running.replicas = describe_replicas(settings, ingress_options)
     running.base_url = f"http://{settings.http_host}:{settings.http_port}"
     wait_until_serving(running.base_url)
     step("serve", started)
     verify_ingress_mode(settings)
     if dashboard and running.owns_ray:
         running.dashboard_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
+
+
+def describe_replicas(settings: Settings, options: dict[str, Any] | None) -> str:
+    """`2 replica(s)`, or `2-6 replicas (autoscaling)` for a Serve config that autoscales."""
+    scaling = (options or {}).get("autoscaling_config")
+    if scaling:
+        low, high = scaling.get("min_replicas", 1), scaling.get("max_replicas", 1)
+        return f"{low}-{high} replicas (autoscaling)"
+    replicas = (options or {}).get("num_replicas", settings.ingress_replicas)
+    return f"{replicas} replica(s)"
 
 
 def require_slots(settings: Settings) -> None:

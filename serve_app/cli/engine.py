@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,16 @@ def run(
     no_dashboard: Annotated[
         bool, typer.Option("--no-dashboard", help="Start Ray without it.")
     ] = False,
+    serve_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--serve-config",
+            help="A `serve deploy` file (e.g. deploy/serve_config.yaml): its args override "
+            "settings, and the ingress runs with its replicas, autoscaling and admission.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Start PostgreSQL, Ray, the dashboard and the Serve app (Ctrl-C stops them)."""
     from engine.logs import configure_logging
@@ -28,7 +39,10 @@ def run(
     configure_logging(settings.log_level)
     out.print(f"Starting Conversa (data under {settings.data_dir.resolve()}) …")
     with out.status("starting PostgreSQL, Ray and the Serve app …"):
-        running = runtime.start(settings, dashboard=not no_dashboard)
+        try:
+            running = runtime.start(settings, dashboard=not no_dashboard, serve_config=serve_config)
+        except ValueError as e:
+            raise CliError(str(e)) from e
     s = running.settings
     postgres = (
         f"embedded, {(s.data_dir / 'postgres').resolve()}" if running.postgres else "DATABASE_URL"
@@ -38,7 +52,7 @@ def run(
     rows = [
         ("Evolution webhook", f"{base}/webhooks/evolution  (header X-Conversa-Secret)"),
         ("Operator API", f"{base}/admin  (Bearer ADMIN_TOKEN)  docs: {base}/docs"),
-        ("Ingress mode", f"{s.ingress_mode.value}, {s.ingress_replicas} replica(s)"),
+        ("Ingress mode", f"{s.ingress_mode.value}, {running.replicas}"),
         ("PostgreSQL", postgres),
         ("LLM", llm),
         ("Evolution", s.evolution_url or "not configured: replies are recorded only"),

@@ -42,3 +42,48 @@ def test_serve_config_scales_the_ingress_within_what_postgresql_and_haproxy_allo
     pool = settings.db_pool_size
     assert scaling["max_replicas"] * pool + settings.reply_workers * pool < 100  # max_connections
     assert config.http_options.port == int(environment("conversa")["HTTP_PORT"])
+
+
+def test_conversa_run_serves_the_ingress_with_the_config_files_scaling_and_admission() -> None:
+    from ray.serve._private.build_app import build_app
+
+    from serve_app import deployment
+    from serve_app.runtime import APP_NAME, describe_replicas
+
+    config = deployment.read_serve_config(DEPLOY / "serve_config.yaml", app_name=APP_NAME)
+    settings = Settings(_env_file=None, database_url="postgresql://conversa@localhost/conversa")  # type: ignore[call-arg]
+    built = build_app(
+        deployment.build(settings, options=config.ingress_options),
+        name=APP_NAME,
+        default_runtime_env={},
+    )
+    (ingress,) = built.deployments
+    (expected,) = serve_config().applications[0].deployments
+    assert ingress.max_ongoing_requests == expected.max_ongoing_requests
+    assert ingress.max_queued_requests == expected.max_queued_requests
+    scaling = ingress._deployment_config.autoscaling_config  # no public reader in Ray 2.60
+    assert (scaling.min_replicas, scaling.max_replicas) == (
+        expected.autoscaling_config["min_replicas"],
+        expected.autoscaling_config["max_replicas"],
+    )
+    assert describe_replicas(settings, config.ingress_options) == "2-6 replicas (autoscaling)"
+    assert describe_replicas(settings, None) == f"{settings.ingress_replicas} replica(s)"
+
+
+def test_a_serve_config_conversa_cannot_use_is_refused_before_anything_starts(
+    tmp_path: Any,
+) -> None:
+    import pytest
+
+    from serve_app import deployment
+
+    cases = {
+        "not yaml: [": "is not a usable Serve config",
+        "applications: [{name: other, import_path: x.y:z}]": "no application named 'conversa'",
+        "applications: [{name: conversa, import_path: x.y:z, args: {no_such: 1}}]": "no_such",
+    }
+    for text, reason in cases.items():
+        path = tmp_path / "serve.yaml"
+        path.write_text(text)
+        with pytest.raises(ValueError, match=reason):
+            deployment.read_serve_config(path, app_name="conversa")
