@@ -52,4 +52,5 @@ def conversation_config(settings: Settings) -> ConversationConfig:
         actor_call_timeout_s=settings.actor_call_timeout_s,
         turn_timeout_s=settings.turn_timeout_s,
         retriever_timeout_s=settings.retriever_timeout_s,
+        retrieval_query_max_tokens=settings.retrieval_query_max_tokens,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -11,6 +12,7 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
@@ -122,9 +124,19 @@ async def _http_error(request: Request, error: Exception) -> Response:
     )
 
 
-def build_app() -> FastAPI:
-    """Routes only; whoever runs the app puts an `IngressContext` in `app.state.ctx`."""
+def build_app(*, cors_origins: Sequence[str] = ()) -> FastAPI:
+    """Routes only; whoever runs the app puts an `IngressContext` in `app.state.ctx`.
+    `cors_origins`: the browser origins allowed cross-origin (none: no CORS headers at all)."""
     app = FastAPI(title="Conversa", version="0.1.0")
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     app.add_exception_handler(ConversaError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -30,7 +30,7 @@ from tests.support.postgres import asyncpg_dsn, create_database, drop_database
 from tests.support.private_postgres import PrivatePostgres
 from tests.support.tenants import MakeTenant, TenantHandle
 
-ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_TOKEN = "test-admin-token-Jq7vR2xW9mKp4sLd8NfT3bZc"  # strong: ENVIRONMENT=test
 IDLE_TTL_S = 3.0
 MAX_LIVE = 4
 EVOLUTION_TIMEOUT_S = 3.0
