@@ -62,6 +62,27 @@ class Settings(BaseSettings):
         description="Comma-separated browser origins (https://painel.example.com) allowed to call "
         "the API cross-origin; empty = no CORS headers at all.",
     )
+    api_rate_per_min: float = Field(
+        120.0, gt=0, description="Requests a minute one tenant API key may make (429 beyond)."
+    )
+    api_rate_burst: int = Field(
+        60, ge=1, description="Requests one API key may make at once after a quiet period."
+    )
+    auth_failures_per_min: float = Field(
+        5.0,
+        gt=0,
+        description="Failed authentications (webhook, /admin, /v1) a minute one source address "
+        "may make; beyond, it is refused (429) before its credential is checked.",
+    )
+    auth_failures_burst: int = Field(
+        20, ge=1, description="Failed authentications one source may make at once."
+    )
+    forwarded_ip_header: str | None = Field(
+        None,
+        description="Header whose last address is the client's (e.g. X-Forwarded-For set by "
+        "your TLS proxy). Unset: the peer address, except in HAProxy mode (every peer is "
+        "HAProxy), where per-source limits are then off.",
+    )
     signup_enabled: bool = Field(
         False, description="Allow POST /v1/signup: anyone may create a (PENDENTE) cliente."
     )

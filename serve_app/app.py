@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from engine.adapters import metrics
+from engine.core.rate_limit import retry_after_header
 from engine.errors import (
     Conflict,
     ConversaError,
@@ -29,6 +30,7 @@ from engine.errors import (
     NotConfigured,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthenticated,
     UnsupportedMediaType,
     UpstreamRefused,
@@ -50,6 +52,7 @@ STATUS_BY_ERROR: dict[type[ConversaError], int] = {
     UpstreamRefused: 409,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    TooManyRequests: 429,
     UpstreamUnavailable: 502,
     NotConfigured: 503,
     DatabaseUnavailable: 503,
@@ -91,6 +94,8 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     headers = (
         {"Retry-After": str(RETRY_AFTER_S)} if isinstance(error, DatabaseUnavailable) else None
     )
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": retry_after_header(error.retry_after_s)}
     if _tenant(request):
         body = error_body(code_for(error), str(error))
         return JSONResponse(body, status_code=status, headers=headers)

@@ -13,12 +13,14 @@ import ray
 from engine.actors.router import ConversationRouter
 from engine.config import Settings
 from engine.core.naming import SUPERVISOR_NAME
+from engine.core.rate_limit import Rate
 from engine.core.turns import Delivery
 from engine.db.session import create_engine, session_factory
 from engine.services.billing import Billing, StatusChange, announce
 from engine.services.inbox import EvolutionInbox
 from engine.services.instances import Instances
 from engine.services.knowledge import Knowledge
+from engine.services.rate_limits import RateLimits
 from engine.services.readiness import Readiness
 from engine.wiring import conversation_config, default_behaviour, retriever_config
 
@@ -47,6 +49,13 @@ class IngressContext:
         )
         self.billing = Billing(self.sessions, settings)
         self.instances = Instances(self.sessions, settings)
+        self.limits = RateLimits(
+            self.sessions,
+            per_api_key=Rate.per_minute(settings.api_rate_per_min, burst=settings.api_rate_burst),
+            auth_failures=Rate.per_minute(
+                settings.auth_failures_per_min, burst=settings.auth_failures_burst
+            ),
+        )
         self._background: set[asyncio.Task[Any]] = set()
         self._supervisor: Any = None
         self.readiness = Readiness(settings, self.sessions, supervisor=lambda: self.supervisor)

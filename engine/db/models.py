@@ -307,6 +307,16 @@ class ProcessedWebhook(Base):
     )
 
 
+class RateLimit(Base):
+    """A rate-limited key's GCRA theoretical arrival time, in epoch seconds (PostgreSQL's clock),
+    shared by every ingress replica (engine/core/rate_limit.py)."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tat_s: Mapped[float] = mapped_column(Float(precision=53), nullable=False, index=True)
+
+
 class KnowledgeDocument(Base):
     """A document a cliente uploaded, converted to Markdown; its chunks are `KnowledgeChunk`s
     (their vectors in Chroma collection `tenant_{id}`)."""
