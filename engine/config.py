@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         2, ge=1, description="HAProxy mode wants >= 2 so a restart never stalls acks."
     )
     haproxy_stats_port: int = 8404
+    haproxy_stats_host: str = Field(
+        "127.0.0.1",
+        description="Where HAProxy's stats page and Prometheus exporter listen (Ray binds them "
+        "on every interface; Conversa's HAProxy wrapper moves them here).",
+    )
     haproxy_metrics_port: int = 9101
     fallback_proxy_port: int = 8500
     direct_ingress_min_port: int = 30000

