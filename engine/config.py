@@ -193,6 +193,45 @@ class Settings(BaseSettings):
     typing_max_ms: int = 4000
     typing_presence: bool = Field(True, description="Show 'typing…' while the reply is produced.")
 
+    # --- what one chat may cost (engine/core/chat_limits.py) ---
+    chat_max_messages: int = Field(
+        30,
+        ge=0,
+        description="Messages one contact may send within CHAT_WINDOW_S; beyond, one polite "
+        "notice and the chat waits for a human. 0 = no limit.",
+    )
+    chat_window_s: float = Field(
+        300.0, gt=0, description="The window of CHAT_MAX_MESSAGES and of loop detection."
+    )
+    loop_repeats: int = Field(
+        4,
+        ge=0,
+        description="The same text (12+ characters) this many times within CHAT_WINDOW_S means "
+        "the other side is a bot: silence, and the chat waits for a human. 0 = off.",
+    )
+    loop_fast_answers: int = Field(
+        5,
+        ge=0,
+        description="Answers arriving within LOOP_MIN_HUMAN_GAP_S of our reply this many times "
+        "within CHAT_WINDOW_S mean a bot. 0 = off.",
+    )
+    loop_min_human_gap_s: float = Field(
+        1.5, ge=0, description="An answer faster than this after our reply was not typed."
+    )
+    llm_daily_tokens: int = Field(
+        0,
+        ge=0,
+        description="LLM tokens (prompt + completion) one cliente may spend a day (UTC); beyond, "
+        "no model call: LLM_BUDGET_MESSAGE, the chat waits for a human, a WARNING. 0 = no budget.",
+    )
+    too_many_messages_message: str = (
+        "Recebemos muitas mensagens em pouco tempo. Uma pessoa da nossa equipe vai continuar "
+        "este atendimento — é só aguardar."
+    )
+    llm_budget_message: str = (
+        "Obrigado pela mensagem! Uma pessoa da nossa equipe vai te responder em breve."
+    )
+
     # --- knowledge / retrieval ---
     embedding_model: EmbeddingModel = EmbeddingModel.USEM3
     chroma_url: str | None = Field(

@@ -177,6 +177,9 @@ def settings(
         turn_timeout_s=TURN_TIMEOUT_S,
         actor_call_timeout_s=ACTOR_CALL_TIMEOUT_S,
         log_level="INFO",
+        # Tests answer a reply within milliseconds, as only a bot would: that heuristic is off
+        # here (tests/serve_app/test_chat_limits.py turns it on for its own pipeline).
+        loop_fast_answers=0,
         # Evolution (the test-run server) posts provisioned instances' webhooks here.
         public_url=f"http://127.0.0.1:{base_port}",
         signup_enabled=True,
