@@ -468,6 +468,12 @@ class StatusOut(_Out):
     sends_owed: int = Field(description="Reply parts recorded and not yet confirmed sent.")
     recent_failures: list[FailureOut] = Field(description="Failures of the last hour.")
     counters: dict[str, int] = Field(description="Evicted, reaped and recovered since start.")
+    waiting_for_a_human: dict[str, dict[int, int]] = Field(
+        default_factory=dict,
+        description="Reason -> cliente id -> chats waiting for a human: `llm_budget_exceeded` "
+        "(the cliente spent LLM_DAILY_TOKENS), `too_many_messages`, `loop_suspected`, "
+        "`no_relevant_passage`.",
+    )
 
 
 class CheckOut(BaseModel):

@@ -43,3 +43,5 @@ async def test_a_contact_flooding_a_chat_gets_one_notice_then_silence_and_a_huma
     assert conversation["needs_human_reason"] == "too_many_messages"
     waiting = await tenant.api.get(f"/admin/clientes/{tenant.id}/needs-human")
     assert chat in [c["chat_jid"] for c in waiting.json()["conversations"]]
+    status = (await tenant.api.get("/admin/status")).json()
+    assert status["waiting_for_a_human"]["too_many_messages"][str(tenant.id)] == 1

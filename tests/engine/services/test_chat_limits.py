@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.config import Settings
+from engine.db import operations as operations_db
 from engine.db.models import Conversation
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
@@ -154,6 +155,9 @@ async def test_a_cliente_over_its_daily_tokens_gets_no_model_call_and_an_alert(
     assert fake_llm.requests_about(question) == []
     assert [s.text for s in fake_evolution.sent_to(other_chat)] == [BUDGET]
     assert await _waiting_reason(conversa, other) == "llm_budget_exceeded"
+    async with conversa.sessions() as session:  # what /admin/status shows the operator
+        waiting = await operations_db.waiting_for_a_human(session)
+    assert waiting["llm_budget_exceeded"] == {shop.id: 1}
     [alert] = [r for r in caplog.records if "daily LLM token budget" in r.getMessage()]
     assert alert.levelno == logging.WARNING
     assert alert.__dict__["cliente_id"] == shop.id
