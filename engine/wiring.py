@@ -26,6 +26,8 @@ def default_behaviour(settings: Settings) -> Behaviour:
         dont_know_message=settings.dont_know_message,
         handoff_webhook_url=settings.handoff_webhook_url,
         handoff_whatsapp=settings.handoff_whatsapp,
+        chat_max_messages=settings.chat_max_messages,
+        llm_daily_tokens=settings.llm_daily_tokens,
     )
 
 

@@ -87,7 +87,18 @@ class ClienteBehaviour(_In):
     )
 
 
-class ClienteCreate(ClienteBehaviour):
+class ClienteLimits(_In):
+    """What one chat may cost: the operator's, never the tenant's (null = the global default)."""
+
+    chat_max_messages: int | None = Field(
+        None, ge=0, le=100_000, description="Messages per chat within CHAT_WINDOW_S; 0 = no limit."
+    )
+    llm_daily_tokens: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="LLM tokens a day (UTC); 0 = no budget."
+    )
+
+
+class ClienteCreate(ClienteBehaviour, ClienteLimits):
     nome: str = Field(min_length=1, max_length=200)
     status: ClienteStatus | None = Field(
         None,
@@ -96,7 +107,7 @@ class ClienteCreate(ClienteBehaviour):
     )
 
 
-class ClienteUpdate(ClienteBehaviour):
+class ClienteUpdate(ClienteBehaviour, ClienteLimits):
     nome: str | None = Field(None, min_length=1, max_length=200)
     status: ClienteStatus | None = None
 
@@ -120,6 +131,8 @@ class ClienteOut(_Out):
     dont_know_message: str | None
     handoff_webhook_url: str | None
     handoff_whatsapp: str | None
+    chat_max_messages: int | None
+    llm_daily_tokens: int | None
     created_at: datetime
     subscription_status: str | None = Field(description="Stripe's status of its subscription.")
     past_due_since: datetime | None

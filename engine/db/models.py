@@ -112,6 +112,9 @@ class Cliente(Base):
     dont_know_message: Mapped[str | None] = mapped_column(Text)
     handoff_webhook_url: Mapped[str | None] = mapped_column(String(500))
     handoff_whatsapp: Mapped[str | None] = mapped_column(String(32))
+    # 013: what one chat may cost (operator-set)
+    chat_max_messages: Mapped[int | None] = mapped_column(Integer)
+    llm_daily_tokens: Mapped[int | None] = mapped_column(Integer)
     # 010: billing clock
     past_due_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     trial_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

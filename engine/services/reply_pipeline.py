@@ -15,7 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,7 +84,7 @@ class ReplyPipeline:
         self.deliverer = Deliverer(self._sessions, self._evolution, settings)
         self.answering: dict[int, str] = {}  # turn id → the burst whose reply is being produced
         self._background: set[asyncio.Task[Any]] = set()
-        self._limits = ChatLimits(
+        self._limits = ChatLimits(  # flood and budget: the cliente's behaviour, per turn
             max_messages=settings.chat_max_messages,
             window_s=settings.chat_window_s,
             loop_repeats=settings.loop_repeats,
@@ -170,14 +170,19 @@ class ReplyPipeline:
         """The turn once the chat's limits are judged (engine.core.chat_limits): a loop is
         skipped, a flood or a spent budget gets its fixed reply (and the chat a human)."""
         calls_model = decision.kind is TurnKind.ANSWER
+        limits = replace(
+            self._limits,
+            max_messages=context.behaviour.chat_max_messages,
+            daily_llm_tokens=context.behaviour.llm_daily_tokens,
+        )
         activity = await conversations_db.chat_activity(
             session,
             context.conversation_id,
             context.cliente_id,
-            window_s=self._limits.window_s,
-            count_tokens=calls_model and self._limits.daily_llm_tokens > 0,
+            window_s=limits.window_s,
+            count_tokens=calls_model and limits.daily_llm_tokens > 0,
         )
-        verdict = judge_chat(activity, self._limits, now=now, calls_model=calls_model)
+        verdict = judge_chat(activity, limits, now=now, calls_model=calls_model)
         if verdict is None:
             return decision
         extra = {**_log_context(context), "verdict": verdict.value}
@@ -188,7 +193,7 @@ class ReplyPipeline:
                 extra={
                     **extra,
                     "llm_tokens_today": activity.llm_tokens_today,
-                    "llm_daily_tokens": self._limits.daily_llm_tokens,
+                    "llm_daily_tokens": limits.daily_llm_tokens,
                 },
             )
         else:

@@ -171,3 +171,14 @@ async def test_in_haproxy_mode_without_a_forwarding_header_no_peer_is_blamed(
         served = await http.get(ADMIN_PATH, headers=OPERATOR)
 
     assert set(answers) == {401} and served.status_code == PAST_AUTH
+
+
+async def test_a_tenant_cannot_raise_its_own_chat_limits(app: httpx.AsyncClient) -> None:
+    key = {"Authorization": f"Bearer {await _api_key(app)}"}
+
+    raised = await app.patch("/v1/me", json={"llm_daily_tokens": 0}, headers=key)
+    me = await app.get("/v1/me", headers=key)
+
+    assert raised.status_code == 422
+    assert raised.json()["error"]["fields"][0]["field"].endswith("llm_daily_tokens")
+    assert me.json()["llm_daily_tokens"] is None

@@ -162,3 +162,22 @@ async def test_a_cliente_over_its_daily_tokens_gets_no_model_call_and_an_alert(
     assert alert.levelno == logging.WARNING
     assert alert.__dict__["cliente_id"] == shop.id
     assert alert.__dict__["llm_tokens_today"] >= 1
+
+
+async def test_an_operator_sets_a_clientes_own_budget_and_flood_limit(
+    here: Here, fake_evolution: FakeEvolution, fake_llm: FakeOpenAI
+) -> None:
+    conversa = here(chat_max_messages=3, llm_daily_tokens=0)  # globally: no budget
+    budgeted = await conversa.make_shop(llm_daily_tokens=1)
+    unlimited = await conversa.make_shop(chat_max_messages=0)
+    chat, other, flood = wa.new_chat(), wa.new_chat(), wa.new_chat()
+
+    await conversa.turn(await conversa.receive(budgeted, chat, "Quanto custa o banho?"))
+    refused = await conversa.turn(await conversa.receive(budgeted, other, "E a tosa?"))
+    for i in range(5):
+        conversation = await conversa.receive(unlimited, flood, f"pergunta número {i}")
+    answered = await conversa.turn(conversation)
+
+    assert refused is not None and refused.reply_text == BUDGET
+    assert answered is not None and answered.reply_kind == "llm"
+    assert fake_llm.requests_about("pergunta número 4")
