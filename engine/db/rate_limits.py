@@ -21,6 +21,8 @@ _TAKE = text(
     RETURNING tat_s
     """
 )
+# A key whose TAT has passed has its whole burst back: its row says nothing a missing row does not.
+_FORGET_SPENT = text("DELETE FROM rate_limits WHERE tat_s < extract(epoch FROM clock_timestamp())")
 _READ = text(
     "SELECT (SELECT tat_s FROM rate_limits WHERE key = :key), "
     "extract(epoch FROM clock_timestamp())::float8"
@@ -42,3 +44,9 @@ async def peek(session: AsyncSession, key: str, rate: Rate) -> Verdict:
     """Whether one more request of `key` would be allowed now, spending nothing."""
     tat_s, now_s = (await session.execute(_READ, {"key": key})).one()
     return check(None if tat_s is None else float(tat_s), float(now_s), rate)
+
+
+async def forget_spent(session: AsyncSession) -> int:
+    """Delete the keys back at a full burst (the table holds only sources and keys limited now)."""
+    result = await session.execute(_FORGET_SPENT)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -22,6 +22,8 @@ from engine.errors import TooManyRequests
 
 log = logging.getLogger(__name__)
 
+CLEANUP_INTERVAL_S = 600.0  # how often a replica deletes the keys back at a full burst
+
 
 class RateLimits:
     def __init__(
@@ -35,6 +37,7 @@ class RateLimits:
         self._per_api_key = per_api_key
         self._auth_failures = auth_failures
         self._blocked_until: dict[str, float] = {}  # source → monotonic time its block ends
+        self._next_cleanup = time.monotonic() + CLEANUP_INTERVAL_S
 
     async def spend_api_key(self, api_key_id: int) -> None:
         """One request of an API key; TooManyRequests when the key is over its rate."""
@@ -77,6 +80,12 @@ class RateLimits:
     async def _take(self, key: str, rate: Rate) -> Verdict:
         async with self._sessions() as session:
             verdict = await rate_limits_db.take(session, key, rate)
+            if time.monotonic() >= self._next_cleanup:  # each replica, now and then
+                self._next_cleanup = time.monotonic() + CLEANUP_INTERVAL_S
+                await rate_limits_db.forget_spent(session)
+                self._blocked_until = {
+                    s: t for s, t in self._blocked_until.items() if t > time.monotonic()
+                }
             await session.commit()
         return verdict
 

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from engine.core.rate_limit import Rate
 from engine.db import rate_limits as rate_limits_db
@@ -57,3 +58,27 @@ async def test_replicas_checking_one_key_at_once_share_one_limit(own_database_ur
             await engine.dispose()
 
     assert sum(allowed) == SLOW.burst
+
+
+async def test_keys_back_at_a_full_burst_are_forgotten(own_database_url: str) -> None:
+    engine = create_engine(own_database_url, pool_size=1)
+    limited, spent = f"test:{uuid.uuid4().hex}", f"test:{uuid.uuid4().hex}"
+    try:
+        async with session_factory(engine)() as session:
+            await rate_limits_db.take(session, limited, SLOW)  # TAT a minute ahead
+            await rate_limits_db.take(session, spent, Rate(per_s=1000.0, burst=1))  # 1 ms
+            await session.commit()
+        await asyncio.sleep(0.05)
+        async with session_factory(engine)() as session:
+            await rate_limits_db.forget_spent(session)
+            await session.commit()
+            left = set(
+                await session.scalars(
+                    text("SELECT key FROM rate_limits WHERE key = ANY(:k)"),
+                    {"k": [limited, spent]},
+                )
+            )
+    finally:
+        await engine.dispose()
+
+    assert left == {limited}
