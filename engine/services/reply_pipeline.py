@@ -19,6 +19,7 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.adapters import metrics
 from engine.adapters.evolution import EvolutionClient
 from engine.adapters.llm import ChatModel, Reply
 from engine.adapters.secrets import SecretBox
@@ -186,6 +187,7 @@ class ReplyPipeline:
         if verdict is None:
             return decision
         extra = {**_log_context(context), "verdict": verdict.value}
+        metrics.chat_limited(context.cliente_id, verdict.value)
         if verdict is ChatVerdict.OVER_BUDGET:
             # The operator's alert: one line per turn refused while the budget is spent.
             log.warning(
