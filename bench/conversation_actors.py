@@ -8,16 +8,19 @@ What it measures, on the real stack (`serve_app.runtime.start`, local Ray, Postg
 * idle CPU: the N idle actors' summed utime+stime over `--idle-s`, as % of one core per actor,
   with `LEAN_RAY_WORKERS` on (default) or off (`--not-lean`), and wake-ups per second per actor
   (voluntary context switches of all its threads);
-* the cap: 3 x `--cap` new chats at once against `MAX_LIVE_CONVERSATIONS=--cap`; the most live
-  conversation actor processes seen at any time (psutil, sampled every 50 ms), evictions and idle
-  reaps by the supervisor, and how long until every chat was answered.
+* actor start by step: scheduling and spawning the worker process, the worker's boot and
+  imports, up to the constructor, the constructor and the restore from PostgreSQL;
+* the cap: 3 x `--cap` (or `--flood`) new chats at once against
+  `MAX_LIVE_CONVERSATIONS=--cap`; the most live conversation actor processes seen at any time
+  (psutil, sampled every 50 ms), evictions and idle reaps by the supervisor, how long until
+  every chat was answered, and the admission rate (new chats answered per second).
 
 Messages go through `EvolutionInbox` (what the webhook route calls) and the router, not HTTP:
 `bench/webhook_ingress.py` measures the HTTP path. No OpenAI key, no Evolution URL (offline
 responder, replies recorded only), hash embeddings.
 
     .venv/bin/python bench/conversation_actors.py [--actors 20] [--cap 24] [--idle-s 20]
-        [--not-lean] [--json out.json]
+        [--flood 72] [--not-lean] [--json out.json]
 """
 
 from __future__ import annotations
@@ -115,20 +118,38 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         )
         await session.commit()
 
+    handed_at_s: dict[str, float] = {}
+
     async def hand_off(chat: str, text: str) -> float:
         outcome = await inbox.handle(
             secret=secret, read_body=wa.body_reader(wa.text(instance, chat, text))
         )
         assert outcome.delivery is not None
         started = time.perf_counter()
+        handed_at_s[chat] = time.time()
         await router.deliver(outcome.delivery)
         return time.perf_counter() - started
 
-    # 1. start time, one new chat after another
+    # 1. start time, one new chat after another, and its steps
     chats = [wa.new_chat() for _ in range(args.actors)]
     starts = [await hand_off(chat, "oi") for chat in chats]
     results["actor_start_s"] = _summary(starts)
     say(f"{args.actors} actors started: {results['actor_start_s']}")
+    steps: dict[str, list[float]] = {}
+    for chat in chats:
+        actor = ray.get_actor(f"cliente_{cliente.id}_{chat}", namespace=settings.ray_namespace)
+        status = await actor.status.remote()
+        at = status["started_s"]
+        process_at = psutil.Process(status["pid"]).create_time()
+        for step, seconds in {
+            "schedule_and_spawn_process": process_at - handed_at_s[chat],
+            "worker_boot_and_imports": at["imported"] - process_at,
+            "to_constructor": at["constructed"] - at["imported"],
+            "constructor_and_restore": at["restored"] - at["constructed"],
+        }.items():
+            steps.setdefault(step, []).append(seconds)
+    results["actor_start_steps_s"] = {step: _summary(v) for step, v in steps.items()}
+    say(f"actor start, by step: {results['actor_start_steps_s']}")
 
     # 2. memory and idle CPU, once every turn is done
     async def answered(count: int) -> None:
@@ -171,7 +192,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     )
 
     # 3. three times the cap at once
-    flood = [wa.new_chat() for _ in range(3 * args.cap)]
+    flood = [wa.new_chat() for _ in range(args.flood or 3 * args.cap)]
     supervisor = ray.get_actor("supervisor", namespace=settings.ray_namespace)
     before = await supervisor.stats.remote()
     peak = 0
@@ -203,6 +224,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         "evicted": after["evicted"] - before["evicted"],
         "reaped_idle": after["reaped_idle"] - before["reaped_idle"],
         "all_answered_s": round(elapsed, 1),
+        "new_chats_per_s": round(len(flood) / elapsed, 1),
     }
     say(f"flood: {results['flood']}")
     await context.close()
@@ -234,6 +256,7 @@ if __name__ == "__main__":
     parser.add_argument("--actors", type=int, default=20)
     parser.add_argument("--cap", type=int, default=24)
     parser.add_argument("--idle-s", type=float, default=20)
+    parser.add_argument("--flood", type=int, default=0, help="new chats at once (3 x --cap)")
     parser.add_argument("--not-lean", action="store_true", help="Ray's default worker settings")
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from engine.logs import configure_logging
 log = logging.getLogger(__name__)
 
 RESTORE_ATTEMPTS = 3
+# When this module finished importing in this process (epoch s): a step of an actor's start.
+IMPORTED_AT_S = time.time()
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class ConversationActor:
         policy: DebouncePolicy,
         config: ConversationConfig,
     ):
+        self._started_s = {"imported": IMPORTED_AT_S, "constructed": time.time()}
         configure_logging(config.log_level)
         self._cliente_id = cliente_id
         self._conversation_id = conversation_id
@@ -145,6 +149,7 @@ class ConversationActor:
         self._memory.extend(memory)
         for message in pending:
             self._add(message)
+        self._started_s["restored"] = time.time()
         log.info(
             "conversation actor started",
             extra={**self._log, "restored_turns": len(memory), "restored_pending": len(pending)},
@@ -173,11 +178,13 @@ class ConversationActor:
         now = self._loop.time()
         if message.message_id in self._pending:
             return
+        arrived = now - self._age_s(message)
         if not self._pending:
-            self._first_at = now
+            self._first_at = self._last_at = arrived
             self._report("busy")
+        else:
+            self._last_at = max(self._last_at, arrived)
         self._pending[message.message_id] = message
-        self._last_at = now
         if self._timer is not None:
             self._timer.cancel()
         deadline = self._policy.deadline(first_at=self._first_at, last_at=self._last_at)
@@ -185,6 +192,15 @@ class ConversationActor:
             deadline = now
         self._timer = self._loop.call_at(deadline, self._fire)
         self._touch()
+
+    def _age_s(self, message: BurstMessage) -> float:
+        """How long ago the ingress accepted `message` (0 when unknown): the debounce counts
+        from then, so this actor's start and the hand-off hide inside the customer's typing.
+        Bounded by the cap, against a clock that jumped."""
+        if not message.accepted_at_s:
+            return 0.0
+        age_s = time.time() - message.accepted_at_s
+        return min(max(age_s, 0.0), self._policy.max_wait_s)
 
     def _fire(self) -> None:
         self._timer = None
@@ -353,6 +369,9 @@ class ConversationActor:
             "turns_answered": self._turns_answered,
             "busy": self._busy(),
             "closing": self._closing,
+            # Epoch s of each step of this actor's start (module imported, constructor entered,
+            # restored from PostgreSQL), for bench/conversation_actors.py.
+            "started_s": dict(self._started_s),
         }
 
 
