@@ -178,7 +178,9 @@ class ConversationActor:
         now = self._loop.time()
         if message.message_id in self._pending:
             return
-        arrived = now - self._age_s(message)
+        arrived = self._policy.arrived_at(
+            now=now, accepted_at_s=message.accepted_at_s, wall_now_s=time.time()
+        )
         if not self._pending:
             self._first_at = self._last_at = arrived
             self._report("busy")
@@ -192,15 +194,6 @@ class ConversationActor:
             deadline = now
         self._timer = self._loop.call_at(deadline, self._fire)
         self._touch()
-
-    def _age_s(self, message: BurstMessage) -> float:
-        """How long ago the ingress accepted `message` (0 when unknown): the debounce counts
-        from then, so this actor's start and the hand-off hide inside the customer's typing.
-        Bounded by the cap, against a clock that jumped."""
-        if not message.accepted_at_s:
-            return 0.0
-        age_s = time.time() - message.accepted_at_s
-        return min(max(age_s, 0.0), self._policy.max_wait_s)
 
     def _fire(self) -> None:
         self._timer = None
