@@ -8,8 +8,9 @@ What it measures, on the real stack (`serve_app.runtime.start`, local Ray, Postg
 * idle CPU: the N idle actors' summed utime+stime over `--idle-s`, as % of one core per actor,
   with `LEAN_RAY_WORKERS` on (default) or off (`--not-lean`), and wake-ups per second per actor
   (voluntary context switches of all its threads);
-* actor start by step: scheduling and spawning the worker process, the worker's boot and
-  imports, up to the constructor, the constructor and the restore from PostgreSQL;
+* actor start by step: scheduling and spawning the worker process (0 when Ray handed over a
+  worker it had started ahead), the worker's boot and imports up to the constructor, and the
+  constructor with the restore from PostgreSQL; plus the imports alone in a fresh interpreter;
 * the cap: 3 x `--cap` (or `--flood`) new chats at once against
   `MAX_LIVE_CONVERSATIONS=--cap`; the most live conversation actor processes seen at any time
   (psutil, sampled every 50 ms), evictions and idle reaps by the supervisor, how long until
@@ -30,6 +31,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -139,17 +141,26 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     for chat in chats:
         actor = ray.get_actor(f"cliente_{cliente.id}_{chat}", namespace=settings.ray_namespace)
         status = await actor.status.remote()
-        at = status["started_s"]
+        at = status.get("started_s")
+        if at is None:  # an older actor that does not report its steps
+            continue
         process_at = psutil.Process(status["pid"]).create_time()
+        # A worker Ray had started ahead (its pool) was spawned before the hand-off: its
+        # boot overlaps the wait, and only what is left of it counts.
+        spawned_at = max(process_at, handed_at_s[chat])
         for step, seconds in {
-            "schedule_and_spawn_process": process_at - handed_at_s[chat],
-            "worker_boot_and_imports": at["imported"] - process_at,
-            "to_constructor": at["constructed"] - at["imported"],
+            "schedule_and_spawn_process": spawned_at - handed_at_s[chat],
+            "worker_boot_imports_to_constructor": at["constructed"] - spawned_at,
             "constructor_and_restore": at["restored"] - at["constructed"],
         }.items():
             steps.setdefault(step, []).append(seconds)
     results["actor_start_steps_s"] = {step: _summary(v) for step, v in steps.items()}
+    results["pooled_workers_used"] = sum(
+        1 for s in steps.get("schedule_and_spawn_process", []) if s == 0
+    )
+    results["imports_s"] = _import_costs()
     say(f"actor start, by step: {results['actor_start_steps_s']}")
+    say(f"of which imports in a fresh interpreter: {results['imports_s']}")
 
     # 2. memory and idle CPU, once every turn is done
     async def answered(count: int) -> None:
@@ -212,7 +223,12 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     sampler = asyncio.get_running_loop().create_task(sample())
     say(f"flood: {len(flood)} new chats at once against a cap of {args.cap}")
     started = time.perf_counter()
-    await asyncio.gather(*(hand_off(chat, "oi, tudo bem?") for chat in flood))
+    handed = await asyncio.gather(
+        *(hand_off(chat, "oi, tudo bem?") for chat in flood), return_exceptions=True
+    )
+    # A hand-off that waited longer than ACTOR_CALL_TIMEOUT_S for a slot is given up; the
+    # message is durable and recovery re-delivers it (as in production).
+    given_up = sum(1 for h in handed if isinstance(h, BaseException))
     await answered(args.actors + len(flood))
     elapsed = time.perf_counter() - started
     sampling = False
@@ -225,10 +241,25 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         "reaped_idle": after["reaped_idle"] - before["reaped_idle"],
         "all_answered_s": round(elapsed, 1),
         "new_chats_per_s": round(len(flood) / elapsed, 1),
+        "hand_offs_given_up_to_recovery": given_up,
     }
     say(f"flood: {results['flood']}")
     await context.close()
     return results
+
+
+def _import_costs() -> dict[str, float]:
+    """Wall seconds to import what a conversation actor's worker loads, in a fresh interpreter:
+    Ray itself, then the actor's module on top."""
+    code = (
+        "import time; t0 = time.perf_counter(); import ray; t1 = time.perf_counter(); "
+        "import engine.actors.conversation; t2 = time.perf_counter(); "
+        "print(round(t1 - t0, 3), round(t2 - t1, 3))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.split()
+    return {"ray": float(out[0]), "engine.actors.conversation": float(out[1])}
 
 
 def _voluntary_switches(pid: int) -> int:

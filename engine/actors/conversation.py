@@ -43,8 +43,6 @@ from engine.logs import configure_logging
 log = logging.getLogger(__name__)
 
 RESTORE_ATTEMPTS = 3
-# When this module finished importing in this process (epoch s): a step of an actor's start.
-IMPORTED_AT_S = time.time()
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,7 @@ class ConversationActor:
         policy: DebouncePolicy,
         config: ConversationConfig,
     ):
-        self._started_s = {"imported": IMPORTED_AT_S, "constructed": time.time()}
+        self._started_s = {"constructed": time.time()}
         configure_logging(config.log_level)
         self._cliente_id = cliente_id
         self._conversation_id = conversation_id
@@ -362,8 +360,8 @@ class ConversationActor:
             "turns_answered": self._turns_answered,
             "busy": self._busy(),
             "closing": self._closing,
-            # Epoch s of each step of this actor's start (module imported, constructor entered,
-            # restored from PostgreSQL), for bench/conversation_actors.py.
+            # Epoch s of the steps of this actor's start (constructor entered, restored from
+            # PostgreSQL), for bench/conversation_actors.py.
             "started_s": dict(self._started_s),
         }
 
