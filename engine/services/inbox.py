@@ -7,6 +7,11 @@ phone when a pair is known (`engine.core.identity`), reads the facts the decisio
 `engine.core.inbound.decide_inbound` decide, and records that decision. Nothing is written
 unless the post is authenticated and well-formed; what must reach a conversation actor comes back
 as a `Delivery` for the caller to hand off after the ack.
+
+With an `AckWriter` (the ingress), the common post — a customer's text in a one-to-one chat of a
+served cliente — is written by one statement (`engine.db.ack`) from the instance route this
+process cached for the secret; that statement re-checks the route, and anything it does not
+vouch for (and every other kind of post) takes the general path above.
 """
 
 from __future__ import annotations
@@ -130,9 +135,8 @@ class EvolutionInbox:
             outcome = await self._one_statement(secret_sha256, cached, envelope)
             if outcome is not None:
                 return outcome
-        # Not the common case, or the cache no longer vouched for it: read everything afresh.
-        self._routes.pop(secret_sha256, None)
 
+        # Not the common case, or the cache no longer vouched for it: read everything afresh.
         async def same_body() -> bytes:
             return body
 
@@ -164,7 +168,10 @@ class EvolutionInbox:
         route = clientes_db.route_named(
             cached.routes, instance=envelope.instance, numero=whatsapp.numero_of(envelope.sender)
         )
-        if route is None or route.cliente_status is not ClienteStatus.ATIVO:
+        if route is None:
+            return None
+        if route.cliente_status is not ClienteStatus.ATIVO:
+            self._routes.pop(secret_sha256, None)  # re-read once it may be served again
             return None
         behaviour = cached.behaviours[route.instancia_id]
         now = datetime.now(UTC)
@@ -180,6 +187,7 @@ class EvolutionInbox:
         ):
             return None
         policy = behaviour.debounce
+        sid = session_id(route.cliente_id, message.chat_jid)
         accepted = await self._ack.accept(
             ack_db.AcceptTarget(
                 instancia_id=route.instancia_id,
@@ -193,7 +201,7 @@ class EvolutionInbox:
             ack_db.AcceptedText(
                 key_id=message.key_id,
                 chat_jid=message.chat_jid,
-                session_id=session_id(route.cliente_id, message.chat_jid),
+                session_id=sid,
                 push_name=message.push_name,
                 text=message.text,
                 message_type=message.message_type,
@@ -202,13 +210,14 @@ class EvolutionInbox:
             ),
         )
         if not accepted.vouched:
+            self._routes.pop(secret_sha256, None)  # something changed: the next post re-reads
             return None
         if accepted.conversation_id is None or accepted.message_id is None:
             return WebhookOutcome(InboundOutcome.DUPLICATE, message.key_id, route.cliente_id)
         delivery = Delivery(
             cliente_id=route.cliente_id,
             conversation_id=accepted.conversation_id,
-            session_id=session_id(route.cliente_id, message.chat_jid),
+            session_id=sid,
             chat_jid=message.chat_jid,
             message=BurstMessage(
                 accepted.message_id,
