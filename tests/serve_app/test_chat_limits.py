@@ -31,7 +31,14 @@ async def test_a_contact_flooding_a_chat_gets_one_notice_then_silence_and_a_huma
     async def notice_sent() -> bool:
         return settings.too_many_messages_message in [s.text for s in fake_evolution.sent_to(chat)]
 
-    await eventually(notice_sent, timeout_s=30)
+    try:
+        await eventually(notice_sent, timeout_s=30)
+    except AssertionError:
+        messages = await tenant.messages(chat)
+        raise AssertionError(
+            f"sent: {[s.text for s in fake_evolution.sent_to(chat)]}; inbound: "
+            f"{[(m['status'], m.get('ignored_reason')) for m in messages]}"
+        ) from None
     later = [await tenant.post(wa.text(tenant.instance, chat, f"alô {i}")) for i in range(3)]
     await asyncio.sleep(settings.max_wait_s + 1)  # time for any (wrong) answer to go out
 
