@@ -151,3 +151,14 @@ def session_secret(secrets_key: str, admin_token: str) -> bytes:
     """The signing key: derived from SECRETS_KEY and the operator token, so changing either ends
     every console session (an operator's session is bound to the token it was opened with)."""
     return hashlib.sha256(f"conversa-console\0{secrets_key}\0{admin_token}".encode()).digest()
+
+
+def served_over_https(scheme: str, forwarded_proto: str | None, *, trust_forwarded: bool) -> bool:
+    """Whether the browser reached us over HTTPS (the cookie is then `Secure`): the request's
+    own scheme, or a TLS proxy's `X-Forwarded-Proto` only when the proxy is trusted (anyone can
+    send the header)."""
+    if scheme == "https":
+        return True
+    if trust_forwarded and forwarded_proto:
+        return forwarded_proto.split(",")[0].strip().lower() == "https"
+    return False

@@ -13,7 +13,13 @@ from fastapi import Depends, Request, Response
 from fastapi.templating import Jinja2Templates
 
 from engine.core.auth import hash_secret, token_matches
-from engine.core.console import ConsoleSession, open_session, seal_session, session_secret
+from engine.core.console import (
+    ConsoleSession,
+    open_session,
+    seal_session,
+    served_over_https,
+    session_secret,
+)
 from engine.db import api_keys as api_keys_db
 from engine.db import clientes as clientes_db
 from engine.errors import Forbidden, NotFound, Unauthenticated
@@ -42,13 +48,11 @@ def _secret(ctx: IngressContext) -> bytes:
 
 
 def is_https(request: Request) -> bool:
-    """HTTPS as the browser sees it: the request's own scheme, or a TLS proxy's header when
-    CONSOLE_TRUST_FORWARDED_PROTO says the proxy in front is ours (else anyone could set it)."""
-    if request.url.scheme == "https":
-        return True
-    if _ctx(request).settings.console_trust_forwarded_proto:
-        return request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https"
-    return False
+    return served_over_https(
+        request.url.scheme,
+        request.headers.get("x-forwarded-proto"),
+        trust_forwarded=_ctx(request).settings.console_trust_forwarded_proto,
+    )
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
