@@ -154,11 +154,11 @@ def session_secret(secrets_key: str, admin_token: str) -> bytes:
 
 
 def served_over_https(scheme: str, forwarded_proto: str | None, *, trust_forwarded: bool) -> bool:
-    """Whether the browser reached us over HTTPS (the cookie is then `Secure`): the request's
-    own scheme, or a TLS proxy's `X-Forwarded-Proto` only when the proxy is trusted (anyone can
-    send the header)."""
-    if scheme == "https":
-        return True
-    if trust_forwarded and forwarded_proto:
+    """Whether the browser reached us over HTTPS (the cookie is then `Secure`). Anyone can send
+    `X-Forwarded-Proto`, and uvicorn behind Serve's local proxy rewrites the scheme from it, so
+    while the header is not trusted a request carrying it proves nothing either way."""
+    if forwarded_proto:
+        if not trust_forwarded:
+            return False
         return forwarded_proto.split(",")[0].strip().lower() == "https"
-    return False
+    return scheme == "https"

@@ -44,7 +44,9 @@ async def test_a_human_sends_from_the_api_it_goes_out_and_the_bot_pauses_as_on_t
     body = sent.json()
     assert body["author"] == "human" and body["direction"] == "outbound"
     assert body["status"] == "ENVIADA"
-    out = [s for s in fake_evolution.sent if s.text == "Olá, sou a Ana da loja: já vejo seu pedido."]
+    out = [
+        s for s in fake_evolution.sent if s.text == "Olá, sou a Ana da loja: já vejo seu pedido."
+    ]
     assert [s.instance for s in out] == [tenant.instance]
     assert out[0].number in (chat, number)
     assert out[0].key_id == body["wa_message_id"]

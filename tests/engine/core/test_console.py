@@ -125,6 +125,7 @@ def test_a_cliente_session_needs_its_key_and_an_operator_one_may_have_no_cliente
         ("https", None, False, True),
         ("http", None, True, False),
         ("http", "https", False, False),  # anyone can send the header: not trusted by default
+        ("https", "https", False, False),  # a scheme the server rewrote from that same header
         ("http", "https", True, True),
         ("http", "HTTPS, http", True, True),  # the first proxy's word
         ("http", "http", True, False),
