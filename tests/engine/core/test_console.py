@@ -79,7 +79,7 @@ def test_the_weekly_editor_reads_intervals_per_day(
 
 @pytest.mark.parametrize("box", ["9h-18h", "09:00", "09:00-18:00,", "manhã"])
 def test_the_weekly_editor_names_the_day_it_cannot_read(box: str) -> None:
-    with pytest.raises(ValueError, match="^wed: "):
+    with pytest.raises(ValueError, match=r"^wed: "):
         weekly_from_text("UTC", {"wed": box})
 
 
