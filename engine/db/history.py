@@ -228,29 +228,24 @@ async def chat_summaries(
     ids = [c.id for c in conversations]
     if not ids:
         return []
-    last = {
-        row.conversation_id: row
-        for row in await session.execute(
-            select(Message.conversation_id, Message.text, Message.author)
-            .where(Message.conversation_id.in_(ids))
-            .distinct(Message.conversation_id)
-            .order_by(Message.conversation_id, Message.id.desc())
-        )
-    }
-    failed = dict(
-        (
-            await session.execute(
-                select(Message.conversation_id, func.count())
-                .where(Message.conversation_id.in_(ids), Message.status == MessageStatus.FALHOU)
-                .group_by(Message.conversation_id)
-            )
-        ).tuples()
+    last_rows = await session.execute(
+        select(Message.conversation_id, Message.text, Message.author)
+        .where(Message.conversation_id.in_(ids))
+        .distinct(Message.conversation_id)
+        .order_by(Message.conversation_id, Message.id.desc())
     )
+    last: dict[int, tuple[str, Author]] = {cid: (text, author) for cid, text, author in last_rows}
+    failed_rows = await session.execute(
+        select(Message.conversation_id, func.count())
+        .where(Message.conversation_id.in_(ids), Message.status == MessageStatus.FALHOU)
+        .group_by(Message.conversation_id)
+    )
+    failed: dict[int, int] = {cid: count for cid, count in failed_rows}
     return [
         ChatSummary(
             conversation=c,
-            last_text=last[c.id].text if c.id in last else None,
-            last_author=last[c.id].author if c.id in last else None,
+            last_text=last[c.id][0] if c.id in last else None,
+            last_author=last[c.id][1] if c.id in last else None,
             failed_sends=int(failed.get(c.id, 0)),
         )
         for c in conversations

@@ -289,3 +289,26 @@ async def test_an_operator_sees_every_cliente_and_switches_between_them(
     assert f'<option value="{second.id}" selected>' in settings
     missing = await operator.post("/console/cliente", {"cliente_id": "2147483000"})
     assert missing.status_code == 404
+
+
+async def test_the_chat_list_and_a_chat_show_messages_states_and_the_passages_used(
+    make_tenant: MakeTenant, make_account: MakeAccount, browser: NewBrowser
+) -> None:
+    tenant = await make_tenant(documents=("A margherita custa R$ 42.",))
+    account = await make_account(tenant.id)
+    conversation_id = await _conversation(tenant, "quanto custa a margherita?")
+
+    async def answered() -> bool:
+        messages = (await account.client.get(f"/v1/conversations/{conversation_id}/messages"))
+        return any(m["author"] == "bot" for m in messages.json()["items"])
+
+    await eventually(answered)
+    me = browser()
+    assert (await me.sign_in(account.key)).status_code == 303
+    listed = await me.client.get("/console/conversas/lista", headers={"HX-Request": "true"})
+    assert listed.status_code == 200, listed.text
+    assert f'data-id="{conversation_id}" data-state="bot"' in listed.text
+    chat = await me.client.get(f"/console/conversas/{conversation_id}")
+    assert chat.status_code == 200, chat.text
+    assert "quanto custa a margherita?" in chat.text
+    assert 'class="msg bot"' in chat.text and "A margherita custa R$ 42." in chat.text
