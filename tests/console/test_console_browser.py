@@ -100,11 +100,13 @@ class Page:
         if not self.shots:
             return
         for label, width in WIDTHS.items():
-            self.driver.set_window_size(width, 900)
+            metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
             height = self.driver.execute_script("return document.documentElement.scrollHeight")
-            self.driver.set_window_size(width, min(max(int(height), 600), 2400))
+            metrics["height"] = min(int(height), 2400)  # the whole page, in one picture
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
             self.driver.save_screenshot(str(Path(self.shots) / f"{name}-{label}.png"))
-        self.driver.set_window_size(WIDTHS["desktop"], 900)
+        self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 async def test_a_business_runs_its_whatsapp_from_the_console(

@@ -299,7 +299,7 @@ async def test_the_chat_list_and_a_chat_show_messages_states_and_the_passages_us
     conversation_id = await _conversation(tenant, "quanto custa a margherita?")
 
     async def answered() -> bool:
-        messages = (await account.client.get(f"/v1/conversations/{conversation_id}/messages"))
+        messages = await account.client.get(f"/v1/conversations/{conversation_id}/messages")
         return any(m["author"] == "bot" for m in messages.json()["items"])
 
     await eventually(answered)
