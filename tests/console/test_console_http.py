@@ -312,3 +312,21 @@ async def test_the_chat_list_and_a_chat_show_messages_states_and_the_passages_us
     assert chat.status_code == 200, chat.text
     assert "quanto custa a margherita?" in chat.text
     assert 'class="msg bot"' in chat.text and "A margherita custa R$ 42." in chat.text
+
+
+async def test_the_dashboard_shows_billing_and_sends_the_business_to_stripe_checkout(
+    make_tenant: MakeTenant, make_account: MakeAccount, browser: NewBrowser, fake_stripe: Any
+) -> None:
+    account = await make_account((await make_tenant(status=None)).id)  # PENDENTE: not paying
+    me = browser()
+    assert (await me.sign_in(account.key)).status_code == 303
+    page = await me.client.get("/console/painel")
+    assert page.status_code == 200
+    assert 'id="billing-status">PENDENTE<' in page.text and 'id="checkout"' in page.text
+    assert page.text.count("<rect ") == 4 * 30  # four charts, one bar per day
+    going = await me.post("/console/painel/assinar")
+    assert going.status_code == 303
+    session_id = going.headers["location"].rsplit("/", 1)[-1]
+    session = fake_stripe.checkout_sessions[session_id]
+    assert session["client_reference_id"] == str(account.cliente_id)
+    assert session["success_url"].endswith("/console/painel")
