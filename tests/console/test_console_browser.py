@@ -114,6 +114,15 @@ class Page:
             self.driver, timeout_s, ignored_exceptions=(StaleElementReferenceException,)
         ).until(lambda _: condition())
 
+    def click(self, css: str) -> None:
+        """Click what `css` names, found again if a live refresh replaced it meanwhile."""
+
+        def clicked() -> bool:
+            self.find(css).click()
+            return True
+
+        self.wait_until(clicked)
+
     def shoot(self, name: str) -> None:
         """Save the page at each width (only with CONSOLE_SCREENSHOTS)."""
         if not self.shots:
@@ -155,10 +164,11 @@ async def test_a_business_runs_its_whatsapp_from_the_console(
         document = folder / "cardapio.md"
         document.write_text(DOC, encoding="utf-8")
         page.find("#files").send_keys(str(document))
-        ready = page.wait_for('tr.document[data-title="cardapio.md"][data-status="PRONTO"]')
+        ready = 'tr.document[data-title="cardapio.md"][data-status="PRONTO"]'
+        page.wait_for(ready)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    assert "2/2" in ready.text
+    page.wait_until(lambda: "2/2" in page.find(ready).text)
     # two more dropped at once on the drop zone (a drop event carrying two files)
     driver.execute_script(DROP_TWO_FILES)
     for title in ("horarios.md", "perguntas.csv"):
@@ -193,8 +203,9 @@ async def test_a_business_runs_its_whatsapp_from_the_console(
     await fake_evolution.emit_connection(
         provisioned["instance_id"], state="open", wuid="5511955550001@s.whatsapp.net"
     )
-    connected = page.wait_for('section.instance[data-status="CONECTADA"] .numero')
-    assert connected.text == "5511955550001"
+    connected = 'section.instance[data-status="CONECTADA"] .numero'
+    page.wait_for(connected)
+    page.wait_until(lambda: page.find(connected).text == "5511955550001")
     page.shoot("02-whatsapp-conectada")
 
     # Conversas: a customer writes; the chat appears in the list by itself
@@ -205,26 +216,26 @@ async def test_a_business_runs_its_whatsapp_from_the_console(
         wa.text(tenant.instance, chat, "Quanto custa a margherita?", push_name="Joana Cliente")
     )
     assert posted.status_code == 200
-    row = page.wait_for("li.chat")
-    assert "Joana Cliente" in row.text
+    page.wait_for("li.chat")
+    page.wait_until(lambda: "Joana Cliente" in page.find("li.chat").text)
     await eventually(lambda: _bot_answered(tenant, chat))
     page.shoot("04-conversas")
 
     # take over, send as a human, hand back
-    row.find_element("css selector", "a").click()
+    page.click("li.chat a")
     page.wait_for('#chat-body[data-state="bot"]')
     page.wait_for(".msg.bot")
-    page.find("#pause").click()
+    page.click("#pause")
     page.wait_for('#chat-body[data-state="paused_by_operator"]')
     page.find("#human-text").send_keys("Oi Joana, aqui é o Marco da pizzaria!")
-    page.find("#send-human").click()
+    page.click("#send-human")
     page.wait_for('#chat-body[data-state="paused_by_human"] .msg.human')
     sent = await eventually(
         lambda: _sent(fake_evolution, (chat, number), "Oi Joana, aqui é o Marco da pizzaria!")
     )
     assert sent[0].instance == tenant.instance
     page.shoot("05-conversa")
-    page.find("#resume").click()
+    page.click("#resume")
     page.wait_for('#chat-body[data-state="bot"]')
     conversation = (await account.client.get("/v1/conversations")).json()["items"][0]
     assert conversation["paused_until"] is None

@@ -19,7 +19,6 @@ from serve_app.schemas import BigRowId
 
 router = APIRouter(prefix="/conversas")
 LIST_LIMIT = 100
-HISTORY_LIMIT = 500  # the newest messages of one chat shown
 
 
 @router.get("")
@@ -90,17 +89,7 @@ async def _chat(request: Request, viewer: Viewer, conversation_id: int) -> dict[
         conversation = await conversations_db.get_conversation(
             db, viewer.cliente_id, conversation_id
         )
-        messages = await history_db.page_messages(
-            db,
-            viewer.cliente_id,
-            conversation_id,
-            status=None,
-            direction=None,
-            since=None,
-            until=None,
-            after_id=None,
-            limit=HISTORY_LIMIT,
-        )
+        messages = await conversations_db.list_messages(db, viewer.cliente_id, conversation_id)
         turns = await conversations_db.list_turns(db, viewer.cliente_id, conversation_id)
         failed = await history_db.failed_sends(db, conversation_id)
     passages = {t.id: t.sources or [] for t in turns}  # what the model was given per reply

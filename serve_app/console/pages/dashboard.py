@@ -56,7 +56,7 @@ def _chart(key: str, values: list[float], stats: list[DayStats]) -> dict[str, An
     summary = nonzero[len(nonzero) // 2] if key == "dash.reply_time" and nonzero else sum(values)
     return {
         "key": key,
-        "today": values[-1],
+        "today": round(values[-1], 1),
         "summary": round(summary, 1),
         "bars": [
             {"day": s.day.isoformat(), "value": v, "height": round(40 * v / top, 1)}
