@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Annotated
 
@@ -27,6 +28,7 @@ from serve_app.console.web import (
     switch_cliente,
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 SIGNIN_FORM_TTL_S = 3600
 
@@ -51,12 +53,16 @@ async def signin(
     form_ok = token_matches(csrf, request.cookies.get(SIGNIN_CSRF_COOKIE) or "")
     session = await _session_for(request, key) if form_ok else None
     if session is None:
+        log.info("console sign-in refused", extra={"form_ok": form_ok})  # never the key
         token = secrets.token_urlsafe(32)
         response = await render(
             request, "signin.html", None, status_code=401, csrf=token, failed=True
         )
         set_cookie(request, response, SIGNIN_CSRF_COOKIE, token, SIGNIN_FORM_TTL_S)
         return response
+    log.info(
+        "console sign-in", extra={"cliente_id": session.cliente_id, "operator": session.operator}
+    )
     response = RedirectResponse(f"{PREFIX}/painel", status_code=303)
     start_session(request, response, session)
     response.delete_cookie(SIGNIN_CSRF_COOKIE, path=PREFIX)
