@@ -36,8 +36,8 @@ async def browser(conversa: Any) -> AsyncIterator[NewBrowser]:
         await client.aclose()
 
 
-async def _conversation(tenant: TenantHandle, text: str) -> int:
-    chat = wa.new_chat()
+async def _conversation(tenant: TenantHandle, text: str, chat: str | None = None) -> int:
+    chat = chat or wa.new_chat()
     assert (await tenant.post(wa.text(tenant.instance, chat, text))).status_code == 200
 
     async def found() -> int | None:
@@ -330,3 +330,39 @@ async def test_the_dashboard_shows_billing_and_sends_the_business_to_stripe_chec
     session = fake_stripe.checkout_sessions[session_id]
     assert session["client_reference_id"] == str(account.cliente_id)
     assert session["success_url"].endswith("/console/painel")
+
+
+async def test_a_chat_whose_reply_was_given_up_shows_failed_sends_and_a_human_send_error(
+    make_tenant: MakeTenant,
+    make_account: MakeAccount,
+    browser: NewBrowser,
+    evolution_faults: Any,
+) -> None:
+    tenant = await make_tenant()
+    account = await make_account(tenant.id)
+    chat = wa.new_chat()
+    evolution_faults.fail("sendText", status=401, number=chat)  # say, a revoked instance key
+    conversation_id = await _conversation(tenant, "oi, alguém aí?", chat)
+
+    async def dead() -> bool:
+        page = await account.client.get(f"/v1/conversations/{conversation_id}/messages")
+        return any(m["status"] == "FALHOU" for m in page.json()["items"])
+
+    await eventually(dead, timeout_s=30)
+    me = browser()
+    assert (await me.sign_in(account.key)).status_code == 303
+    listed = await me.client.get("/console/conversas/lista", headers={"HX-Request": "true"})
+    assert f'data-id="{conversation_id}" data-state="failed_sends"' in listed.text
+    assert "Envios falharam" in listed.text
+    # a person's send refused by Evolution: said beside the chat, nothing recorded or paused
+    refused = await me.client.post(
+        f"/console/conversas/{conversation_id}/enviar",
+        data={"text": "Olá!"},
+        headers={"HX-Request": "true", "X-CSRF-Token": me.csrf},
+    )
+    assert refused.status_code == 409 and "Evolution refused" in refused.text
+    assert 'data-status="409"' in refused.text and "<html" not in refused.text
+    messages = (await account.client.get(f"/v1/conversations/{conversation_id}/messages")).json()
+    assert all(m["author"] != "human" for m in messages["items"])
+    conversation = (await account.client.get(f"/v1/conversations/{conversation_id}")).json()
+    assert conversation["paused_until"] is None
