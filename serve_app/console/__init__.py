@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from serve_app.console.pages import conversations, dashboard, knowledge, settings, signin, whatsapp
-from serve_app.console.web import PREFIX, SESSION_COOKIE, lang_of, render
+from serve_app.console.web import PREFIX, SESSION_COOKIE, render
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -55,5 +55,4 @@ async def error_page(request: Request, status: int, message: str) -> Response:
         status_code=status,
         status=status,
         message=message,
-        lang_hint=lang_of(request),
     )

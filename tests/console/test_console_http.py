@@ -5,6 +5,7 @@ fields, and another cliente's ids giving nothing."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -154,6 +155,22 @@ async def test_every_post_without_the_sessions_csrf_token_is_refused_and_changes
         headers={"HX-Request": "true", "X-CSRF-Token": me.csrf},
     )
     assert paused.status_code == 200 and 'data-state="paused_by_operator"' in paused.text
+    conversation = (await account.client.get(f"/v1/conversations/{conversation_id}")).json()
+    assert conversation["paused_until"].startswith("9999")  # until resumed
+    resumed = await me.client.post(
+        f"/console/conversas/{conversation_id}/retomar",
+        headers={"HX-Request": "true", "X-CSRF-Token": me.csrf},
+    )
+    assert 'data-state="bot"' in resumed.text
+    for_a_while = await me.client.post(
+        f"/console/conversas/{conversation_id}/pausar",
+        data={"duration_s": "1800"},
+        headers={"HX-Request": "true", "X-CSRF-Token": me.csrf},
+    )
+    assert 'data-state="paused_by_operator"' in for_a_while.text
+    conversation = (await account.client.get(f"/v1/conversations/{conversation_id}")).json()
+    until = datetime.fromisoformat(conversation["paused_until"])
+    assert timedelta(minutes=29) < until - datetime.now(UTC) <= timedelta(minutes=30)
 
 
 async def test_portuguese_by_default_english_on_request_and_remembered(

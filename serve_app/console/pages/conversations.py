@@ -98,13 +98,23 @@ async def _chat(request: Request, viewer: Viewer, conversation_id: int) -> dict[
         "messages": messages,
         "passages": passages,
         "state": _state(conversation, failed, datetime.now(UTC)),
+        "pause_choices_s": PAUSE_CHOICES_S,
     }
 
 
+PAUSE_CHOICES_S = (1800, 7200)  # the page offers 30 min, 2 h, or until resumed
+
+
 @router.post("/{conversation_id}/pausar", dependencies=[CsrfChecked])
-async def pause(conversation_id: BigRowId, request: Request, viewer: CurrentViewer) -> Response:
+async def pause(
+    conversation_id: BigRowId,
+    request: Request,
+    viewer: CurrentViewer,
+    duration_s: Annotated[int | None, Form(ge=60, le=30 * 86400)] = None,
+) -> Response:
+    """Take the chat over: the bot is silent for `duration_s`, or until resumed."""
     async with request.app.state.ctx.sessions() as db:
-        await conversations.pause(db, viewer.cliente_id, conversation_id, duration_s=None)
+        await conversations.pause(db, viewer.cliente_id, conversation_id, duration_s=duration_s)
     return await history_fragment(conversation_id, request, viewer)
 
 
