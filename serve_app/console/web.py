@@ -33,6 +33,15 @@ SIGNIN_CSRF_COOKIE = "conversa_signin"  # double-submit token of the sign-in for
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf"
 
+# Pages hold a session's data and its CSRF token: never cached, never framed by another site.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
@@ -200,5 +209,5 @@ async def render(
     )
     if "lang" in request.query_params:  # the toggle: remembered for the next pages
         set_cookie(request, response, LANG_COOKIE, lang, 365 * 86400)
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(PAGE_HEADERS)
     return response

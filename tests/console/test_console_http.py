@@ -82,6 +82,9 @@ async def test_sign_in_refuses_every_bad_key_alike_and_sets_a_strict_cookie(
     assert {"httponly", "samesite=lax", "path=/console"} <= flags
     assert "secure" not in flags  # plain HTTP here; a forged X-Forwarded-Proto is not trusted
     assert account.key not in cookie
+    page = await me.client.get("/console/painel")
+    assert page.headers["x-frame-options"] == "DENY"  # no clickjacking of the buttons
+    assert page.headers["cache-control"] == "no-store"
 
     spoofed = browser()
     form = await spoofed.client.get("/console/entrar")
