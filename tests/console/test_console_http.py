@@ -222,6 +222,7 @@ async def test_settings_errors_are_shown_beside_their_fields_and_nothing_is_save
         assert f'id="error-{field}"' in html, field
     assert "mon: &#39;9h às 18h&#39; is not HH:MM-HH:MM" in html
     assert 'value="abc"' in html  # what was typed stays in the form
+    assert "Informe um número." in html and "O valor mínimo é 0." in html  # in the page's language
     assert (await account.me())["system_prompt"] is None
 
     crossed = await me.post(

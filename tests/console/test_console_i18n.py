@@ -28,6 +28,7 @@ def _used_keys() -> set[str]:
     keys |= {f"nav.{page}" for page in ("dashboard", "whatsapp", "knowledge")}
     keys |= {f"nav.{page}" for page in ("conversations", "settings")}
     keys |= {key for key, _ in dashboard.SERIES}
+    keys |= set(settings.ERROR_KEYS.values())
     return keys
 
 

@@ -14,6 +14,7 @@ from engine.core.console import weekly_from_text, weekly_to_text
 from engine.db import clientes as clientes_db
 from engine.errors import InvalidInput
 from engine.services import clientes
+from serve_app.console.i18n import translate
 from serve_app.console.web import CsrfChecked, CurrentViewer, Viewer, render
 from serve_app.schemas import MeUpdate
 
@@ -64,7 +65,7 @@ async def _form(
 async def save(request: Request, viewer: CurrentViewer) -> Response:
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
-    changes, errors = _changes(values)
+    changes, errors = _changes(values, viewer.lang)
     if not errors:
         try:
             async with request.app.state.ctx.sessions() as db:
@@ -78,7 +79,7 @@ async def save(request: Request, viewer: CurrentViewer) -> Response:
     return await _form(request, viewer, values, errors={}, saved=True)
 
 
-def _changes(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def _changes(values: dict[str, str], lang: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The PATCH /v1/me body the form says (an empty box = back to the default), validated by
     its model; errors keyed by the form's field names."""
     errors: dict[str, str] = {}
@@ -96,6 +97,26 @@ def _changes(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     except ValidationError as e:
         for error in e.errors():
             name = str(error["loc"][0]) if error["loc"] else "form"
-            errors.setdefault(name, error["msg"])
+            errors.setdefault(name, _message(error, lang))
         return {}, errors
     return body.model_dump(exclude={"nome"}), errors
+
+
+# Pydantic's error types the form can meet, said in the page's language (else Pydantic's words).
+ERROR_KEYS = {
+    "float_parsing": "error.number",
+    "float_type": "error.number",
+    "greater_than_equal": "error.min",
+    "greater_than": "error.min",
+    "less_than_equal": "error.max",
+    "string_too_long": "error.too_long",
+    "enum": "error.choice",
+}
+
+
+def _message(error: Any, lang: str) -> str:
+    key = ERROR_KEYS.get(error["type"])
+    if key is None:
+        return str(error["msg"])
+    limit = next(iter((error.get("ctx") or {}).values()), "")
+    return translate(lang, key).format(limit=limit)
