@@ -505,6 +505,9 @@ def conversa_settings(
             "max_wait_s": spec.max_wait_s,
             # Every chat keeps its actor for the whole run: the cap is not what is measured.
             "max_live_conversations": max(150, chats + 2 * spec.clientes + 8),
+            # The baseline has no "I don't know" gate, and the workload's made-up questions
+            # would all be handed to a human (untagged replies, counted as never answered).
+            "relevance_min_score": -1.0,
         }
     )
 

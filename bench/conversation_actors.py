@@ -8,16 +8,20 @@ What it measures, on the real stack (`serve_app.runtime.start`, local Ray, Postg
 * idle CPU: the N idle actors' summed utime+stime over `--idle-s`, as % of one core per actor,
   with `LEAN_RAY_WORKERS` on (default) or off (`--not-lean`), and wake-ups per second per actor
   (voluntary context switches of all its threads);
-* the cap: 3 x `--cap` new chats at once against `MAX_LIVE_CONVERSATIONS=--cap`; the most live
-  conversation actor processes seen at any time (psutil, sampled every 50 ms), evictions and idle
-  reaps by the supervisor, and how long until every chat was answered.
+* actor start by step: scheduling and spawning the worker process (0 when Ray handed over a
+  worker it had started ahead), the worker's boot and imports up to the constructor, and the
+  constructor with the restore from PostgreSQL; plus the imports alone in a fresh interpreter;
+* the cap: 3 x `--cap` (or `--flood`) new chats at once against
+  `MAX_LIVE_CONVERSATIONS=--cap`; the most live conversation actor processes seen at any time
+  (psutil, sampled every 50 ms), evictions and idle reaps by the supervisor, how long until
+  every chat was answered, and the admission rate (new chats answered per second).
 
 Messages go through `EvolutionInbox` (what the webhook route calls) and the router, not HTTP:
 `bench/webhook_ingress.py` measures the HTTP path. No OpenAI key, no Evolution URL (offline
 responder, replies recorded only), hash embeddings.
 
     .venv/bin/python bench/conversation_actors.py [--actors 20] [--cap 24] [--idle-s 20]
-        [--not-lean] [--json out.json]
+        [--flood 72] [--not-lean] [--json out.json]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -115,20 +120,47 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         )
         await session.commit()
 
+    handed_at_s: dict[str, float] = {}
+
     async def hand_off(chat: str, text: str) -> float:
         outcome = await inbox.handle(
             secret=secret, read_body=wa.body_reader(wa.text(instance, chat, text))
         )
         assert outcome.delivery is not None
         started = time.perf_counter()
+        handed_at_s[chat] = time.time()
         await router.deliver(outcome.delivery)
         return time.perf_counter() - started
 
-    # 1. start time, one new chat after another
+    # 1. start time, one new chat after another, and its steps
     chats = [wa.new_chat() for _ in range(args.actors)]
     starts = [await hand_off(chat, "oi") for chat in chats]
     results["actor_start_s"] = _summary(starts)
     say(f"{args.actors} actors started: {results['actor_start_s']}")
+    steps: dict[str, list[float]] = {}
+    for chat in chats:
+        actor = ray.get_actor(f"cliente_{cliente.id}_{chat}", namespace=settings.ray_namespace)
+        status = await actor.status.remote()
+        at = status.get("started_s")
+        if at is None:  # an older actor that does not report its steps
+            continue
+        process_at = psutil.Process(status["pid"]).create_time()
+        # A worker Ray had started ahead (its pool) was spawned before the hand-off: its
+        # boot overlaps the wait, and only what is left of it counts.
+        spawned_at = max(process_at, handed_at_s[chat])
+        for step, seconds in {
+            "schedule_and_spawn_process": spawned_at - handed_at_s[chat],
+            "worker_boot_imports_to_constructor": at["constructed"] - spawned_at,
+            "constructor_and_restore": at["restored"] - at["constructed"],
+        }.items():
+            steps.setdefault(step, []).append(seconds)
+    results["actor_start_steps_s"] = {step: _summary(v) for step, v in steps.items()}
+    results["pooled_workers_used"] = sum(
+        1 for s in steps.get("schedule_and_spawn_process", []) if s == 0
+    )
+    results["imports_s"] = _import_costs()
+    say(f"actor start, by step: {results['actor_start_steps_s']}")
+    say(f"of which imports in a fresh interpreter: {results['imports_s']}")
 
     # 2. memory and idle CPU, once every turn is done
     async def answered(count: int) -> None:
@@ -171,7 +203,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     )
 
     # 3. three times the cap at once
-    flood = [wa.new_chat() for _ in range(3 * args.cap)]
+    flood = [wa.new_chat() for _ in range(args.flood or 3 * args.cap)]
     supervisor = ray.get_actor("supervisor", namespace=settings.ray_namespace)
     before = await supervisor.stats.remote()
     peak = 0
@@ -191,7 +223,12 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     sampler = asyncio.get_running_loop().create_task(sample())
     say(f"flood: {len(flood)} new chats at once against a cap of {args.cap}")
     started = time.perf_counter()
-    await asyncio.gather(*(hand_off(chat, "oi, tudo bem?") for chat in flood))
+    handed = await asyncio.gather(
+        *(hand_off(chat, "oi, tudo bem?") for chat in flood), return_exceptions=True
+    )
+    # A hand-off that waited longer than ACTOR_CALL_TIMEOUT_S for a slot is given up; the
+    # message is durable and recovery re-delivers it (as in production).
+    given_up = sum(1 for h in handed if isinstance(h, BaseException))
     await answered(args.actors + len(flood))
     elapsed = time.perf_counter() - started
     sampling = False
@@ -203,10 +240,26 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         "evicted": after["evicted"] - before["evicted"],
         "reaped_idle": after["reaped_idle"] - before["reaped_idle"],
         "all_answered_s": round(elapsed, 1),
+        "new_chats_per_s": round(len(flood) / elapsed, 1),
+        "hand_offs_given_up_to_recovery": given_up,
     }
     say(f"flood: {results['flood']}")
     await context.close()
     return results
+
+
+def _import_costs() -> dict[str, float]:
+    """Wall seconds to import what a conversation actor's worker loads, in a fresh interpreter:
+    Ray itself, then the actor's module on top."""
+    code = (
+        "import time; t0 = time.perf_counter(); import ray; t1 = time.perf_counter(); "
+        "import engine.actors.conversation; t2 = time.perf_counter(); "
+        "print(round(t1 - t0, 3), round(t2 - t1, 3))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.split()
+    return {"ray": float(out[0]), "engine.actors.conversation": float(out[1])}
 
 
 def _voluntary_switches(pid: int) -> int:
@@ -234,6 +287,7 @@ if __name__ == "__main__":
     parser.add_argument("--actors", type=int, default=20)
     parser.add_argument("--cap", type=int, default=24)
     parser.add_argument("--idle-s", type=float, default=20)
+    parser.add_argument("--flood", type=int, default=0, help="new chats at once (3 x --cap)")
     parser.add_argument("--not-lean", action="store_true", help="Ray's default worker settings")
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()

@@ -62,7 +62,7 @@ import ray
 
 from engine.config import Settings
 from engine.core.naming import session_id
-from tests.support.postgres import asyncpg_dsn
+from engine.db.session import asyncpg_dsn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.support (webhook bodies, free ports)

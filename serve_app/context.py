@@ -16,7 +16,8 @@ from engine.adapters.secrets import SecretBox
 from engine.config import Settings
 from engine.core.naming import SUPERVISOR_NAME
 from engine.core.turns import Delivery
-from engine.db.session import create_engine, session_factory
+from engine.db.ack import AckWriter
+from engine.db.session import asyncpg_dsn, create_engine, session_factory
 from engine.services.billing import Billing, StatusChange, announce
 from engine.services.human_replies import HumanReplies
 from engine.services.inbox import EvolutionInbox
@@ -39,7 +40,15 @@ class IngressContext:
             connect_timeout_s=settings.db_connect_timeout_s,
         )
         self.sessions = session_factory(self.engine)
-        self.inbox = EvolutionInbox(self.sessions, defaults=default_behaviour(settings))
+        self.ack = AckWriter(
+            asyncpg_dsn(settings.database_url),
+            pool_size=settings.db_pool_size,
+            statement_timeout_s=settings.db_statement_timeout_s,
+            connect_timeout_s=settings.db_connect_timeout_s,
+        )
+        self.inbox = EvolutionInbox(
+            self.sessions, defaults=default_behaviour(settings), ack=self.ack
+        )
         self.router = ConversationRouter(conversation_config(settings))
         self.knowledge = Knowledge(
             self.sessions,
@@ -119,6 +128,7 @@ class IngressContext:
             task.cancel()
         await self.instances.close()
         await self.human_replies.close()
+        await self.ack.close()
         await self.engine.dispose()
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ class ConversationActor:
         policy: DebouncePolicy,
         config: ConversationConfig,
     ):
+        self._started_s = {"constructed": time.time()}
         configure_logging(config.log_level)
         self._cliente_id = cliente_id
         self._conversation_id = conversation_id
@@ -145,6 +147,7 @@ class ConversationActor:
         self._memory.extend(memory)
         for message in pending:
             self._add(message)
+        self._started_s["restored"] = time.time()
         log.info(
             "conversation actor started",
             extra={**self._log, "restored_turns": len(memory), "restored_pending": len(pending)},
@@ -173,11 +176,15 @@ class ConversationActor:
         now = self._loop.time()
         if message.message_id in self._pending:
             return
+        arrived = self._policy.arrived_at(
+            now=now, accepted_at_s=message.accepted_at_s, wall_now_s=time.time()
+        )
         if not self._pending:
-            self._first_at = now
+            self._first_at = self._last_at = arrived
             self._report("busy")
+        else:
+            self._last_at = max(self._last_at, arrived)
         self._pending[message.message_id] = message
-        self._last_at = now
         if self._timer is not None:
             self._timer.cancel()
         deadline = self._policy.deadline(first_at=self._first_at, last_at=self._last_at)
@@ -353,6 +360,9 @@ class ConversationActor:
             "turns_answered": self._turns_answered,
             "busy": self._busy(),
             "closing": self._closing,
+            # Epoch s of the steps of this actor's start (constructor entered, restored from
+            # PostgreSQL), for bench/conversation_actors.py.
+            "started_s": dict(self._started_s),
         }
 
 

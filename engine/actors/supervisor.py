@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REGISTRATION_SETTLE_S = 5.0
+# A full node evicts this share of its cap at once (at least one actor): idle chats leave in
+# batches ahead of need instead of one per new chat.
+EVICT_AHEAD_FRACTION = 0.25
 
 
 @dataclass
@@ -125,11 +128,14 @@ class Supervisor:
             metrics.actor_reaped()
 
     async def _make_room(self, node_id: str) -> None:
-        """Keep one free slot on a full node by evicting its least recently idle actors."""
+        """Keep free slots on a full node: once it has no free slot left, evict a batch of its
+        least recently idle actors at once (a quarter of the cap), so a flood of new chats is
+        admitted in waves rather than one eviction per new actor."""
         on_node = [(s, c) for s, c in self._live.items() if c.node_id == node_id]
-        excess = len(on_node) - (self._cap - 1)
-        if excess <= 0:
+        free = self._cap - len(on_node)
+        if free >= 1:
             return
+        wanted = max(1, int(self._cap * EVICT_AHEAD_FRACTION)) - free
         idle = sorted(
             (
                 (c.idle_since, s)
@@ -137,18 +143,22 @@ class Supervisor:
                 if c.idle_since is not None and s not in self._evicting
             )
         )
-        for _, session_id in idle[:excess]:
-            self._evicting.add(session_id)
-            try:
-                left = await asyncio.wait_for(self._live[session_id].handle.passivate.remote(), 5)
-            except (TimeoutError, ray.exceptions.RayActorError, KeyError):
-                left = True  # already gone: forget it
-            finally:
-                self._evicting.discard(session_id)
-            if left:
-                self._live.pop(session_id, None)
-                self._evicted += 1
-                metrics.actor_evicted()
+        batch = [session_id for _, session_id in idle[:wanted]]
+        self._evicting.update(batch)
+        try:
+            await asyncio.gather(*(self._evict(session_id) for session_id in batch))
+        finally:
+            self._evicting.difference_update(batch)
+
+    async def _evict(self, session_id: str) -> None:
+        try:
+            left = await asyncio.wait_for(self._live[session_id].handle.passivate.remote(), 5)
+        except (TimeoutError, ray.exceptions.RayActorError, KeyError):
+            left = True  # already gone: forget it
+        if left:
+            self._live.pop(session_id, None)
+            self._evicted += 1
+            metrics.actor_evicted()
 
     # --- recovery ---------------------------------------------------------------------------
 

@@ -22,6 +22,15 @@ class DebouncePolicy:
         if self.max_wait_s < self.debounce_s:
             raise ValueError("max_wait_s must be >= debounce_s")
 
+    def arrived_at(self, *, now: float, accepted_at_s: float, wall_now_s: float) -> float:
+        """When a message accepted at `accepted_at_s` (epoch s; 0 = unknown) arrived, in the
+        caller's clock (`now`, read at wall time `wall_now_s`): the debounce counts from the
+        ingress's acceptance, so an actor's start-up overlaps the customer's typing. An age
+        below zero or past the cap (clocks that disagree or jumped) is clamped."""
+        if not accepted_at_s:
+            return now
+        return now - min(max(wall_now_s - accepted_at_s, 0.0), self.max_wait_s)
+
     def deadline(self, *, first_at: float, last_at: float) -> float:
         """When a burst whose first/last messages arrived at these times must be answered."""
         return min(last_at + self.debounce_s, first_at + self.max_wait_s)
@@ -35,6 +44,9 @@ class BurstMessage:
     text: str  # empty for media the bot cannot read
     message_type: str | None = None
     timestamp: int = 0  # WhatsApp's messageTimestamp (epoch seconds)
+    # When the ingress accepted it (epoch seconds; 0: unknown, e.g. restored from PostgreSQL).
+    # The debounce runs from here, so an actor's start-up overlaps the customer's typing.
+    accepted_at_s: float = 0.0
 
 
 def order_burst(messages: Iterable[BurstMessage]) -> list[BurstMessage]:

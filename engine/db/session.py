@@ -39,6 +39,13 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def asyncpg_dsn(url: str) -> str:
+    """Any PostgreSQL URL as the DSN `asyncpg` itself takes (for the ack path's own pool)."""
+    return (
+        make_url(async_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+
+
 def create_engine(
     url: str,
     *,

@@ -7,16 +7,23 @@ phone when a pair is known (`engine.core.identity`), reads the facts the decisio
 `engine.core.inbound.decide_inbound` decide, and records that decision. Nothing is written
 unless the post is authenticated and well-formed; what must reach a conversation actor comes back
 as a `Delivery` for the caller to hand off after the ack.
+
+With an `AckWriter` (the ingress), the common post — a customer's text in a one-to-one chat of a
+served cliente — is written by one statement (`engine.db.ack`) from the instance route this
+process cached for the secret; that statement re-checks the route, and anything it does not
+vouch for (and every other kind of post) takes the general path above.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.core import identity, inbound, whatsapp
@@ -24,14 +31,22 @@ from engine.core.auth import hash_secret
 from engine.core.behaviour import Behaviour
 from engine.core.debounce import BurstMessage
 from engine.core.inbound import ChatFacts, InboundOutcome
+from engine.core.naming import session_id
 from engine.core.reasons import IgnoreReason
-from engine.core.statuses import Author, Direction, InstanciaStatus, MessageStatus
+from engine.core.statuses import (
+    Author,
+    ClienteStatus,
+    Direction,
+    InstanciaStatus,
+    MessageStatus,
+)
 from engine.core.turns import Delivery
+from engine.db import ack as ack_db
 from engine.db import clientes as clientes_db
 from engine.db import deliveries as deliveries_db
 from engine.db import identity as identity_db
 from engine.db import inbox as inbox_db
-from engine.errors import MalformedWebhook, Unauthenticated
+from engine.errors import InvalidJson, MalformedWebhook, PayloadTooLarge, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +73,40 @@ class WebhookOutcome:
     retired_session_ids: tuple[str, ...] = ()
 
 
+def decode_body(body: bytes) -> Any:
+    """orjson for speed; what it refuses (or decodes differently: lone surrogates, NaN) is left
+    to the standard decoder, whose answer (a value, or InvalidJson with the reason) stands."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return whatsapp.decode_body(body)
+
+
+@dataclass(frozen=True)
+class _CachedRoutes:
+    routes: list[clientes_db.InstanceRoute]
+    behaviours: dict[int, Behaviour]  # by instancia_id: the defaults with the overrides applied
+
+
 class EvolutionInbox:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, defaults: Behaviour):
+    """`ack`: the one-statement writer of the common case (None: every post takes the general
+    path, in one SQLAlchemy transaction)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        defaults: Behaviour,
+        ack: ack_db.AckWriter | None = None,
+        route_cache_size: int = 10_000,
+    ):
         self._sessions = sessions
         self._defaults = defaults
+        self._ack = ack
+        # secret hash → routes. Only hits are kept, and only the one-statement path trusts them
+        # (its statement re-checks what it uses); every other post reads its routes afresh.
+        self._routes: dict[str, _CachedRoutes] = {}
+        self._route_cache_size = route_cache_size
 
     async def handle(
         self, *, secret: str | None, read_body: ReadBody, path_event: str | None = None
@@ -69,15 +114,141 @@ class EvolutionInbox:
         """Authenticate by `secret`, then read (`read_body`), parse, decide and persist a post."""
         if not secret:
             raise Unauthenticated(UNAUTHENTICATED)
+        secret_sha256 = hash_secret(secret)
+        if self._ack is None:
+            return await self._general(secret_sha256, read_body, path_event)
+        cached = self._routes.get(secret_sha256) or await self._lookup(secret_sha256)
+        if cached is None:
+            raise Unauthenticated(UNAUTHENTICATED)
+        try:
+            body = await read_body()
+        except PayloadTooLarge:
+            if await self._lookup(secret_sha256) is None:  # the cached secret is gone
+                raise Unauthenticated(UNAUTHENTICATED) from None
+            raise
+        try:
+            payload = decode_body(body)
+            envelope = whatsapp.parse_envelope(payload, path_event=path_event)
+        except (InvalidJson, MalformedWebhook):
+            payload = None  # refused by the general path, once it re-authenticated
+        else:
+            outcome = await self._one_statement(secret_sha256, cached, envelope)
+            if outcome is not None:
+                return outcome
+
+        # Not the common case, or the cache no longer vouched for it: read everything afresh.
+        async def same_body() -> bytes:
+            return body
+
+        return await self._general(secret_sha256, same_body, path_event, payload=payload)
+
+    async def _lookup(self, secret_sha256: str) -> _CachedRoutes | None:
+        async with self._sessions() as session:
+            routes = await clientes_db.instance_routes_by_secret(
+                session, secret_sha256=secret_sha256
+            )
+        if not routes:
+            return None
+        if len(self._routes) >= self._route_cache_size:
+            self._routes.clear()  # rare (thousands of instances per replica): start over
+        cached = _CachedRoutes(
+            routes, {r.instancia_id: self._defaults.overridden_by(r.overrides) for r in routes}
+        )
+        self._routes[secret_sha256] = cached
+        return cached
+
+    async def _one_statement(
+        self, secret_sha256: str, cached: _CachedRoutes, envelope: whatsapp.Envelope
+    ) -> WebhookOutcome | None:
+        """A customer's text in a one-to-one chat, accepted in one statement; None when the post
+        is anything else (or the statement's guard did not vouch for the cache)."""
+        assert self._ack is not None
+        if envelope.event != "messages.upsert":
+            return None
+        route = clientes_db.route_named(
+            cached.routes, instance=envelope.instance, numero=whatsapp.numero_of(envelope.sender)
+        )
+        if route is None:
+            return None
+        if route.cliente_status is not ClienteStatus.ATIVO:
+            self._routes.pop(secret_sha256, None)  # re-read once it may be served again
+            return None
+        behaviour = cached.behaviours[route.instancia_id]
+        now = datetime.now(UTC)
+        try:
+            message = whatsapp.classify_upsert(envelope.data, received_at_s=int(now.timestamp()))
+        except MalformedWebhook:
+            return None  # answered by the general path, after it re-authenticated
+        if (
+            not isinstance(message, whatsapp.CustomerText)
+            or message.group is not None
+            or identity.is_lid(message.chat_jid)
+            or identity.lid_pairs(envelope.data)
+        ):
+            return None
+        policy = behaviour.debounce
+        sid = session_id(route.cliente_id, message.chat_jid)
+        accepted = await self._ack.accept(
+            ack_db.AcceptTarget(
+                instancia_id=route.instancia_id,
+                instance_id=route.instance_id,
+                cliente_id=route.cliente_id,
+                numero=route.numero,
+                secret_sha256=secret_sha256,
+                debounce_s_override=route.overrides.debounce_s,
+                max_wait_s_override=route.overrides.max_wait_s,
+            ),
+            ack_db.AcceptedText(
+                key_id=message.key_id,
+                chat_jid=message.chat_jid,
+                session_id=sid,
+                push_name=message.push_name,
+                text=message.text,
+                message_type=message.message_type,
+                wa_timestamp=message.timestamp,
+                max_wait_s=policy.max_wait_s,
+            ),
+        )
+        if not accepted.vouched:
+            self._routes.pop(secret_sha256, None)  # something changed: the next post re-reads
+            return None
+        if accepted.conversation_id is None or accepted.message_id is None:
+            return WebhookOutcome(InboundOutcome.DUPLICATE, message.key_id, route.cliente_id)
+        delivery = Delivery(
+            cliente_id=route.cliente_id,
+            conversation_id=accepted.conversation_id,
+            session_id=sid,
+            chat_jid=message.chat_jid,
+            message=BurstMessage(
+                accepted.message_id,
+                message.text,
+                message.message_type,
+                message.timestamp,
+                accepted_at_s=time.time(),
+            ),
+            policy=policy,
+        )
+        return WebhookOutcome(InboundOutcome.ACCEPTED, None, route.cliente_id, delivery)
+
+    async def _general(
+        self,
+        secret_sha256: str,
+        read_body: ReadBody,
+        path_event: str | None,
+        *,
+        payload: Any = None,
+    ) -> WebhookOutcome:
+        """Any post, in one SQLAlchemy transaction (`payload`: the body already decoded)."""
         async with self._sessions() as session:
             # The secret's hash finds the instance: an unknown instance and a wrong secret are
             # the same miss of the same indexed lookup, and the body is not even read for it.
             routes = await clientes_db.instance_routes_by_secret(
-                session, secret_sha256=hash_secret(secret)
+                session, secret_sha256=secret_sha256
             )
             if not routes:
                 raise Unauthenticated(UNAUTHENTICATED)
-            payload = whatsapp.decode_body(await read_body())
+            if payload is None:
+                payload = decode_body(await read_body())
             envelope = whatsapp.parse_envelope(payload, path_event=path_event)
             route = clientes_db.route_named(
                 routes, instance=envelope.instance, numero=whatsapp.numero_of(envelope.sender)
@@ -263,7 +434,13 @@ class EvolutionInbox:
             conversation_id=conversation.id,
             session_id=conversation.session_id,
             chat_jid=text.chat_jid,
-            message=BurstMessage(message_id, text.text, text.message_type, text.timestamp),
+            message=BurstMessage(
+                message_id,
+                text.text,
+                text.message_type,
+                text.timestamp,
+                accepted_at_s=time.time(),
+            ),
             policy=policy,
         )
         return WebhookOutcome(InboundOutcome.ACCEPTED, None, route.cliente_id, delivery)

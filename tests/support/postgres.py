@@ -8,14 +8,9 @@ import uuid
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from engine.db.session import async_url
+from engine.db.session import asyncpg_dsn
 
-
-def asyncpg_dsn(url: str) -> str:
-    """Any PostgreSQL URL (also `postgresql+asyncpg://`) as the DSN `asyncpg.connect` takes."""
-    return (
-        make_url(async_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
+__all__ = ["asyncpg_dsn"]
 
 
 def _admin(server_url: str, sql: str) -> None:

@@ -185,3 +185,33 @@ def test_merge_burst_joins_texts_in_order_one_per_line(
     messages: list[BurstMessage], expected: str
 ) -> None:
     assert merge_burst(messages) == expected
+
+
+ARRIVAL_CASES = [
+    # accepted_at_s, wall_now_s, arrived (now = 100.0, max_wait 6.0)
+    pytest.param(0.0, 5_000.0, 100.0, id="unknown acceptance: now"),
+    pytest.param(5_000.0, 5_000.0, 100.0, id="accepted just now"),
+    pytest.param(4_999.6, 5_000.0, 99.6, id="accepted 0.4 s ago (an actor's start)"),
+    pytest.param(5_002.0, 5_000.0, 100.0, id="accepted in the future (clock skew): now"),
+    pytest.param(4_000.0, 5_000.0, 94.0, id="older than the cap: clamped to it"),
+]
+
+
+@pytest.mark.parametrize(("accepted_at_s", "wall_now_s", "arrived"), ARRIVAL_CASES)
+def test_a_message_arrived_when_the_ingress_accepted_it(
+    accepted_at_s: float, wall_now_s: float, arrived: float
+) -> None:
+    policy = DebouncePolicy(debounce_s=2.0, max_wait_s=6.0)
+
+    got = policy.arrived_at(now=100.0, accepted_at_s=accepted_at_s, wall_now_s=wall_now_s)
+
+    assert got == pytest.approx(arrived)
+
+
+def test_a_first_message_accepted_during_an_actors_start_is_answered_on_time() -> None:
+    """The actor got the message 0.4 s after the ingress accepted it: the burst is due 0.4 s
+    sooner in the actor's clock than if it counted from its own start."""
+    policy = DebouncePolicy(debounce_s=1.0, max_wait_s=6.0)
+    arrived = policy.arrived_at(now=50.0, accepted_at_s=999.6, wall_now_s=1_000.0)
+
+    assert policy.deadline(first_at=arrived, last_at=arrived) == pytest.approx(50.6)
