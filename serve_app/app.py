@@ -32,6 +32,7 @@ from engine.errors import (
     UpstreamRefused,
     UpstreamUnavailable,
 )
+from serve_app import console
 from serve_app.routes import admin, stripe_webhook, v1, webhooks
 from serve_app.schemas import ReadinessOut
 
@@ -80,7 +81,7 @@ def error_body(code: str, message: str, fields: list[dict[str, str]] | None = No
     return {"error": detail}
 
 
-async def _domain_error(request: Request, error: Exception) -> JSONResponse:
+async def _domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ConversaError)
     status = status_for(error)
     if request.url.path.startswith("/webhooks/evolution") and status < 500:
@@ -89,6 +90,8 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     headers = (
         {"Retry-After": str(RETRY_AFTER_S)} if isinstance(error, DatabaseUnavailable) else None
     )
+    if console.is_console(request):
+        return await console.error_page(request, status, str(error))
     if _tenant(request):
         body = error_body(code_for(error), str(error))
         return JSONResponse(body, status_code=status, headers=headers)
@@ -97,6 +100,9 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
+    if console.is_console(request):
+        problems = "; ".join(str(e.get("msg", "invalid")) for e in error.errors())
+        return await console.error_page(request, 422, problems or "invalid request")
     if not _tenant(request):
         return await request_validation_exception_handler(request, error)
     fields = [
@@ -112,6 +118,8 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
+    if console.is_console(request):
+        return await console.error_page(request, error.status_code, str(error.detail))
     if not _tenant(request):
         return await http_exception_handler(request, error)
     code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
@@ -132,6 +140,7 @@ def build_app() -> FastAPI:
     app.include_router(stripe_webhook.router)
     app.include_router(admin.router)
     app.include_router(v1.router)
+    console.install(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> dict[str, str]:
