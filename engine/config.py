@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     signup_enabled: bool = Field(
         False, description="Allow POST /v1/signup: anyone may create a (PENDENTE) cliente."
     )
+    console_session_ttl_s: float = Field(
+        12 * 3600, gt=0, description="A console sign-in lasts this long (then sign in again)."
+    )
+    console_trust_forwarded_proto: bool = Field(
+        False,
+        description="Behind a TLS proxy: trust X-Forwarded-Proto: https to mark the console's "
+        "cookie Secure.",
+    )
 
     # --- PostgreSQL ---
     database_url: str | None = Field(

@@ -36,6 +36,7 @@ from engine.errors import (
     UpstreamRefused,
     UpstreamUnavailable,
 )
+from serve_app import console
 from serve_app.routes import admin, stripe_webhook, v1, webhooks
 from serve_app.schemas import ReadinessOut
 
@@ -85,7 +86,7 @@ def error_body(code: str, message: str, fields: list[dict[str, str]] | None = No
     return {"error": detail}
 
 
-async def _domain_error(request: Request, error: Exception) -> JSONResponse:
+async def _domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ConversaError)
     status = status_for(error)
     if request.url.path.startswith("/webhooks/evolution") and status < 500:
@@ -96,6 +97,10 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     )
     if isinstance(error, TooManyRequests):
         headers = {"Retry-After": retry_after_header(error.retry_after_s)}
+    if console.is_console(request):
+        page = await console.error_page(request, status, str(error))
+        page.headers.update(headers or {})
+        return page
     if _tenant(request):
         body = error_body(code_for(error), str(error))
         return JSONResponse(body, status_code=status, headers=headers)
@@ -104,6 +109,9 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
+    if console.is_console(request):
+        problems = "; ".join(str(e.get("msg", "invalid")) for e in error.errors())
+        return await console.error_page(request, 422, problems or "invalid request")
     if not _tenant(request):
         return await request_validation_exception_handler(request, error)
     fields = [
@@ -119,6 +127,8 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
+    if console.is_console(request):
+        return await console.error_page(request, error.status_code, str(error.detail))
     if not _tenant(request):
         return await http_exception_handler(request, error)
     code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
@@ -149,6 +159,7 @@ def build_app(*, cors_origins: Sequence[str] = ()) -> FastAPI:
     app.include_router(stripe_webhook.router)
     app.include_router(admin.router)
     app.include_router(v1.router)
+    console.install(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> dict[str, str]:

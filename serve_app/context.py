@@ -11,6 +11,8 @@ from typing import Any
 import ray
 
 from engine.actors.router import ConversationRouter
+from engine.adapters.evolution import EvolutionClient
+from engine.adapters.secrets import SecretBox
 from engine.config import Settings
 from engine.core.naming import SUPERVISOR_NAME
 from engine.core.rate_limit import Rate
@@ -18,6 +20,7 @@ from engine.core.turns import Delivery
 from engine.db.ack import AckWriter
 from engine.db.session import asyncpg_dsn, create_engine, session_factory
 from engine.services.billing import Billing, StatusChange, announce
+from engine.services.human_replies import HumanReplies
 from engine.services.inbox import EvolutionInbox
 from engine.services.instances import Instances
 from engine.services.knowledge import Knowledge
@@ -64,6 +67,12 @@ class IngressContext:
             auth_failures=Rate.per_minute(
                 settings.auth_failures_per_min, burst=settings.auth_failures_burst
             ),
+        )
+        self.human_replies = HumanReplies(
+            self.sessions,
+            evolution=_evolution_client(settings),
+            secrets=SecretBox(settings.secrets_key.get_secret_value()),
+            defaults=default_behaviour(settings),
         )
         self._background: set[asyncio.Task[Any]] = set()
         self._supervisor: Any = None
@@ -127,5 +136,18 @@ class IngressContext:
         for task in list(self._background):
             task.cancel()
         await self.instances.close()
+        await self.human_replies.close()
         await self.ack.close()
         await self.engine.dispose()
+
+
+def _evolution_client(settings: Settings) -> EvolutionClient | None:
+    """For sends a person makes from the console; None when Evolution is not configured."""
+    if not settings.evolution_url:
+        return None
+    key = settings.evolution_api_key
+    return EvolutionClient(
+        base_url=settings.evolution_url,
+        api_key=key.get_secret_value() if key else None,
+        timeout_s=settings.evolution_timeout_s,
+    )

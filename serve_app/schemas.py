@@ -498,3 +498,26 @@ class ReadinessOut(BaseModel):
     status: str = Field(description="`ready` or `not ready`.")
     failed: list[str] = Field(description="The dependencies that are not reachable.")
     checks: dict[str, CheckOut]
+
+
+class HumanMessage(_In):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=4096, description="What the person writes.")
+
+
+class KnowledgeQuestion(_In):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=2000)
+    k: int | None = Field(None, ge=1, le=20, description="Passages; default RETRIEVAL_TOP_K.")
+
+
+class PassageOut(_Out):
+    document_id: int | None
+    title: str
+    section: str
+    text: str
+    similarity: float = Field(description="cosine between question and passage")
+    coverage: float = Field(description="share of the question's IDF the passage holds")
+    score: float = Field(description="fused rank score that ordered it")

@@ -173,3 +173,8 @@ async def set_instance_state(
     await session.execute(
         update(InstanciaWhatsApp).where(InstanciaWhatsApp.id == instancia_id).values(**values)
     )
+
+
+async def list_clientes(session: AsyncSession) -> list[Cliente]:
+    """Every cliente, by id (the operator's switcher in the console)."""
+    return list(await session.scalars(select(Cliente).order_by(Cliente.id)))

@@ -4,6 +4,7 @@ stream, and analytics per day computed in PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -199,3 +200,65 @@ async def analytics(session: AsyncSession, cliente_id: int, days: DayRange) -> l
         if day in stats and median is not None:
             stats[day].median_reply_s = round(float(median), 3)
     return list(stats.values())
+
+
+@dataclass(frozen=True)
+class ChatSummary:
+    """A row of the console's chat list: the conversation, its last message, and how many of
+    its reply parts were given up (FALHOU)."""
+
+    conversation: Conversation
+    last_text: str | None
+    last_author: Author | None
+    failed_sends: int
+
+
+async def chat_summaries(
+    session: AsyncSession, cliente_id: int, *, limit: int
+) -> list[ChatSummary]:
+    """The cliente's chats, most recent message first (three indexed queries)."""
+    conversations = list(
+        await session.scalars(
+            select(Conversation)
+            .where(Conversation.cliente_id == cliente_id)
+            .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+    )
+    ids = [c.id for c in conversations]
+    if not ids:
+        return []
+    last_rows = await session.execute(
+        select(Message.conversation_id, Message.text, Message.author)
+        .where(Message.conversation_id.in_(ids))
+        .distinct(Message.conversation_id)
+        .order_by(Message.conversation_id, Message.id.desc())
+    )
+    last: dict[int, tuple[str, Author]] = {cid: (text, author) for cid, text, author in last_rows}
+    failed_rows = await session.execute(
+        select(Message.conversation_id, func.count())
+        .where(Message.conversation_id.in_(ids), Message.status == MessageStatus.FALHOU)
+        .group_by(Message.conversation_id)
+    )
+    failed: dict[int, int] = {cid: count for cid, count in failed_rows}
+    return [
+        ChatSummary(
+            conversation=c,
+            last_text=last[c.id][0] if c.id in last else None,
+            last_author=last[c.id][1] if c.id in last else None,
+            failed_sends=int(failed.get(c.id, 0)),
+        )
+        for c in conversations
+    ]
+
+
+async def failed_sends(session: AsyncSession, conversation_id: int) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).where(
+                Message.conversation_id == conversation_id,
+                Message.status == MessageStatus.FALHOU,
+            )
+        )
+        or 0
+    )

@@ -18,6 +18,7 @@ from engine.actors.retriever import DeleteOutcome, RetrieverClient, RetrieverCon
 from engine.adapters.documents import to_markdown
 from engine.core.chunking import chunk_document
 from engine.core.formats import detect_format, supported_types
+from engine.core.prompt import Passage
 from engine.core.statuses import DocumentStatus
 from engine.db import clientes as clientes_db
 from engine.db import knowledge as knowledge_db
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 WAIT_POLL_S = 0.2
 WAIT_TIMEOUT_S = 600.0  # ?wait=true: longest an upload request waits for its document
+PREVIEW_TIMEOUT_S = 30.0  # a test question waits this long per attempt for the retriever
 
 
 class Knowledge:
@@ -142,6 +144,19 @@ class Knowledge:
                 "or delete with force=true to stop them"
             )
         return outcome.deleted
+
+    async def preview(self, cliente_id: int, question: str, *, k: int) -> list[Passage]:
+        """The passages a reply to `question` would be given, best first, exactly as the reply
+        pipeline asks the cliente's retriever for them (a test question from the console)."""
+        question = question.strip()
+        if not question:
+            raise InvalidInput("question is empty")
+        async with self._sessions() as session:
+            await clientes_db.get_cliente(session, cliente_id)
+        found: list[Passage] = await self.retriever(cliente_id).call(
+            "search", question, k, timeout_s=PREVIEW_TIMEOUT_S
+        )
+        return found
 
 
 async def resume_stalled_ingestion(

@@ -52,6 +52,7 @@ def run(
     rows = [
         ("Evolution webhook", f"{base}/webhooks/evolution  (header X-Conversa-Secret)"),
         ("Operator API", f"{base}/admin  (Bearer ADMIN_TOKEN)  docs: {base}/docs"),
+        ("Console", f"{base}/console  (sign in with an API key, or ADMIN_TOKEN)"),
         ("Ingress mode", f"{s.ingress_mode.value}, {running.replicas}"),
         ("PostgreSQL", postgres),
         ("LLM", llm),

@@ -182,3 +182,18 @@ async def test_a_tenant_cannot_raise_its_own_chat_limits(app: httpx.AsyncClient)
     assert raised.status_code == 422
     assert raised.json()["error"]["fields"][0]["field"].endswith("llm_daily_tokens")
     assert me.json()["llm_daily_tokens"] is None
+
+
+async def test_console_sign_in_guesses_count_against_the_source(app: httpx.AsyncClient) -> None:
+    source = _address()
+
+    guesses = [
+        (
+            await app.post("/console/entrar", data={"key": f"cvk_guess{i}"}, headers=_from(source))
+        ).status_code
+        for i in range(FAILURES_BURST + 1)
+    ]
+    blocked = await app.post("/console/entrar", data={"key": ADMIN_TOKEN}, headers=_from(source))
+
+    assert guesses == [401] * FAILURES_BURST + [429]
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1

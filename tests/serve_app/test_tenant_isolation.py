@@ -174,6 +174,10 @@ def _request(method: str, path: str) -> dict[str, Any]:
             "content": b"Documento da loja A.",
             "headers": {"Content-Type": "text/plain"},
         }
+    if path == "/v1/conversations/{conversation_id}/messages":
+        return {"json": {"text": "Mensagem de A"}}
+    if path == "/v1/knowledge/search":  # B's own words: A's search must still find only A's
+        return {"json": {"question": "Qual o cupom da tosa?"}}
     if method in ("POST", "PATCH", "PUT"):
         return {"json": {}, "params": params}
     return {"params": params}

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 
 from engine.core.history import ConversationFilter, utc_instant
 from engine.core.statuses import Direction, MessageStatus
 from engine.db import conversations as conversations_db
 from engine.db import history as history_db
 from engine.services import conversations
-from serve_app.deps import Session, Tenant
+from serve_app.deps import Ctx, Session, Tenant
 from serve_app.schemas import (
     BigRowId,
     ConversationOut,
+    ErrorBody,
+    HumanMessage,
     MessageOut,
     Page,
     PauseRequest,
@@ -124,3 +126,26 @@ async def resume(conversation_id: BigRowId, tenant: Tenant, session: Session) ->
     """Let the bot answer this chat again."""
     conversation = await conversations.resume(session, tenant.cliente_id, conversation_id)
     return ConversationOut.model_validate(conversation)
+
+
+SEND_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "Evolution refused it, or the chat has no instance"},
+    502: {"model": ErrorBody, "description": "Evolution could not be reached"},
+    503: {"model": ErrorBody, "description": "Evolution is not configured"},
+}
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    response_model=MessageOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=SEND_ERRORS,
+)
+async def send_as_human(
+    conversation_id: BigRowId, body: HumanMessage, tenant: Tenant, ctx: Ctx
+) -> MessageOut:
+    """Answer the customer as a person at the business: sent through the chat's Evolution
+    instance and recorded as the human's; the bot pauses in this chat as after a takeover on
+    the phone (`human_pause_s`). Nothing is recorded when Evolution does not take it."""
+    message = await ctx.human_replies.send(tenant.cliente_id, conversation_id, body.text)
+    return MessageOut.model_validate(message)

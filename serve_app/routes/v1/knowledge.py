@@ -8,7 +8,14 @@ from engine.core.formats import CONTENT_TYPES
 from engine.core.naming import get_collection_name
 from engine.db import knowledge as knowledge_db
 from serve_app.deps import Ctx, Session, Tenant, upload_body
-from serve_app.schemas import DocumentOut, ErrorBody, KnowledgeDeleted, RowId
+from serve_app.schemas import (
+    DocumentOut,
+    ErrorBody,
+    KnowledgeDeleted,
+    KnowledgeQuestion,
+    PassageOut,
+    RowId,
+)
 
 router = APIRouter(tags=["tenant: knowledge"])
 
@@ -96,3 +103,12 @@ async def delete_knowledge(
     return KnowledgeDeleted(
         collection=get_collection_name(tenant.cliente_id), documents_deleted=deleted
     )
+
+
+@router.post("/knowledge/search", response_model=list[PassageOut])
+async def search_knowledge(body: KnowledgeQuestion, tenant: Tenant, ctx: Ctx) -> list[PassageOut]:
+    """A test question: the passages a reply to it would be given, best first (the same hybrid
+    search the bot uses; the relevance gate then decides whether they can answer)."""
+    k = body.k or ctx.settings.retrieval_top_k
+    passages = await ctx.knowledge.preview(tenant.cliente_id, body.question, k=k)
+    return [PassageOut.model_validate(p, from_attributes=True) for p in passages]
