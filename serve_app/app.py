@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -11,10 +12,12 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from engine.adapters import metrics
+from engine.core.rate_limit import retry_after_header
 from engine.errors import (
     Conflict,
     ConversaError,
@@ -27,6 +30,7 @@ from engine.errors import (
     NotConfigured,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthenticated,
     UnsupportedMediaType,
     UpstreamRefused,
@@ -49,6 +53,7 @@ STATUS_BY_ERROR: dict[type[ConversaError], int] = {
     UpstreamRefused: 409,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    TooManyRequests: 429,
     UpstreamUnavailable: 502,
     NotConfigured: 503,
     DatabaseUnavailable: 503,
@@ -90,8 +95,12 @@ async def _domain_error(request: Request, error: Exception) -> Response:
     headers = (
         {"Retry-After": str(RETRY_AFTER_S)} if isinstance(error, DatabaseUnavailable) else None
     )
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": retry_after_header(error.retry_after_s)}
     if console.is_console(request):
-        return await console.error_page(request, status, str(error))
+        page = await console.error_page(request, status, str(error))
+        page.headers.update(headers or {})
+        return page
     if _tenant(request):
         body = error_body(code_for(error), str(error))
         return JSONResponse(body, status_code=status, headers=headers)
@@ -130,9 +139,19 @@ async def _http_error(request: Request, error: Exception) -> Response:
     )
 
 
-def build_app() -> FastAPI:
-    """Routes only; whoever runs the app puts an `IngressContext` in `app.state.ctx`."""
+def build_app(*, cors_origins: Sequence[str] = ()) -> FastAPI:
+    """Routes only; whoever runs the app puts an `IngressContext` in `app.state.ctx`.
+    `cors_origins`: the browser origins allowed cross-origin (none: no CORS headers at all)."""
     app = FastAPI(title="Conversa", version="0.1.0")
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     app.add_exception_handler(ConversaError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

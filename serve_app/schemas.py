@@ -87,7 +87,18 @@ class ClienteBehaviour(_In):
     )
 
 
-class ClienteCreate(ClienteBehaviour):
+class ClienteLimits(_In):
+    """What one chat may cost: the operator's, never the tenant's (null = the global default)."""
+
+    chat_max_messages: int | None = Field(
+        None, ge=0, le=100_000, description="Messages per chat within CHAT_WINDOW_S; 0 = no limit."
+    )
+    llm_daily_tokens: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="LLM tokens a day (UTC); 0 = no budget."
+    )
+
+
+class ClienteCreate(ClienteBehaviour, ClienteLimits):
     nome: str = Field(min_length=1, max_length=200)
     status: ClienteStatus | None = Field(
         None,
@@ -96,7 +107,7 @@ class ClienteCreate(ClienteBehaviour):
     )
 
 
-class ClienteUpdate(ClienteBehaviour):
+class ClienteUpdate(ClienteBehaviour, ClienteLimits):
     nome: str | None = Field(None, min_length=1, max_length=200)
     status: ClienteStatus | None = None
 
@@ -120,6 +131,8 @@ class ClienteOut(_Out):
     dont_know_message: str | None
     handoff_webhook_url: str | None
     handoff_whatsapp: str | None
+    chat_max_messages: int | None
+    llm_daily_tokens: int | None
     created_at: datetime
     subscription_status: str | None = Field(description="Stripe's status of its subscription.")
     past_due_since: datetime | None
@@ -468,6 +481,12 @@ class StatusOut(_Out):
     sends_owed: int = Field(description="Reply parts recorded and not yet confirmed sent.")
     recent_failures: list[FailureOut] = Field(description="Failures of the last hour.")
     counters: dict[str, int] = Field(description="Evicted, reaped and recovered since start.")
+    waiting_for_a_human: dict[str, dict[int, int]] = Field(
+        default_factory=dict,
+        description="Reason -> cliente id -> chats waiting for a human: `llm_budget_exceeded` "
+        "(the cliente spent LLM_DAILY_TOKENS), `too_many_messages`, `loop_suspected`, "
+        "`no_relevant_passage`.",
+    )
 
 
 class CheckOut(BaseModel):

@@ -30,7 +30,7 @@ from tests.support.postgres import asyncpg_dsn, create_database, drop_database
 from tests.support.private_postgres import PrivatePostgres
 from tests.support.tenants import MakeTenant, TenantHandle
 
-ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_TOKEN = "test-admin-token-Jq7vR2xW9mKp4sLd8NfT3bZc"  # strong: ENVIRONMENT=test
 IDLE_TTL_S = 3.0
 MAX_LIVE = 4
 EVOLUTION_TIMEOUT_S = 3.0
@@ -177,6 +177,9 @@ def settings(
         turn_timeout_s=TURN_TIMEOUT_S,
         actor_call_timeout_s=ACTOR_CALL_TIMEOUT_S,
         log_level="INFO",
+        # Tests answer a reply within milliseconds, as only a bot would: that heuristic is off
+        # here (tests/serve_app/test_chat_limits.py turns it on for its own pipeline).
+        loop_fast_answers=0,
         # Evolution (the test-run server) posts provisioned instances' webhooks here.
         public_url=f"http://127.0.0.1:{base_port}",
         signup_enabled=True,

@@ -37,6 +37,7 @@ from engine.adapters import metrics
 from engine.core.debounce import BurstMessage, DebouncePolicy
 from engine.core.naming import SUPERVISOR_NAME, reply_worker_name
 from engine.core.prompt import Exchange
+from engine.core.prompt_budget import retrieval_query
 from engine.errors import ActorClosing, DatabaseUnavailable
 from engine.logs import configure_logging
 
@@ -58,6 +59,7 @@ class ConversationConfig:
     actor_call_timeout_s: float = 30.0  # restore
     turn_timeout_s: float = 120.0  # begin_turn, answer_turn
     retriever_timeout_s: float = 10.0  # search
+    retrieval_query_max_tokens: int = 200  # what of a burst is embedded and searched
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -245,7 +247,13 @@ class ConversationActor:
             return
         if plan.new_session:
             self._memory.clear()
-        passages = await self._search(plan.user_text) if plan.needs_passages else []
+        passages = (
+            await self._search(
+                retrieval_query(plan.user_text, self._config.retrieval_query_max_tokens)
+            )
+            if plan.needs_passages
+            else []
+        )
         result = await call_with_timeout(
             self._worker.answer_turn,
             plan,

@@ -11,6 +11,7 @@ from typing import Any
 from engine.adapters import metrics
 from engine.config import Settings
 from engine.core.prompt import Exchange, Passage, build_chat_messages, offline_reply
+from engine.core.prompt_budget import PromptBudget, fit_prompt
 from engine.core.turns import ReplyKind
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,11 @@ class ChatModel:
 
     def __init__(self, settings: Settings):
         self._settings = settings
+        self._budget = PromptBudget(
+            user_tokens=settings.prompt_user_max_tokens,
+            memory_tokens=settings.prompt_memory_max_tokens,
+            passages_tokens=settings.prompt_passages_max_tokens,
+        )
         self._client: Any = None
         if settings.llm_enabled:
             from openai import AsyncOpenAI  # only processes that talk to the model pay for it
@@ -52,6 +58,9 @@ class ChatModel:
     ) -> Reply:
         if self._client is None:
             return Reply(offline_reply(user_text, passages), ReplyKind.OFFLINE)
+        user_text, memory, passages = fit_prompt(
+            user_text=user_text, memory=memory, passages=passages, budget=self._budget
+        )
         messages = build_chat_messages(
             persona=persona,
             passages=passages,

@@ -156,6 +156,11 @@ def llm_fallback(cliente_id: int | None) -> None:
     _record("conversa_llm_fallbacks_total", 1, cliente_id=cliente_id)
 
 
+def chat_limited(cliente_id: int, verdict: str) -> None:
+    """A turn stopped by a chat limit (engine.core.chat_limits): its verdict."""
+    _record("conversa_chat_limits_total", 1, cliente_id=cliente_id, verdict=verdict)
+
+
 def reply_part(cliente_id: int, outcome: str) -> None:
     """A reply part handed to Evolution: `sent`, `retried` (to be sent again) or `failed`."""
     _record("conversa_replies_total", 1, cliente_id=cliente_id, outcome=outcome)

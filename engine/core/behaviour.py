@@ -43,6 +43,8 @@ class ClienteOverrides:
     dont_know_message: str | None = None
     handoff_webhook_url: str | None = None
     handoff_whatsapp: str | None = None
+    chat_max_messages: int | None = None  # set by operators only (not the tenant API)
+    llm_daily_tokens: int | None = None  # set by operators only (not the tenant API)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -69,6 +71,9 @@ class Behaviour:
     dont_know_message: str = ""
     handoff_webhook_url: str | None = None
     handoff_whatsapp: str | None = None
+    # What one chat may cost (engine.core.chat_limits); 0 = no limit
+    chat_max_messages: int = 0
+    llm_daily_tokens: int = 0
 
     def overridden_by(self, overrides: ClienteOverrides) -> Behaviour:
         """This behaviour with a cliente's overrides applied. The debounce cap is never shorter
@@ -94,6 +99,8 @@ class Behaviour:
             dont_know_message=_or(o.dont_know_message, self.dont_know_message),
             handoff_webhook_url=o.handoff_webhook_url or self.handoff_webhook_url,
             handoff_whatsapp=o.handoff_whatsapp or self.handoff_whatsapp,
+            chat_max_messages=_or(o.chat_max_messages, self.chat_max_messages),
+            llm_daily_tokens=_or(o.llm_daily_tokens, self.llm_daily_tokens),
         )
 
 

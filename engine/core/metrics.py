@@ -146,6 +146,14 @@ METRICS: tuple[MetricSpec, ...] = (
         _CLIENTE,
     ),
     MetricSpec(
+        "conversa_chat_limits_total",
+        _C,
+        "Turns stopped by a chat limit: a loop (bot on the other side), a flood, or the "
+        "cliente's daily LLM token budget (the operator's alert).",
+        ("cliente_id", "verdict"),
+        {"verdict": ("loop_suspected", "too_many_messages", "llm_budget_exceeded")},
+    ),
+    MetricSpec(
         "conversa_replies_total",
         _C,
         "Reply parts handed to Evolution: sent, retried (to send again) or failed.",

@@ -22,6 +22,7 @@ class IgnoreReason(StrEnum):
     # the conversation's state
     PAUSED = "paused"  # a human (or an operator) is answering this chat
     OUT_OF_OFFICE = "out_of_office"  # closed, and the customer was already told so
+    LOOP_SUSPECTED = "loop_suspected"  # the other side looks like a bot (engine.core.chat_limits)
     # the cliente's state: only ATIVO is served
     CLIENTE_PENDENTE = "cliente_pendente"
     CLIENTE_INADIMPLENTE = "cliente_inadimplente"

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from engine.core.behaviour import Behaviour, is_paused
 from engine.core.billing import is_served
+from engine.core.chat_limits import ChatVerdict
 from engine.core.debounce import BurstMessage, merge_burst, order_burst
 from engine.core.reasons import IgnoreReason
 from engine.core.statuses import ClienteStatus
@@ -34,6 +35,8 @@ class TurnKind(StrEnum):
     MEDIA_UNSUPPORTED = "media_unsupported"  # nothing readable: ask for text, politely
     OUT_OF_OFFICE = "out_of_office"  # closed: say so, once per closed period
     SKIP = "skip"  # record the burst, send nothing (not served, paused, or closed and told)
+    TOO_MANY_MESSAGES = "too_many_messages"  # one notice, then a human (engine.core.chat_limits)
+    OVER_BUDGET = "llm_budget_exceeded"  # the cliente's LLM budget of the day is spent
 
 
 @dataclass(frozen=True)
@@ -96,3 +99,26 @@ def decide_turn(
             new_session=new_session,
         )
     return TurnDecision(TurnKind.ANSWER, user_text, new_session=new_session)
+
+
+def limit_turn(
+    decision: TurnDecision,
+    verdict: ChatVerdict | None,
+    *,
+    too_many_messages_message: str,
+    llm_budget_message: str,
+) -> TurnDecision:
+    """The turn once the chat's limits (engine.core.chat_limits) have been judged."""
+    if verdict is None or decision.kind is TurnKind.SKIP:
+        return decision
+    if verdict is ChatVerdict.LOOP:
+        return TurnDecision(
+            TurnKind.SKIP, decision.user_text, skip_reason=IgnoreReason.LOOP_SUSPECTED
+        )
+    if verdict is ChatVerdict.TOO_MANY_MESSAGES:
+        return TurnDecision(
+            TurnKind.TOO_MANY_MESSAGES, decision.user_text, fixed_reply=too_many_messages_message
+        )
+    if decision.kind is not TurnKind.ANSWER:
+        return decision  # a fixed reply calls no model: the budget does not stop it
+    return TurnDecision(TurnKind.OVER_BUDGET, decision.user_text, fixed_reply=llm_budget_message)

@@ -37,6 +37,8 @@ class ReplyKind(StrEnum):
     MEDIA_UNSUPPORTED = "media_unsupported"
     OUT_OF_OFFICE = "out_of_office"
     HANDOFF = "handoff"  # nothing relevant enough was retrieved: "I don't know", a human is called
+    TOO_MANY_MESSAGES = "too_many_messages"  # the contact sent too much: told once, a human called
+    OVER_BUDGET = "llm_budget_exceeded"  # the cliente's LLM budget of the day: a human is called
 
     @classmethod
     def fixed(cls, kind: TurnKind) -> ReplyKind:

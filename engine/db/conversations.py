@@ -18,6 +18,7 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.core.behaviour import ClienteOverrides
+from engine.core.chat_limits import ChatActivity, Sent
 from engine.core.debounce import BurstMessage
 from engine.core.prompt import Exchange
 from engine.core.statuses import Author, ClienteStatus, Direction, MessageStatus, TurnStatus
@@ -27,6 +28,8 @@ from engine.db.clientes import OVERRIDE_COLUMNS, overrides_of
 from engine.db.deliveries import settle_turn
 from engine.db.models import Cliente, Conversation, InstanciaWhatsApp, Message, Turn
 from engine.errors import NotFound
+
+ACTIVITY_ROWS = 500  # a chat judged for loops and floods: its last messages are enough
 
 # Turns whose messages still wait for a reply: being produced (maybe by a dead worker, whose
 # lease will expire) or given up before a reply existed.
@@ -249,6 +252,50 @@ async def renew_lease(
         .returning(Turn.id)
     )
     return result.first() is not None
+
+
+async def chat_activity(
+    session: AsyncSession,
+    conversation_id: int,
+    cliente_id: int,
+    *,
+    window_s: float,
+    count_tokens: bool,
+) -> ChatActivity:
+    """The contact's messages and our reply parts of the last `window_s` (at most
+    ACTIVITY_ROWS), and the cliente's LLM tokens of the day (UTC) when `count_tokens`."""
+    at = func.coalesce(Message.last_attempt_at, Message.created_at)  # a part: when it was sent
+    rows = (
+        await session.execute(
+            select(Message.direction, Message.text, at.label("at"))
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.created_at >= func.now() - timedelta(seconds=window_s),
+                or_(Message.direction == Direction.INBOUND, Message.author == Author.BOT),
+            )
+            .order_by(Message.created_at.desc())
+            .limit(ACTIVITY_ROWS)
+        )
+    ).all()
+    inbound = [Sent(r.at, r.text) for r in reversed(rows) if r.direction == Direction.INBOUND]
+    replies = [Sent(r.at, r.text) for r in reversed(rows) if r.direction != Direction.INBOUND]
+    tokens: int | None = 0
+    if count_tokens:
+        midnight_utc = func.timezone(
+            "UTC", func.date_trunc("day", func.timezone("UTC", func.now()))
+        )
+        tokens = await session.scalar(
+            select(
+                func.coalesce(
+                    func.sum(
+                        func.coalesce(Turn.prompt_tokens, 0)
+                        + func.coalesce(Turn.completion_tokens, 0)
+                    ),
+                    0,
+                )
+            ).where(Turn.cliente_id == cliente_id, Turn.created_at >= midnight_utc)
+        )
+    return ChatActivity(inbound, replies, int(tokens or 0))
 
 
 async def skip_burst(session: AsyncSession, claim: Claim, *, reason: str) -> None:

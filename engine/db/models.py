@@ -112,6 +112,9 @@ class Cliente(Base):
     dont_know_message: Mapped[str | None] = mapped_column(Text)
     handoff_webhook_url: Mapped[str | None] = mapped_column(String(500))
     handoff_whatsapp: Mapped[str | None] = mapped_column(String(32))
+    # 013: what one chat may cost (operator-set)
+    chat_max_messages: Mapped[int | None] = mapped_column(Integer)
+    llm_daily_tokens: Mapped[int | None] = mapped_column(Integer)
     # 010: billing clock
     past_due_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     trial_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -305,6 +308,16 @@ class ProcessedWebhook(Base):
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
     )
+
+
+class RateLimit(Base):
+    """A rate-limited key's GCRA theoretical arrival time, in epoch seconds (PostgreSQL's clock),
+    shared by every ingress replica (engine/core/rate_limit.py)."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tat_s: Mapped[float] = mapped_column(Float(precision=53), nullable=False, index=True)
 
 
 class KnowledgeDocument(Base):

@@ -49,6 +49,20 @@ async def pending_bursts(session: AsyncSession) -> dict[int, int]:
     return {cliente_id: count for cliente_id, count in (await session.execute(query)).all()}
 
 
+async def waiting_for_a_human(session: AsyncSession) -> dict[str, dict[int, int]]:
+    """Why chats wait for a human -> cliente id -> how many (e.g. `llm_budget_exceeded`: the
+    operator's alert that a cliente spent its daily LLM budget). Uses the needs-human index."""
+    query = (
+        select(Conversation.needs_human_reason, Conversation.cliente_id, func.count())
+        .where(Conversation.needs_human_since.is_not(None))
+        .group_by(Conversation.needs_human_reason, Conversation.cliente_id)
+    )
+    waiting: dict[str, dict[int, int]] = {}
+    for reason, cliente_id, count in (await session.execute(query)).all():
+        waiting.setdefault(reason or "", {})[cliente_id] = count
+    return waiting
+
+
 async def recent_failures(
     session: AsyncSession, *, since_s: float, limit: int = 20
 ) -> list[Failure]:

@@ -63,6 +63,7 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=0,
         pool_recycle=1800,
+        hide_parameters=True,  # an SQL error in a log never carries customer text
         pool_timeout=connect_timeout_s + statement_timeout_s,
         connect_args={
             "timeout": connect_timeout_s,

@@ -15,19 +15,22 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.adapters import metrics
 from engine.adapters.evolution import EvolutionClient
 from engine.adapters.llm import ChatModel, Reply
 from engine.adapters.secrets import SecretBox
 from engine.config import Settings
+from engine.core.chat_limits import ChatLimits, ChatVerdict, judge_chat
 from engine.core.debounce import BurstMessage
 from engine.core.prompt import Exchange, Passage
+from engine.core.reasons import IgnoreReason
 from engine.core.relevance import RelevancePolicy, hands_off
 from engine.core.replies import split_reply
-from engine.core.turn_policy import TurnKind, decide_turn
+from engine.core.turn_policy import TurnDecision, TurnKind, decide_turn, limit_turn
 from engine.core.turns import ConversationContext, ReplyKind, TurnPlan, TurnResult
 from engine.db import conversations as conversations_db
 from engine.db import handoff as handoff_db
@@ -41,6 +44,12 @@ from engine.wiring import default_behaviour
 log = logging.getLogger(__name__)
 
 HANDOFF_REASON = "no_relevant_passage"
+# Replies after which the chat waits for a human (flagged, the bot paused), and why.
+NEEDS_HUMAN_REASONS = {
+    ReplyKind.HANDOFF: HANDOFF_REASON,
+    ReplyKind.TOO_MANY_MESSAGES: ChatVerdict.TOO_MANY_MESSAGES.value,
+    ReplyKind.OVER_BUDGET: ChatVerdict.OVER_BUDGET.value,
+}
 PRESENCE_MS = 8000  # "typing…" shown while the model thinks (Evolution holds the call that long)
 
 
@@ -76,6 +85,14 @@ class ReplyPipeline:
         self.deliverer = Deliverer(self._sessions, self._evolution, settings)
         self.answering: dict[int, str] = {}  # turn id → the burst whose reply is being produced
         self._background: set[asyncio.Task[Any]] = set()
+        self._limits = ChatLimits(  # flood and budget: the cliente's behaviour, per turn
+            max_messages=settings.chat_max_messages,
+            window_s=settings.chat_window_s,
+            loop_repeats=settings.loop_repeats,
+            loop_fast_answers=settings.loop_fast_answers,
+            min_human_gap_s=settings.loop_min_human_gap_s,
+            daily_llm_tokens=settings.llm_daily_tokens,
+        )
         self._handoff = HandoffNotifier(
             evolution=self._evolution, timeout_s=settings.handoff_timeout_s
         )
@@ -106,16 +123,23 @@ class ReplyPipeline:
                 instance_api_key=self._secrets.open_optional(claim.instance_api_key_encrypted),
                 behaviour=self._defaults.overridden_by(claim.overrides),
             )
+            now = datetime.now(UTC)
             decision = decide_turn(
                 claim.burst,
                 claim.state,
                 context.behaviour,
                 cliente_status=claim.cliente_status,
-                now=datetime.now(UTC),
+                now=now,
             )
+            if decision.kind is not TurnKind.SKIP:
+                decision = await self._within_limits(session, context, decision, now=now)
             if decision.kind is TurnKind.SKIP:
                 reason = decision.skip_reason
                 await conversations_db.skip_burst(session, claim, reason=reason or "")
+                if reason is IgnoreReason.LOOP_SUSPECTED:
+                    await handoff_db.flag_needs_human(
+                        session, context.conversation_id, reason=ChatVerdict.LOOP.value
+                    )
                 await session.commit()
                 log.info(
                     "burst recorded without a reply",
@@ -136,6 +160,53 @@ class ReplyPipeline:
             await session.commit()
         return TurnPlan(turn_id, context, decision, lease_owner)
 
+    async def _within_limits(
+        self,
+        session: Any,
+        context: ConversationContext,
+        decision: TurnDecision,
+        *,
+        now: datetime,
+    ) -> TurnDecision:
+        """The turn once the chat's limits are judged (engine.core.chat_limits): a loop is
+        skipped, a flood or a spent budget gets its fixed reply (and the chat a human)."""
+        calls_model = decision.kind is TurnKind.ANSWER
+        limits = replace(
+            self._limits,
+            max_messages=context.behaviour.chat_max_messages,
+            daily_llm_tokens=context.behaviour.llm_daily_tokens,
+        )
+        activity = await conversations_db.chat_activity(
+            session,
+            context.conversation_id,
+            context.cliente_id,
+            window_s=limits.window_s,
+            count_tokens=calls_model and limits.daily_llm_tokens > 0,
+        )
+        verdict = judge_chat(activity, limits, now=now, calls_model=calls_model)
+        if verdict is None:
+            return decision
+        extra = {**_log_context(context), "verdict": verdict.value}
+        metrics.chat_limited(context.cliente_id, verdict.value)
+        if verdict is ChatVerdict.OVER_BUDGET:
+            # The operator's alert: one line per turn refused while the budget is spent.
+            log.warning(
+                "cliente over its daily LLM token budget: not calling the model",
+                extra={
+                    **extra,
+                    "llm_tokens_today": activity.llm_tokens_today,
+                    "llm_daily_tokens": limits.daily_llm_tokens,
+                },
+            )
+        else:
+            log.warning("chat over its limits: a human is called", extra=extra)
+        return limit_turn(
+            decision,
+            verdict,
+            too_many_messages_message=self._settings.too_many_messages_message,
+            llm_budget_message=self._settings.llm_budget_message,
+        )
+
     async def answer_turn(
         self, plan: TurnPlan, *, passages: list[Passage], memory: list[Exchange]
     ) -> TurnResult:
@@ -155,8 +226,8 @@ class ReplyPipeline:
         if parts is None:
             log.warning("turn taken over by recovery; its reply is discarded", extra=log_context)
             return TurnResult("", ReplyKind.FALLBACK, delivered=False, discarded=True)
-        if reply.kind is ReplyKind.HANDOFF:
-            self._notify_handoff(plan, log_context)
+        if reply.kind in NEEDS_HUMAN_REASONS:
+            self._notify_handoff(plan, NEEDS_HUMAN_REASONS[reply.kind], log_context)
         delivered = not self.deliverer.enabled or await self.deliverer.deliver_conversation(
             context.conversation_id
         )
@@ -193,10 +264,9 @@ class ReplyPipeline:
                 prompt_tokens=reply.prompt_tokens,
                 completion_tokens=reply.completion_tokens,
             )
-            if parts is not None and reply.kind is ReplyKind.HANDOFF:
-                await handoff_db.flag_needs_human(
-                    session, context.conversation_id, reason=HANDOFF_REASON
-                )
+            reason = NEEDS_HUMAN_REASONS.get(reply.kind)
+            if parts is not None and reason is not None:
+                await handoff_db.flag_needs_human(session, context.conversation_id, reason=reason)
             await session.commit()
         return None if parts is None else len(parts)
 
@@ -280,9 +350,9 @@ class ReplyPipeline:
         )
         return Reply(behaviour.dont_know_message, ReplyKind.HANDOFF)
 
-    def _notify_handoff(self, plan: TurnPlan, log_context: dict[str, Any]) -> None:
+    def _notify_handoff(self, plan: TurnPlan, reason: str, log_context: dict[str, Any]) -> None:
         """Tell the business (webhook, WhatsApp) off the reply's path; the flag is already set."""
-        notice = HandoffNotice.of(plan.context, question=plan.user_text, reason=HANDOFF_REASON)
+        notice = HandoffNotice.of(plan.context, question=plan.user_text, reason=reason)
         task = asyncio.get_running_loop().create_task(self._handoff.notify(plan.context, notice))
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -34,6 +34,7 @@ class Status:
     sends_owed: int
     recent_failures: list[operations_db.Failure]
     counters: dict[str, int] = field(default_factory=dict)  # evicted, reaped, recovered
+    waiting_for_a_human: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
 async def gather_status(session: AsyncSession, supervisor: Any) -> Status:
@@ -59,4 +60,5 @@ async def gather_status(session: AsyncSession, supervisor: Any) -> Status:
         sends_owed=await operations_db.sends_owed(session),
         recent_failures=await operations_db.recent_failures(session, since_s=RECENT_FAILURES_S),
         counters={k: stats[k] for k in ("evicted", "reaped_idle", "recovered")},
+        waiting_for_a_human=await operations_db.waiting_for_a_human(session),
     )

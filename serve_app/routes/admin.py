@@ -23,6 +23,7 @@ from serve_app.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
+    BigRowId,
     BillingOut,
     ClienteCreate,
     ClienteOut,
@@ -42,6 +43,7 @@ from serve_app.schemas import (
     PauseRequest,
     QrOut,
     Resent,
+    RowId,
     StatusOut,
     TurnOut,
 )
@@ -68,13 +70,13 @@ async def create_cliente(body: ClienteCreate, ctx: Ctx, session: Session) -> Cli
 
 
 @router.get("/clientes/{cliente_id}", response_model=ClienteOut)
-async def get_cliente(cliente_id: int, session: Session) -> ClienteOut:
+async def get_cliente(cliente_id: RowId, session: Session) -> ClienteOut:
     return ClienteOut.model_validate(await clientes_db.get_cliente(session, cliente_id))
 
 
 @router.patch("/clientes/{cliente_id}", response_model=ClienteOut)
 async def update_cliente(
-    cliente_id: int, body: ClienteUpdate, ctx: Ctx, session: Session
+    cliente_id: RowId, body: ClienteUpdate, ctx: Ctx, session: Session
 ) -> ClienteOut:
     """Change a cliente; a status that stops it being served silences its live chats at once."""
     cliente, change = await clientes.update_cliente(
@@ -90,14 +92,14 @@ async def update_cliente(
     response_model=InstanceOut,
     status_code=status.HTTP_201_CREATED,
 )
-async def register_instance(cliente_id: int, body: InstanceCreate, ctx: Ctx) -> InstanceOut:
+async def register_instance(cliente_id: RowId, body: InstanceCreate, ctx: Ctx) -> InstanceOut:
     """Register an instance made on Evolution by hand, with the secret it sends."""
     instancia = await ctx.instances.register(cliente_id, **body.model_dump())
     return InstanceOut.model_validate(instancia)
 
 
 @router.get("/clientes/{cliente_id}/instances", response_model=list[InstanceOut])
-async def list_instances(cliente_id: int, session: Session) -> list[InstanceOut]:
+async def list_instances(cliente_id: RowId, session: Session) -> list[InstanceOut]:
     await clientes_db.get_cliente(session, cliente_id)
     instances = await clientes_db.list_instances(session, cliente_id)
     return [InstanceOut.model_validate(i) for i in instances]
@@ -105,7 +107,7 @@ async def list_instances(cliente_id: int, session: Session) -> list[InstanceOut]
 
 @router.post("/clientes/{cliente_id}/documents", response_model=DocumentOut)
 async def upload_document(
-    cliente_id: int,
+    cliente_id: RowId,
     request: Request,
     response: Response,
     ctx: Ctx,
@@ -129,14 +131,14 @@ async def upload_document(
 
 
 @router.get("/clientes/{cliente_id}/documents", response_model=list[DocumentOut])
-async def list_documents(cliente_id: int, session: Session) -> list[DocumentOut]:
+async def list_documents(cliente_id: RowId, session: Session) -> list[DocumentOut]:
     await clientes_db.get_cliente(session, cliente_id)
     documents = await knowledge_db.list_documents(session, cliente_id)
     return [DocumentOut.model_validate(d) for d in documents]
 
 
 @router.get("/clientes/{cliente_id}/documents/{document_id}", response_model=DocumentOut)
-async def get_document(cliente_id: int, document_id: int, session: Session) -> DocumentOut:
+async def get_document(cliente_id: RowId, document_id: RowId, session: Session) -> DocumentOut:
     return DocumentOut.model_validate(
         await knowledge_db.get_document(session, cliente_id, document_id)
     )
@@ -145,7 +147,9 @@ async def get_document(cliente_id: int, document_id: int, session: Session) -> D
 @router.delete(
     "/clientes/{cliente_id}/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT
 )
-async def delete_document(cliente_id: int, document_id: int, ctx: Ctx, session: Session) -> None:
+async def delete_document(
+    cliente_id: RowId, document_id: RowId, ctx: Ctx, session: Session
+) -> None:
     """Delete one document: its chunks and vectors go with it (an ingestion in progress stops)."""
     await knowledge_db.get_document(session, cliente_id, document_id)
     await session.rollback()  # end the read before the retriever's own transaction
@@ -153,7 +157,7 @@ async def delete_document(cliente_id: int, document_id: int, ctx: Ctx, session: 
 
 
 @router.get("/clientes/{cliente_id}/knowledge", response_model=KnowledgeStats)
-async def knowledge_stats(cliente_id: int, ctx: Ctx, session: Session) -> KnowledgeStats:
+async def knowledge_stats(cliente_id: RowId, ctx: Ctx, session: Session) -> KnowledgeStats:
     """Documents, chunks and vectors of a cliente (vectors are counted by its retriever)."""
     await clientes_db.get_cliente(session, cliente_id)
     documents = len(await knowledge_db.list_documents(session, cliente_id))
@@ -171,7 +175,7 @@ async def knowledge_stats(cliente_id: int, ctx: Ctx, session: Session) -> Knowle
 
 @router.delete("/clientes/{cliente_id}/knowledge", response_model=KnowledgeDeleted)
 async def delete_knowledge(
-    cliente_id: int,
+    cliente_id: RowId,
     ctx: Ctx,
     session: Session,
     force: bool = Query(False, description="Also stop ingestions in progress."),
@@ -185,14 +189,14 @@ async def delete_knowledge(
 
 
 @router.get("/clientes/{cliente_id}/conversations", response_model=list[ConversationOut])
-async def list_conversations(cliente_id: int, session: Session) -> list[ConversationOut]:
+async def list_conversations(cliente_id: RowId, session: Session) -> list[ConversationOut]:
     await clientes_db.get_cliente(session, cliente_id)
     rows = await conversations_db.list_conversations(session, cliente_id)
     return [ConversationOut.model_validate(c) for c in rows]
 
 
 @router.get("/clientes/{cliente_id}/needs-human", response_model=NeedsHumanOut)
-async def needs_human(cliente_id: int, session: Session) -> NeedsHumanOut:
+async def needs_human(cliente_id: RowId, session: Session) -> NeedsHumanOut:
     """Chats where the bot did not know and asked for a human, oldest first. One leaves the list
     when a human answers on the phone or an operator resumes it."""
     await clientes_db.get_cliente(session, cliente_id)
@@ -207,7 +211,7 @@ async def needs_human(cliente_id: int, session: Session) -> NeedsHumanOut:
     response_model=list[MessageOut],
 )
 async def list_messages(
-    cliente_id: int, conversation_id: int, session: Session
+    cliente_id: RowId, conversation_id: BigRowId, session: Session
 ) -> list[MessageOut]:
     rows = await conversations_db.list_messages(session, cliente_id, conversation_id)
     return [MessageOut.model_validate(m) for m in rows]
@@ -217,7 +221,9 @@ async def list_messages(
     "/clientes/{cliente_id}/conversations/{conversation_id}/turns",
     response_model=list[TurnOut],
 )
-async def list_turns(cliente_id: int, conversation_id: int, session: Session) -> list[TurnOut]:
+async def list_turns(
+    cliente_id: RowId, conversation_id: BigRowId, session: Session
+) -> list[TurnOut]:
     rows = await conversations_db.list_turns(session, cliente_id, conversation_id)
     return [TurnOut.model_validate(t) for t in rows]
 
@@ -226,7 +232,7 @@ async def list_turns(cliente_id: int, conversation_id: int, session: Session) ->
     "/clientes/{cliente_id}/conversations/{conversation_id}/pause", response_model=ConversationOut
 )
 async def pause_conversation(
-    cliente_id: int, conversation_id: int, body: PauseRequest, session: Session
+    cliente_id: RowId, conversation_id: BigRowId, body: PauseRequest, session: Session
 ) -> ConversationOut:
     """Silence the bot in one chat (a human is answering), for a while or until resumed."""
     conversation = await conversations.pause(
@@ -239,7 +245,7 @@ async def pause_conversation(
     "/clientes/{cliente_id}/conversations/{conversation_id}/resume", response_model=ConversationOut
 )
 async def resume_conversation(
-    cliente_id: int, conversation_id: int, session: Session
+    cliente_id: RowId, conversation_id: BigRowId, session: Session
 ) -> ConversationOut:
     conversation = await conversations.resume(session, cliente_id, conversation_id)
     return ConversationOut.model_validate(conversation)
@@ -254,7 +260,7 @@ async def resume_conversation(
     status_code=status.HTTP_201_CREATED,
 )
 async def connect_instance(
-    cliente_id: int, ctx: Ctx, body: InstanceConnect | None = None
+    cliente_id: RowId, ctx: Ctx, body: InstanceConnect | None = None
 ) -> InstanceOut:
     """Provision an instance on Evolution for the cliente (as `POST /v1/instances`)."""
     body = body or InstanceConnect()
@@ -263,7 +269,7 @@ async def connect_instance(
 
 
 @router.get("/clientes/{cliente_id}/instances/{instancia_id}/qr", response_model=QrOut)
-async def instance_qr(cliente_id: int, instancia_id: int, ctx: Ctx, request: Request) -> QrOut:
+async def instance_qr(cliente_id: RowId, instancia_id: RowId, ctx: Ctx, request: Request) -> QrOut:
     """The raw QR code and pairing code (409 once connected)."""
     view = await ctx.instances.qr(cliente_id, instancia_id)
     assert view.code is not None
@@ -282,13 +288,13 @@ async def instance_qr(cliente_id: int, instancia_id: int, ctx: Ctx, request: Req
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
 )
-async def instance_qr_png(cliente_id: int, instancia_id: int, ctx: Ctx) -> Response:
+async def instance_qr_png(cliente_id: RowId, instancia_id: RowId, ctx: Ctx) -> Response:
     png = await ctx.instances.qr_png(cliente_id, instancia_id)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/clientes/{cliente_id}/instances/{instancia_id}/state", response_model=InstanceOut)
-async def instance_state(cliente_id: int, instancia_id: int, ctx: Ctx) -> InstanceOut:
+async def instance_state(cliente_id: RowId, instancia_id: RowId, ctx: Ctx) -> InstanceOut:
     """The connection state, asked of Evolution now."""
     return InstanceOut.model_validate(await ctx.instances.refresh_state(cliente_id, instancia_id))
 
@@ -296,7 +302,7 @@ async def instance_state(cliente_id: int, instancia_id: int, ctx: Ctx) -> Instan
 @router.post(
     "/clientes/{cliente_id}/instances/{instancia_id}/rotate-secret", response_model=InstanceOut
 )
-async def instance_rotate_secret(cliente_id: int, instancia_id: int, ctx: Ctx) -> InstanceOut:
+async def instance_rotate_secret(cliente_id: RowId, instancia_id: RowId, ctx: Ctx) -> InstanceOut:
     return InstanceOut.model_validate(await ctx.instances.rotate_secret(cliente_id, instancia_id))
 
 
@@ -305,7 +311,7 @@ async def instance_rotate_secret(cliente_id: int, instancia_id: int, ctx: Ctx) -
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
 )
-async def delete_instance(cliente_id: int, instancia_id: int, ctx: Ctx) -> Response:
+async def delete_instance(cliente_id: RowId, instancia_id: RowId, ctx: Ctx) -> Response:
     await ctx.instances.delete(cliente_id, instancia_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -315,7 +321,7 @@ async def delete_instance(cliente_id: int, instancia_id: int, ctx: Ctx) -> Respo
     response_model=ApiKeyCreated,
     status_code=status.HTTP_201_CREATED,
 )
-async def create_api_key(cliente_id: int, body: ApiKeyCreate, session: Session) -> ApiKeyCreated:
+async def create_api_key(cliente_id: RowId, body: ApiKeyCreate, session: Session) -> ApiKeyCreated:
     """A tenant API key for the cliente; the key is in this answer only."""
     created = await api_keys.create_key(session, cliente_id, name=body.name, created_by="operator")
     await session.commit()
@@ -324,38 +330,38 @@ async def create_api_key(cliente_id: int, body: ApiKeyCreate, session: Session) 
 
 
 @router.get("/clientes/{cliente_id}/api-keys", response_model=list[ApiKeyOut])
-async def list_api_keys(cliente_id: int, session: Session) -> list[ApiKeyOut]:
+async def list_api_keys(cliente_id: RowId, session: Session) -> list[ApiKeyOut]:
     await clientes_db.get_cliente(session, cliente_id)
     return [ApiKeyOut.model_validate(k) for k in await api_keys_db.list_keys(session, cliente_id)]
 
 
 @router.delete("/clientes/{cliente_id}/api-keys/{key_id}", response_model=ApiKeyOut)
-async def revoke_api_key(cliente_id: int, key_id: int, session: Session) -> ApiKeyOut:
+async def revoke_api_key(cliente_id: RowId, key_id: RowId, session: Session) -> ApiKeyOut:
     row = await api_keys_db.revoke_key(session, cliente_id, key_id)
     await session.commit()
     return ApiKeyOut.model_validate(row)
 
 
 @router.get("/clientes/{cliente_id}/billing", response_model=BillingOut)
-async def billing_status(cliente_id: int, ctx: Ctx) -> BillingOut:
+async def billing_status(cliente_id: RowId, ctx: Ctx) -> BillingOut:
     return BillingOut.model_validate(await ctx.billing.status(cliente_id), from_attributes=True)
 
 
 @router.post("/clientes/{cliente_id}/billing/checkout", response_model=LinkOut)
-async def billing_checkout(cliente_id: int, ctx: Ctx) -> LinkOut:
+async def billing_checkout(cliente_id: RowId, ctx: Ctx) -> LinkOut:
     """A Stripe Checkout link to send to the business."""
     return LinkOut(url=await ctx.billing.checkout_url(cliente_id))
 
 
 @router.post("/clientes/{cliente_id}/billing/portal", response_model=LinkOut)
-async def billing_portal(cliente_id: int, ctx: Ctx) -> LinkOut:
+async def billing_portal(cliente_id: RowId, ctx: Ctx) -> LinkOut:
     """A Stripe Customer Portal link to send to the business."""
     return LinkOut(url=await ctx.billing.portal_url(cliente_id))
 
 
 @router.get("/clientes/{cliente_id}/deliveries", response_model=list[DeliveryOut])
 async def list_deliveries(
-    cliente_id: int,
+    cliente_id: RowId,
     session: Session,
     state: Annotated[DeliveryState, Query(description="owed, dead or all")] = DeliveryState.ALL,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
@@ -370,7 +376,7 @@ async def list_deliveries(
 
 
 @router.post("/clientes/{cliente_id}/turns/{turn_id}/resend", response_model=Resent)
-async def resend_turn(cliente_id: int, turn_id: int, session: Session) -> Resent:
+async def resend_turn(cliente_id: RowId, turn_id: BigRowId, session: Session) -> Resent:
     """Deliver a dead-lettered reply again (after fixing what made it fail): its failed parts
     are owed again with a fresh attempt count. 409 unless the turn is FALHOU."""
     requeued = await deliveries_db.resend_turn(session, cliente_id, turn_id)

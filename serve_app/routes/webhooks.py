@@ -1,8 +1,9 @@
 """`POST /webhooks/evolution` (and the `byEvents` form `/webhooks/evolution/{event}`).
 
 The order is the defence: a declared `Content-Length` over `WEBHOOK_MAX_BODY_BYTES` is refused
-(413) before anything else; the secret header alone then finds the instance (401 otherwise,
-before the body is read); the body is read chunk by chunk and refused (413) as soon as it passes
+(413) before anything else; a source over its failed-authentication limit is refused (429); the
+secret header alone then finds the instance (401 otherwise, before the body is read; counted
+against the source); the body is read chunk by chunk and refused (413) as soon as it passes
 the limit; only then is it parsed (400 for bad JSON or nesting too deep, 422 for a bad shape).
 """
 
@@ -16,8 +17,8 @@ from starlette.requests import ClientDisconnect
 
 from engine.adapters import metrics
 from engine.core.auth import bearer_token
-from engine.errors import InvalidJson, PayloadTooLarge
-from serve_app.deps import Ctx
+from engine.errors import InvalidJson, PayloadTooLarge, Unauthenticated
+from serve_app.deps import Ctx, source_of
 from serve_app.schemas import WebhookAck
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,20 @@ async def _handle(request: Request, ctx: Ctx, path_event: str | None) -> JSONRes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
+    source = source_of(request, ctx.settings)
+    ctx.limits.refuse_blocked(source)
     secret = request.headers.get(SECRET_HEADER) or bearer_token(
         request.headers.get("authorization")
     )
-    outcome = await ctx.inbox.handle(
-        secret=secret,
-        read_body=lambda: read_body(request, max_bytes=max_bytes),
-        path_event=path_event,
-    )
+    try:
+        outcome = await ctx.inbox.handle(
+            secret=secret,
+            read_body=lambda: read_body(request, max_bytes=max_bytes),
+            path_event=path_event,
+        )
+    except Unauthenticated:
+        await ctx.limits.failed_authentication(source)
+        raise
     metrics.webhook(outcome.status.value, cliente_id=outcome.cliente_id, detail=outcome.detail)
     ctx.hand_off(outcome.delivery, retire=outcome.retired_session_ids)
     log.info(

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from serve_app.console.i18n import LANGS, MESSAGES
+from tests.conftest import ADMIN_TOKEN as ADMIN
 from tests.support import evolution_payloads as wa
 from tests.support.accounts import MakeAccount
 from tests.support.console import ConsoleBrowser, console_client, csrf_of
@@ -21,7 +22,6 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.integration
 
 NewBrowser = Callable[[], ConsoleBrowser]
-ADMIN = "test-admin-token-0123456789"  # tests/conftest.py ADMIN_TOKEN
 
 
 @pytest.fixture

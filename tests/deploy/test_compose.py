@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 from urllib.parse import urlsplit
 
@@ -57,6 +58,7 @@ def test_the_compose_settings_are_valid_settings() -> None:
     env = {k: resolved(v) for k, v in environment("conversa").items() if k in SETTINGS_NAMES}
     assert "SECRETS_KEY" in env  # production refuses to start without it
     env["SECRETS_KEY"] = Fernet.generate_key().decode()  # a stand-in of the shape Settings checks
+    env["ADMIN_TOKEN"] = secrets.token_urlsafe(32)  # as strong as production demands
     settings = Settings(**{k.lower(): v for k, v in env.items()})
     assert settings.environment == "production"
     assert settings.chroma_url and settings.database_url and settings.evolution_url

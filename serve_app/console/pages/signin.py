@@ -27,6 +27,7 @@ from serve_app.console.web import (
     start_session,
     switch_cliente,
 )
+from serve_app.deps import source_of
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -49,11 +50,15 @@ async def signin(
 ) -> Response:
     """One generic refusal for every failure (unknown, revoked, malformed key, wrong token,
     stale form): the page tells nothing about which keys exist."""
+    ctx = request.app.state.ctx
+    source = source_of(request, ctx.settings)
+    ctx.limits.refuse_blocked(source)  # a guesser over its failures: 429 before any check
     key = key.strip()
     form_ok = token_matches(csrf, request.cookies.get(SIGNIN_CSRF_COOKIE) or "")
     session = await _session_for(request, key) if form_ok else None
     if session is None:
         log.info("console sign-in refused", extra={"form_ok": form_ok})  # never the key
+        await ctx.limits.failed_authentication(source)
         token = secrets.token_urlsafe(32)
         response = await render(
             request, "signin.html", None, status_code=401, csrf=token, failed=True

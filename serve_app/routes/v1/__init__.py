@@ -20,6 +20,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         401: "no API key, or an unknown or revoked one",
         404: "no such resource for this cliente",
         422: "invalid parameters (see `fields`)",
+        429: "over the API key's rate, or too many failed authentications (`Retry-After`)",
     }.items()
 }
 

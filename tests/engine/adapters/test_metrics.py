@@ -36,6 +36,7 @@ def record_one_of_everything() -> None:
     usage = SimpleNamespace(prompt_tokens=120, completion_tokens=30)  # as OpenAI's client gives
     metrics.llm_call(CLIENTE, seconds=0.8, usage=usage)
     metrics.llm_fallback(CLIENTE)
+    metrics.chat_limited(CLIENTE, "llm_budget_exceeded")
     for outcome in ("sent", "retried", "failed"):
         metrics.reply_part(CLIENTE, outcome)
     metrics.sends_owed(5)
@@ -59,6 +60,7 @@ async def test_each_recording_function_exports_its_catalogue_series(conversa: An
         ("ray_conversa_llm_tokens_total", {"cliente_id": c, "kind": "prompt"}, 120),
         ("ray_conversa_llm_tokens_total", {"cliente_id": c, "kind": "completion"}, 30),
         ("ray_conversa_llm_fallbacks_total", {"cliente_id": c}, 1),
+        ("ray_conversa_chat_limits_total", {"cliente_id": c, "verdict": "llm_budget_exceeded"}, 1),
         ("ray_conversa_replies_total", {"cliente_id": c, "outcome": "retried"}, 1),
         ("ray_conversa_stripe_events_total", {"type": "invoice.paid", "outcome": "processed"}, 1),
         ("ray_conversa_ingestion_chunks_total", {"cliente_id": c}, 16),

@@ -4,6 +4,7 @@ its locks, losing the server is `DatabaseUnavailable`, and the pool survives a r
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -121,3 +122,26 @@ async def test_the_pool_reports_a_stopped_server_fast_and_recovers_by_itself_aft
             outcomes.append(0)
     assert outcomes[1:] == [1, 1]  # the same engine, no restart of ours: back by itself
     await engine.dispose()
+
+
+async def test_an_sql_error_logged_carries_no_bound_customer_text(
+    own_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    customer_text = "meu CPF é 123.456.789-00, rua das Flores 12"
+    engine = create_engine(own_database_url, pool_size=1)
+    try:
+        with pytest.raises(DBAPIError) as failed:
+            async with session_factory(engine)() as session:
+                # A statement that fails on the server with the customer's text bound to it
+                # (without hide_parameters the error would end "[parameters: ('meu CPF…',)]").
+                await session.execute(
+                    text("SELECT CAST(:body AS text), 1 / 0"), {"body": customer_text}
+                )
+        logging.getLogger("conversa.test").exception("query failed", exc_info=failed.value)
+    finally:
+        await engine.dispose()
+
+    assert "division by zero" in str(failed.value)  # the error itself is still useful
+    assert customer_text not in str(failed.value)
+    assert customer_text not in caplog.text
+    assert "hidden due to hide_parameters" in caplog.text
