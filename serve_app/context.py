@@ -19,6 +19,7 @@ from engine.services.billing import Billing, StatusChange, announce
 from engine.services.inbox import EvolutionInbox
 from engine.services.instances import Instances
 from engine.services.knowledge import Knowledge
+from engine.services.privacy import ContactPrivacy
 from engine.services.readiness import Readiness
 from engine.wiring import conversation_config, default_behaviour, retriever_config
 
@@ -47,6 +48,9 @@ class IngressContext:
         )
         self.billing = Billing(self.sessions, settings)
         self.instances = Instances(self.sessions, settings)
+        self.privacy = ContactPrivacy(
+            self.sessions, namespace=settings.ray_namespace, history_turns=settings.history_turns
+        )
         self._background: set[asyncio.Task[Any]] = set()
         self._supervisor: Any = None
         self.readiness = Readiness(settings, self.sessions, supervisor=lambda: self.supervisor)

@@ -479,3 +479,27 @@ class ReadinessOut(BaseModel):
     status: str = Field(description="`ready` or `not ready`.")
     failed: list[str] = Field(description="The dependencies that are not reachable.")
     checks: dict[str, CheckOut]
+
+
+class ContactExportOut(BaseModel):
+    """Everything a cliente holds about one contact (LGPD access request)."""
+
+    cliente_id: int
+    contact: str = Field(description="the JID the request named, normalized")
+    jids: list[str] = Field(description="every JID of this person (phone and LIDs)")
+    conversations: list[dict[str, Any]] = Field(
+        description="state, every message, every turn (with the passages copied into it) and "
+        "the memory of each conversation"
+    )
+    lid_pairs: list[dict[str, Any]]
+
+
+class ContactErased(BaseModel):
+    """What an erasure deleted (LGPD); the audit log keeps these counts, never the data."""
+
+    conversations: int
+    messages: int
+    turns: int
+    processed_webhooks: int
+    lid_pairs: int
+    actors_forgotten: int
