@@ -16,6 +16,7 @@ from engine.core.naming import SUPERVISOR_NAME
 from engine.core.turns import Delivery
 from engine.db.session import create_engine, session_factory
 from engine.services.billing import Billing, StatusChange, announce
+from engine.services.cliente_deletion import ClienteDeletion
 from engine.services.inbox import EvolutionInbox
 from engine.services.instances import Instances
 from engine.services.knowledge import Knowledge
@@ -48,6 +49,12 @@ class IngressContext:
         )
         self.billing = Billing(self.sessions, settings)
         self.instances = Instances(self.sessions, settings)
+        self.deletion = ClienteDeletion(
+            self.sessions,
+            instances=self.instances,
+            retriever=retriever_config(settings),
+            namespace=settings.ray_namespace,
+        )
         self.privacy = ContactPrivacy(
             self.sessions, namespace=settings.ray_namespace, history_turns=settings.history_turns
         )

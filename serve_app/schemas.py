@@ -503,3 +503,16 @@ class ContactErased(BaseModel):
     processed_webhooks: int
     lid_pairs: int
     actors_forgotten: int
+
+
+class ClienteDeleted(BaseModel):
+    """What deleting a cliente removed (the audit log keeps these counts)."""
+
+    cliente_id: int
+    resumed: bool = Field(description="an earlier, interrupted deletion was finished")
+    conversations: int
+    messages: int
+    processed_webhooks: int
+    instances: int
+    documents: int
+    actors_forgotten: int

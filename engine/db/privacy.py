@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, tuple_
+from sqlalchemy import delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.core.statuses import ClienteStatus
 from engine.db.conversations import load_memory
 from engine.db.inbox import evolution_source
-from engine.db.models import AuditRecord, Conversation, LidPair, Message, ProcessedWebhook, Turn
+from engine.db.models import (
+    ApiKey,
+    AuditRecord,
+    Cliente,
+    Conversation,
+    InstanciaWhatsApp,
+    LidPair,
+    Message,
+    ProcessedWebhook,
+    Turn,
+)
 
 _CONVERSATION_FIELDS = (
     "id",
@@ -206,6 +217,57 @@ async def audit_records(session: AsyncSession, cliente_id: int) -> list[AuditRec
         select(AuditRecord).where(AuditRecord.cliente_id == cliente_id).order_by(AuditRecord.id)
     )
     return list(rows)
+
+
+async def begin_cliente_deletion(session: AsyncSession, cliente_id: int) -> None:
+    """Mark the cliente EXCLUINDO (never served again, resumable) and revoke its API keys at
+    once: nothing it owns can be reached while the rest is deleted. The caller commits."""
+    await session.execute(
+        update(Cliente)
+        .where(Cliente.id == cliente_id)
+        .values(status=ClienteStatus.EXCLUINDO, updated_at=func.now())
+    )
+    await session.execute(delete(ApiKey).where(ApiKey.cliente_id == cliente_id))
+
+
+async def session_ids(session: AsyncSession, cliente_id: int) -> list[str]:
+    rows = await session.scalars(
+        select(Conversation.session_id).where(Conversation.cliente_id == cliente_id)
+    )
+    return list(rows)
+
+
+async def instance_ids(session: AsyncSession, cliente_id: int) -> list[int]:
+    rows = await session.scalars(
+        select(InstanciaWhatsApp.id).where(InstanciaWhatsApp.cliente_id == cliente_id)
+    )
+    return list(rows)
+
+
+async def delete_cliente_rows(session: AsyncSession, cliente_id: int) -> dict[str, int]:
+    """Every row the cliente owns: its idempotency keys (by the instance names its messages
+    came through), then the cliente, which cascades to every table keyed by it. Returns counts.
+    The caller commits."""
+    counts = {
+        table: int(
+            await session.scalar(
+                select(func.count()).select_from(model).where(model.cliente_id == cliente_id)
+            )
+            or 0
+        )
+        for table, model in (("conversations", Conversation), ("messages", Message))
+    }
+    sources = (
+        select(literal("evolution:") + Message.instance_id)
+        .where(Message.cliente_id == cliente_id)
+        .distinct()
+    )
+    result = await session.execute(
+        delete(ProcessedWebhook).where(ProcessedWebhook.source.in_(sources))
+    )
+    counts["processed_webhooks"] = result.rowcount or 0  # type: ignore[attr-defined]
+    await session.execute(delete(Cliente).where(Cliente.id == cliente_id))
+    return counts
 
 
 def _fields(row: Any, names: tuple[str, ...]) -> dict[str, Any]:

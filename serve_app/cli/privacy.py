@@ -1,4 +1,4 @@
-"""LGPD commands: export or erase one contact of a cliente."""
+"""LGPD commands: export or erase one contact of a cliente; delete a cliente."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import quote
 import typer
 
 from serve_app.cli.api import OperatorApi
-from serve_app.cli.app import app, target
+from serve_app.cli.app import app, cliente_app, target
 from serve_app.cli.output import err, print_json
 
 contact_app = typer.Typer(
@@ -58,3 +58,22 @@ def contact_erase(
         typer.confirm(f"Erase everything cliente {cliente_id} holds about {contact}?", abort=True)
     with OperatorApi(target(ctx)) as api:
         print_json(api.call("DELETE", _path(cliente_id, contact)))
+
+
+@cliente_app.command("delete")
+def cliente_delete(
+    ctx: typer.Context,
+    cliente_id: int,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a cliente and everything it owns (conversations, knowledge, instances on
+    Evolution, API keys); audited. Run it again to finish an interrupted deletion."""
+    if not yes:
+        typer.confirm(
+            f"Delete cliente {cliente_id} and everything it owns? This cannot be undone.",
+            abort=True,
+        )
+    with OperatorApi(target(ctx)) as api:
+        print_json(
+            api.call("DELETE", f"/admin/clientes/{cliente_id}", params={"confirm": cliente_id})
+        )

@@ -16,6 +16,7 @@ from engine.db import conversations as conversations_db
 from engine.db import deliveries as deliveries_db
 from engine.db import handoff as handoff_db
 from engine.db import knowledge as knowledge_db
+from engine.errors import InvalidInput
 from engine.services import api_keys, clientes, conversations
 from engine.services.privacy import OPERATOR
 from engine.services.status import gather_status
@@ -26,6 +27,7 @@ from serve_app.schemas import (
     ApiKeyOut,
     BillingOut,
     ClienteCreate,
+    ClienteDeleted,
     ClienteOut,
     ClienteUpdate,
     ContactErased,
@@ -86,6 +88,20 @@ async def update_cliente(
     await session.commit()
     ctx.announce(change)
     return ClienteOut.model_validate(cliente)
+
+
+@router.delete("/clientes/{cliente_id}", response_model=ClienteDeleted)
+async def delete_cliente(
+    cliente_id: int,
+    ctx: Ctx,
+    confirm: int = Query(..., description="The cliente's id again: deletion cannot be undone."),
+) -> ClienteDeleted:
+    """Delete a cliente and everything it owns: conversations, messages, knowledge (rows, Chroma
+    collection and directory), instances (on Evolution too), API keys, live actors; audited.
+    An interrupted deletion (the cliente stays EXCLUINDO) is finished by asking again."""
+    if confirm != cliente_id:
+        raise InvalidInput(f"confirm must repeat the cliente's id ({cliente_id})")
+    return ClienteDeleted.model_validate(await ctx.deletion.delete(cliente_id, actor=OPERATOR))
 
 
 @router.post(
