@@ -239,7 +239,9 @@ async def session_ids(session: AsyncSession, cliente_id: int) -> list[str]:
 
 async def instance_ids(session: AsyncSession, cliente_id: int) -> list[int]:
     rows = await session.scalars(
-        select(InstanciaWhatsApp.id).where(InstanciaWhatsApp.cliente_id == cliente_id)
+        select(InstanciaWhatsApp.id)
+        .where(InstanciaWhatsApp.cliente_id == cliente_id)
+        .order_by(InstanciaWhatsApp.id)
     )
     return list(rows)
 
