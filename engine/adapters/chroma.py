@@ -142,7 +142,10 @@ def _claim_directory(path: Path, owner: str) -> bool:
     marker = path / OWNER_KEY
     replaced = False
     if marker.exists() and marker.read_text().strip() != owner:
+        from chromadb.api.client import SharedSystemClient
+
         log.warning("store made for another cliente uuid: dropped", extra={"path": str(path)})
+        SharedSystemClient.clear_system_cache()  # a client of this process may hold its files
         shutil.rmtree(path)
         replaced = True
     path.mkdir(parents=True, exist_ok=True)
