@@ -11,6 +11,8 @@ process only.
 - **Nothing lost.** Timers die with actors, deadlines do not: every accepted burst has a durable
   `answer_due_at`. Every `RECOVERY_INTERVAL_S` the supervisor re-activates conversations more
   than `RECOVERY_GRACE_S` past it (actor crashed, node lost, process killed mid-reply).
+- **Nothing kept longer than allowed.** Every `RETENTION_INTERVAL_S` it deletes, in batches,
+  what the retention settings say is too old (`engine.services.retention`).
 - **Only the served are answered.** When a cliente stops being served (Stripe, an operator, or
   the end of a payment grace period, which this supervisor's periodic pass notices), its live
   conversation actors are told to stop answering and leave (`silence_cliente`).
@@ -53,6 +55,7 @@ class Supervisor:
         # Heavy (DB, router, Stripe rules): only this process loads them.
         from engine.services.billing import BillingClock
         from engine.services.recovery import Recovery
+        from engine.services.retention import Retention
 
         configure_logging(settings.log_level)
         self._cap = settings.max_live_conversations
@@ -60,6 +63,9 @@ class Supervisor:
         self._recovery_interval_s = settings.recovery_interval_s
         self._recovery = Recovery(settings, config)
         self._billing_clock = BillingClock(settings)
+        self._retention = Retention(settings)
+        self._retention_interval_s = settings.retention_interval_s
+        self._retention_due = time.monotonic()  # the first pass at the first interval
         self._live: dict[str, LiveConversation] = {}
         self._evicting: set[str] = set()
         self._recovered = 0
@@ -160,6 +166,7 @@ class Supervisor:
             ("billing clock", self._run_billing_clock),
             ("reconciliation", self._reconcile_and_make_room),
             ("live gauges", self._record_live),
+            ("retention", self._prune_when_due),
         )
         while True:
             await asyncio.sleep(self._recovery_interval_s)
@@ -183,6 +190,18 @@ class Supervisor:
 
     async def _record_live(self) -> None:
         metrics.live_conversations((await self.stats())["live_per_node"])
+
+    async def _prune_when_due(self) -> None:
+        if time.monotonic() < self._retention_due:
+            return
+        # Due again one interval later even if this pass fails (PostgreSQL away).
+        self._retention_due = time.monotonic() + self._retention_interval_s
+        await self.prune()
+
+    async def prune(self) -> dict[str, int]:
+        """Run a retention pass now (operators, tests); returns the rows deleted per kind."""
+        counts: dict[str, int] = await self._retention.run_once()
+        return counts
 
     async def silence_cliente(self, cliente_id: int) -> int:
         """Tell every live conversation actor of a cliente that is no longer served to stop
