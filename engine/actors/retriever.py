@@ -36,7 +36,6 @@ class RetrieverConfig:
     namespace: str
     chroma_dir: str | None  # on-disk stores, one sub-directory per cliente
     chroma_url: str | None  # a Chroma server (multi-node)
-    database_url: str | None = None  # chunks, lexical index and ingestion progress
     idle_ttl_s: float = 900.0
     db_pool_size: int = 2
 
@@ -54,9 +53,9 @@ class DeleteOutcome:
 class TenantRetriever:
     def __init__(self, cliente_id: int, config: RetrieverConfig):
         # Heavy imports here, not at module level: building a handle must stay cheap.
+        from engine.adapters import ray_secrets
         from engine.services.tenant_knowledge import TenantKnowledge
 
-        assert config.database_url, "the runtime resolves DATABASE_URL before starting actors"
         self._cliente_id = cliente_id
         self._name = get_collection_name(cliente_id)
         self._log = {"cliente_id": cliente_id}
@@ -66,7 +65,8 @@ class TenantRetriever:
             collection=self._name,
             chroma_dir=config.chroma_dir,
             chroma_url=config.chroma_url,
-            database_url=config.database_url,
+            # Not an argument: every conversation actor carries this config.
+            database_url=ray_secrets.database_url(config.namespace),
             db_pool_size=config.db_pool_size,
             embed=self._embed,
         )

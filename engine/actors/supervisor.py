@@ -53,10 +53,12 @@ class LiveConversation:
 class Supervisor:
     def __init__(self, settings: Settings, config: ConversationConfig):
         # Heavy (DB, router, Stripe rules): only this process loads them.
+        from engine.adapters import ray_secrets
         from engine.services.billing import BillingClock
         from engine.services.recovery import Recovery
         from engine.services.retention import Retention
 
+        settings = ray_secrets.restored(settings)  # given withheld
         configure_logging(settings.log_level)
         self._cap = settings.max_live_conversations
         self._namespace = settings.ray_namespace
@@ -280,11 +282,14 @@ def _conversation_actors(*, alive_only: bool) -> dict[str, str]:
 
 
 def start_supervisor(settings: Settings, config: ConversationConfig) -> Any:
+    from engine.adapters import ray_secrets
+
+    ray_secrets.publish(settings)
     handle = Supervisor.options(  # type: ignore[attr-defined]
         name=SUPERVISOR_NAME,
         namespace=settings.ray_namespace,
         lifetime="detached",
         get_if_exists=True,
-    ).remote(settings, config)
+    ).remote(ray_secrets.withheld(settings), config)
     ray.get(handle.stats.remote())
     return handle
