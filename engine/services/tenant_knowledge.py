@@ -7,6 +7,7 @@ records it, and one made for another cliente that had this id before is never se
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 
 from engine.adapters.chroma import ChromaStore
@@ -44,8 +45,10 @@ class TenantKnowledge:
 
     async def open(self) -> None:
         """Open the cliente's store as its current uuid's (NotFound: the cliente is gone)."""
-        async with self._sessions() as session:
-            owner = str((await clientes_db.get_cliente(session, self._cliente_id)).uuid)
+        # Chroma's import takes most of a second: overlapped with the uuid's query.
+        owner, _ = await asyncio.gather(
+            self._owner(), asyncio.to_thread(importlib.import_module, "chromadb")
+        )
         store = await asyncio.to_thread(
             ChromaStore.open,
             self._collection,
@@ -65,6 +68,10 @@ class TenantKnowledge:
         self._ingestion = Ingestion(
             self._cliente_id, sessions=self._sessions, store=store, embed=self._embed
         )
+
+    async def _owner(self) -> str:
+        async with self._sessions() as session:
+            return str((await clientes_db.get_cliente(session, self._cliente_id)).uuid)
 
     @property
     def search(self) -> HybridSearch:
