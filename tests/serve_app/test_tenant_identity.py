@@ -57,8 +57,15 @@ async def test_an_actor_refuses_a_delivery_for_another_conversation_and_leaves(
     # The same name, another conversation id: what a reset database hands out again.
     with pytest.raises(ActorClosing):
         await actor.deliver.remote(BurstMessage(1, "Oi"), None, conversation["id"] + 10**9)
-    with pytest.raises(ray.exceptions.RayActorError):
-        await actor.status.remote()
+
+    async def gone() -> bool:  # it leaves once the supervisor has heard it (at most ~2 s)
+        try:
+            await actor.status.remote()
+        except ray.exceptions.RayActorError:
+            return True
+        return False
+
+    assert await eventually(gone, timeout_s=15)
 
     # Its own conversation goes on in a new actor, restored from PostgreSQL.
     await tenant.post(wa.text(tenant.instance, chat, "Qual é o meu nome?"))
