@@ -237,19 +237,22 @@ async def session_ids(session: AsyncSession, cliente_id: int) -> list[str]:
     return list(rows)
 
 
-async def instance_ids(session: AsyncSession, cliente_id: int) -> list[int]:
-    rows = await session.scalars(
-        select(InstanciaWhatsApp.id)
+async def instances(session: AsyncSession, cliente_id: int) -> list[tuple[int, str]]:
+    """(id, Evolution name) of the cliente's instances, oldest first."""
+    rows = await session.execute(
+        select(InstanciaWhatsApp.id, InstanciaWhatsApp.instance_id)
         .where(InstanciaWhatsApp.cliente_id == cliente_id)
         .order_by(InstanciaWhatsApp.id)
     )
-    return list(rows)
+    return [(row.id, row.instance_id) for row in rows]
 
 
-async def delete_cliente_rows(session: AsyncSession, cliente_id: int) -> dict[str, int]:
-    """Every row the cliente owns: its idempotency keys (by the instance names its messages
-    came through), then the cliente, which cascades to every table keyed by it. Returns counts.
-    The caller commits."""
+async def delete_cliente_rows(
+    session: AsyncSession, cliente_id: int, instance_names: list[str]
+) -> dict[str, int]:
+    """Every row the cliente owns: its idempotency keys (of `instance_names`, and of every
+    instance its messages came through), then the cliente, which cascades to every table keyed
+    by it. Returns counts. The caller commits."""
     counts = {
         table: int(
             await session.scalar(
@@ -264,8 +267,11 @@ async def delete_cliente_rows(session: AsyncSession, cliente_id: int) -> dict[st
         .where(Message.cliente_id == cliente_id)
         .distinct()
     )
+    named = [evolution_source(name) for name in instance_names]
     result = await session.execute(
-        delete(ProcessedWebhook).where(ProcessedWebhook.source.in_(sources))
+        delete(ProcessedWebhook).where(
+            or_(ProcessedWebhook.source.in_(sources), ProcessedWebhook.source.in_(named))
+        )
     )
     counts["processed_webhooks"] = result.rowcount or 0  # type: ignore[attr-defined]
     await session.execute(delete(Cliente).where(Cliente.id == cliente_id))

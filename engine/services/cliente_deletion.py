@@ -50,21 +50,23 @@ class ClienteDeletion:
             resumed = cliente.status.value == "EXCLUINDO"
             await privacy_db.begin_cliente_deletion(session, cliente_id)
             session_ids = await privacy_db.session_ids(session, cliente_id)
-            instance_ids = await privacy_db.instance_ids(session, cliente_id)
+            instances = await privacy_db.instances(session, cliente_id)
             await session.commit()
         log.info("deleting cliente", extra={"cliente_id": cliente_id, "resumed": resumed})
 
         forgotten = await forget_actors(session_ids, namespace=self._namespace)
-        for instancia_id in instance_ids:
+        for instancia_id, _ in instances:
             await self._instances.delete(cliente_id, instancia_id)
         documents = await RetrieverClient(cliente_id, self._retriever).call(
             "drop", timeout_s=DROP_TIMEOUT_S
         )
 
         async with self._sessions() as session:
-            counts = await privacy_db.delete_cliente_rows(session, cliente_id)
+            counts = await privacy_db.delete_cliente_rows(
+                session, cliente_id, [name for _, name in instances]
+            )
             counts |= {
-                "instances": len(instance_ids),
+                "instances": len(instances),
                 "documents": documents,
                 "actors_forgotten": forgotten,
             }
