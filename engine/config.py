@@ -19,6 +19,8 @@ DEVELOPMENT = "development"
 GENERATE_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 # A valid Fernet key, public on purpose: development only (ENVIRONMENT=production refuses it).
 DEV_SECRETS_KEY = "ZGV2LW9ubHktY29udmVyc2Etc2VjcmV0cy1rZXktISE="
+# Stripe retries an event for up to 3 days; Evolution for about an hour.
+MIN_WEBHOOK_KEY_RETENTION_DAYS = 3
 
 
 class IngressMode(StrEnum):
@@ -172,6 +174,26 @@ class Settings(BaseSettings):
     )
     recovery_grace_s: float = Field(
         60.0, description="How long past its deadline a burst may wait before recovery steps in."
+    )
+
+    # --- retention (LGPD) ---
+    message_retention_days: int = Field(
+        0,
+        ge=0,
+        description="Conversations silent for longer are deleted, and older messages and turns "
+        "of the others; 0 = keep forever.",
+    )
+    processed_webhook_retention_days: int = Field(
+        30,
+        ge=0,
+        description="Webhook idempotency keys older than this are deleted; 0 = keep forever, "
+        "else at least 3 (Evolution retries for about an hour, Stripe for 3 days).",
+    )
+    retention_interval_s: float = Field(
+        3600.0, gt=0, description="How often the supervisor prunes by the retention settings."
+    )
+    retention_batch_rows: int = Field(
+        1000, ge=1, description="Rows deleted per statement (and transaction) while pruning."
     )
 
     # --- conversation behaviour (global defaults; each cliente may override) ---
@@ -374,6 +396,16 @@ class Settings(BaseSettings):
     evolution_breaker_cooldown_s: float = Field(
         10.0, gt=0, description="How long an open circuit waits before one probe send."
     )
+
+    @model_validator(mode="after")
+    def _keep_keys_while_senders_retry(self) -> Settings:
+        if 0 < self.processed_webhook_retention_days < MIN_WEBHOOK_KEY_RETENTION_DAYS:
+            raise ValueError(
+                "PROCESSED_WEBHOOK_RETENTION_DAYS must be 0 (keep forever) or at least "
+                f"{MIN_WEBHOOK_KEY_RETENTION_DAYS}: a redelivery after the key is gone would be "
+                "answered twice"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

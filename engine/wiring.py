@@ -36,7 +36,6 @@ def retriever_config(settings: Settings) -> RetrieverConfig:
         namespace=settings.ray_namespace,
         chroma_dir=None if settings.chroma_url else str(settings.chroma_dir.resolve()),
         chroma_url=settings.chroma_url,
-        database_url=settings.database_url,
         idle_ttl_s=settings.retriever_idle_ttl_s,
     )
 

@@ -20,10 +20,12 @@ from engine.core.turns import Delivery
 from engine.db.ack import AckWriter
 from engine.db.session import asyncpg_dsn, create_engine, session_factory
 from engine.services.billing import Billing, StatusChange, announce
+from engine.services.cliente_deletion import ClienteDeletion
 from engine.services.human_replies import HumanReplies
 from engine.services.inbox import EvolutionInbox
 from engine.services.instances import Instances
 from engine.services.knowledge import Knowledge
+from engine.services.privacy import ContactPrivacy
 from engine.services.rate_limits import RateLimits
 from engine.services.readiness import Readiness
 from engine.wiring import conversation_config, default_behaviour, retriever_config
@@ -61,6 +63,15 @@ class IngressContext:
         )
         self.billing = Billing(self.sessions, settings)
         self.instances = Instances(self.sessions, settings)
+        self.deletion = ClienteDeletion(
+            self.sessions,
+            instances=self.instances,
+            retriever=retriever_config(settings),
+            namespace=settings.ray_namespace,
+        )
+        self.privacy = ContactPrivacy(
+            self.sessions, namespace=settings.ray_namespace, history_turns=settings.history_turns
+        )
         self.limits = RateLimits(
             self.sessions,
             per_api_key=Rate.per_minute(settings.api_rate_per_min, burst=settings.api_rate_burst),

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from ray import serve
 
+from engine.adapters import ray_secrets
 from engine.config import Settings
 from engine.logs import configure_logging
 from serve_app.app import build_app
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 @serve.ingress()  # late-bound: the app is built in the replica, around this replica's context
 class Ingress:
     def __init__(self, settings: Settings):
+        settings = ray_secrets.restored(settings)  # bound withheld (start_shared_actors publishes)
         configure_logging(settings.log_level)
         self._ctx = IngressContext(settings)
         log.info(
@@ -61,7 +63,7 @@ def build(settings: Settings, *, options: Mapping[str, Any] | None = None) -> se
     """The app `conversa run` serves: INGRESS_REPLICAS replicas, or the Ingress deployment's
     options of a Serve config file (replicas, autoscaling, admission) when given."""
     chosen = dict(options) if options else {"num_replicas": settings.ingress_replicas}
-    return Ingress.options(**chosen).bind(settings)  # type: ignore[attr-defined]
+    return Ingress.options(**chosen).bind(ray_secrets.withheld(settings))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def app_builder(args: dict[str, Any]) -> serve.Application:
     """
     settings = settings_from_args(args)
     start_shared_actors(settings)
-    return Ingress.bind(settings)  # type: ignore[attr-defined]
+    return Ingress.bind(ray_secrets.withheld(settings))  # type: ignore[attr-defined]
 
 
 def settings_from_args(args: Mapping[str, Any]) -> Settings:
@@ -143,6 +145,7 @@ def start_shared_actors(settings: Settings) -> None:
     from serve_app.runtime import require_slots
 
     require_slots(settings)
+    ray_secrets.publish(settings)  # what the actors and replicas given withheld Settings read
     refuse_local_knowledge_on_many_nodes(
         settings, node_count=sum(1 for node in ray.nodes() if node["Alive"])
     )

@@ -521,3 +521,40 @@ class PassageOut(_Out):
     similarity: float = Field(description="cosine between question and passage")
     coverage: float = Field(description="share of the question's IDF the passage holds")
     score: float = Field(description="fused rank score that ordered it")
+
+
+class ContactExportOut(BaseModel):
+    """Everything a cliente holds about one contact (LGPD access request)."""
+
+    cliente_id: int
+    contact: str = Field(description="the JID the request named, normalized")
+    jids: list[str] = Field(description="every JID of this person (phone and LIDs)")
+    conversations: list[dict[str, Any]] = Field(
+        description="state, every message, every turn (with the passages copied into it) and "
+        "the memory of each conversation"
+    )
+    lid_pairs: list[dict[str, Any]]
+
+
+class ContactErased(BaseModel):
+    """What an erasure deleted (LGPD); the audit log keeps these counts, never the data."""
+
+    conversations: int
+    messages: int
+    turns: int
+    processed_webhooks: int
+    lid_pairs: int
+    actors_forgotten: int
+
+
+class ClienteDeleted(BaseModel):
+    """What deleting a cliente removed (the audit log keeps these counts)."""
+
+    cliente_id: int
+    resumed: bool = Field(description="an earlier, interrupted deletion was finished")
+    conversations: int
+    messages: int
+    processed_webhooks: int
+    instances: int
+    documents: int
+    actors_forgotten: int

@@ -151,6 +151,12 @@ def settings(
         max_live_conversations=MAX_LIVE,
         recovery_interval_s=1.0,
         recovery_grace_s=2.0,
+        # Retention on, with a pass every few seconds: only rows a test ages by hand are old
+        # enough to go (tests/serve_app/test_retention.py).
+        message_retention_days=30,
+        processed_webhook_retention_days=7,
+        retention_interval_s=2.0,
+        retention_batch_rows=2,
         ingest_stall_s=3.0,
         # The "I don't know" gate off by default: most tests post made-up messages to check the
         # message path; the tests of the gate give their cliente the calibrated threshold.

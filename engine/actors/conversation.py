@@ -159,10 +159,28 @@ class ConversationActor:
 
     # --- messages in ----------------------------------------------------------------------
 
-    async def deliver(self, message: BurstMessage, policy: DebouncePolicy | None = None) -> int:
+    async def deliver(
+        self,
+        message: BurstMessage,
+        policy: DebouncePolicy | None = None,
+        conversation_id: int | None = None,
+    ) -> int:
         """Add an accepted message to the current burst; returns the burst's size. Never waits
-        for a reply being produced, so the webhook is acked fast even while the chat is busy."""
+        for a reply being produced, so the webhook is acked fast even while the chat is busy.
+
+        A delivery for another conversation under this actor's name (the database was reset or
+        restored, or the contact was erased and wrote again) is refused and the actor leaves:
+        what it holds belongs to a conversation that no longer exists, and the caller retries
+        on a new actor built for the delivery's conversation."""
         if self._closing:
+            raise ActorClosing(self._session_id)
+        if conversation_id is not None and conversation_id != self._conversation_id:
+            log.warning(
+                "delivery for another conversation under this name; leaving",
+                extra={**self._log, "conversation_id": self._conversation_id},
+            )
+            self._forget_all()
+            self._begin_leaving("stale")
             raise ActorClosing(self._session_id)
         # Shielded: a caller that gives up (its timeout cancels this call) must not cancel the
         # restore every later message waits for.
@@ -325,6 +343,20 @@ class ConversationActor:
         elif not self._busy():
             self._begin_leaving("cliente_not_served")
         log.info("cliente no longer served; leaving", extra=self._log)
+
+    async def forget(self) -> None:
+        """The contact was erased (LGPD): drop the memory and the burst held here and leave at
+        once, busy or not; a later message starts a clean conversation in a new actor."""
+        if self._closing:
+            return
+        self._forget_all()
+        self._begin_leaving("erased")
+
+    def _forget_all(self) -> None:
+        self._memory.clear()
+        self._pending.clear()
+        for task in self._turns:
+            task.cancel()
 
     async def passivate(self) -> bool:
         """Leave if idle (the supervisor's eviction); False if there is work in hand."""

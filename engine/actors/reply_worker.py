@@ -36,8 +36,10 @@ if TYPE_CHECKING:
 @ray.remote(num_cpus=0, max_restarts=-1)  # stateless: restarted on another node if its node dies
 class ReplyWorker:
     def __init__(self, settings: Settings, index: int = 0):
+        from engine.adapters import ray_secrets
         from engine.services.reply_pipeline import ReplyPipeline
 
+        settings = ray_secrets.restored(settings)  # given withheld
         self._pipeline = ReplyPipeline(settings, owner=reply_worker_name(index))
         self._delivery = asyncio.get_running_loop().create_task(self._pipeline.deliverer.run())
         self._delivery.add_done_callback(_log_if_failed)
@@ -78,13 +80,17 @@ def _log_if_failed(task: asyncio.Task[None]) -> None:
 
 def start_reply_workers(settings: Settings) -> list[Any]:
     """Get or create the pool; the returned handles are already usable."""
+    from engine.adapters import ray_secrets
+
+    ray_secrets.publish(settings)
+    given = ray_secrets.withheld(settings)
     handles = [
         ReplyWorker.options(  # type: ignore[attr-defined]
             name=reply_worker_name(i),
             namespace=settings.ray_namespace,
             lifetime="detached",
             get_if_exists=True,
-        ).remote(settings, i)
+        ).remote(given, i)
         for i in range(settings.reply_workers)
     ]
     ray.get([h.ping.remote() for h in handles])

@@ -36,7 +36,6 @@ class RetrieverConfig:
     namespace: str
     chroma_dir: str | None  # on-disk stores, one sub-directory per cliente
     chroma_url: str | None  # a Chroma server (multi-node)
-    database_url: str | None = None  # chunks, lexical index and ingestion progress
     idle_ttl_s: float = 900.0
     db_pool_size: int = 2
 
@@ -54,9 +53,9 @@ class DeleteOutcome:
 class TenantRetriever:
     def __init__(self, cliente_id: int, config: RetrieverConfig):
         # Heavy imports here, not at module level: building a handle must stay cheap.
+        from engine.adapters import ray_secrets
         from engine.services.tenant_knowledge import TenantKnowledge
 
-        assert config.database_url, "the runtime resolves DATABASE_URL before starting actors"
         self._cliente_id = cliente_id
         self._name = get_collection_name(cliente_id)
         self._log = {"cliente_id": cliente_id}
@@ -66,7 +65,8 @@ class TenantRetriever:
             collection=self._name,
             chroma_dir=config.chroma_dir,
             chroma_url=config.chroma_url,
-            database_url=config.database_url,
+            # Not an argument: every conversation actor carries this config.
+            database_url=ray_secrets.database_url(config.namespace),
             db_pool_size=config.db_pool_size,
             embed=self._embed,
         )
@@ -78,7 +78,23 @@ class TenantRetriever:
         self._in_flight = 0
         self._closing = False
         self._idle_timer = self._loop.call_later(self._idle_ttl_s, self._idle_expired)
+        self._opened = self._loop.create_task(self._open())
         self._loop.create_task(self.resume())  # what a dead incarnation left PROCESSANDO
+
+    async def _open(self) -> None:
+        try:
+            await self._knowledge.open()
+        except Exception:
+            # No such cliente (deleted) or PostgreSQL away: leave, the next call makes a new one.
+            log.exception("could not open the knowledge store; leaving", extra=self._log)
+            self._closing = True
+            self._loop.create_task(self._leave())
+            raise
+
+    async def _ready(self) -> None:
+        """Every call: refuse once leaving, push the idle deadline back, wait for the store."""
+        self._use()
+        await asyncio.shield(self._opened)
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = await self._embedder.embed.remote(texts)
@@ -109,7 +125,7 @@ class TenantRetriever:
 
     async def search(self, query: str, k: int) -> list[Passage]:
         """The `k` chunks of this cliente's knowledge that best answer `query` (hybrid)."""
-        self._use()
+        await self._ready()
         self._in_flight += 1
         try:
             return await self._knowledge.search.search(query, k)
@@ -120,7 +136,7 @@ class TenantRetriever:
 
     async def ingest(self, document_id: int) -> None:
         """Start (or resume) embedding a stored document; returns at once. Idempotent."""
-        self._use()
+        await self._ready()
         if document_id not in self._ingesting:
             task = self._loop.create_task(self._ingest(document_id))
             self._ingesting[document_id] = task
@@ -134,7 +150,7 @@ class TenantRetriever:
 
     async def resume(self) -> list[int]:
         """Resume every PROCESSANDO document of this cliente; returns those being ingested."""
-        self._use()
+        await self._ready()
         pending = await self._knowledge.processing()
         for document_id in pending:
             if document_id not in self._ingesting:
@@ -146,7 +162,7 @@ class TenantRetriever:
 
     async def delete_document(self, document_id: int) -> bool:
         """Delete one document: its ingestion (if running) stops, then rows, then vectors."""
-        self._use()
+        await self._ready()
         await self._cancel(document_id)
         async with self._writes:
             deleted: bool = await self._knowledge.ingestion.delete_document(document_id)
@@ -156,7 +172,7 @@ class TenantRetriever:
     async def delete_all(self, force: bool = False) -> DeleteOutcome:
         """`deletar_vectorstore_cliente`: every document, chunk and vector of this cliente.
         Refuses (returns the busy ids) while documents are being ingested, unless `force`."""
-        self._use()
+        await self._ready()
         if self._ingesting and not force:
             return DeleteOutcome(busy=tuple(sorted(self._ingesting)))
         for document_id in list(self._ingesting):
@@ -165,6 +181,20 @@ class TenantRetriever:
             deleted = await self._knowledge.ingestion.delete_all()
         log.info("knowledge deleted", extra={**self._log, "documents": deleted, "forced": force})
         return DeleteOutcome(deleted=deleted)
+
+    async def drop(self) -> int:
+        """The cliente is being deleted: stop every ingestion, delete its documents, chunks,
+        collection and directory, then leave. Returns how many documents were deleted."""
+        await self._ready()
+        for document_id in list(self._ingesting):
+            await self._cancel(document_id)
+        async with self._writes:
+            deleted = await self._knowledge.drop()
+        self._closing = True
+        self._idle_timer.cancel()
+        self._loop.create_task(self._leave())
+        log.info("knowledge store dropped", extra={**self._log, "documents": deleted})
+        return deleted
 
     async def _cancel(self, document_id: int) -> None:
         """Stop a document's ingestion and wait for it: it ends between two batches, so none of
@@ -180,7 +210,7 @@ class TenantRetriever:
 
     async def stats(self) -> dict[str, int]:
         """Vectors in this cliente's collection (the operator API compares them with chunks)."""
-        self._use()
+        await self._ready()
         return {"vectors": await self._knowledge.vector_count()}
 
 

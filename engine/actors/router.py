@@ -65,6 +65,7 @@ class ConversationRouter:
             "deliver",
             delivery.message,
             delivery.policy,
+            delivery.conversation_id,
             attempts=DELIVERY_ATTEMPTS,
             first_delay_s=0.02,
             log_context={"cliente_id": delivery.cliente_id, "chat": delivery.chat_jid},

@@ -11,6 +11,8 @@ process only.
 - **Nothing lost.** Timers die with actors, deadlines do not: every accepted burst has a durable
   `answer_due_at`. Every `RECOVERY_INTERVAL_S` the supervisor re-activates conversations more
   than `RECOVERY_GRACE_S` past it (actor crashed, node lost, process killed mid-reply).
+- **Nothing kept longer than allowed.** Every `RETENTION_INTERVAL_S` it deletes, in batches,
+  what the retention settings say is too old (`engine.services.retention`).
 - **Only the served are answered.** When a cliente stops being served (Stripe, an operator, or
   the end of a payment grace period, which this supervisor's periodic pass notices), its live
   conversation actors are told to stop answering and leave (`silence_cliente`).
@@ -54,15 +56,21 @@ class LiveConversation:
 class Supervisor:
     def __init__(self, settings: Settings, config: ConversationConfig):
         # Heavy (DB, router, Stripe rules): only this process loads them.
+        from engine.adapters import ray_secrets
         from engine.services.billing import BillingClock
         from engine.services.recovery import Recovery
+        from engine.services.retention import Retention
 
+        settings = ray_secrets.restored(settings)  # given withheld
         configure_logging(settings.log_level)
         self._cap = settings.max_live_conversations
         self._namespace = settings.ray_namespace
         self._recovery_interval_s = settings.recovery_interval_s
         self._recovery = Recovery(settings, config)
         self._billing_clock = BillingClock(settings)
+        self._retention = Retention(settings)
+        self._retention_interval_s = settings.retention_interval_s
+        self._retention_due = time.monotonic()  # the first pass at the first interval
         self._live: dict[str, LiveConversation] = {}
         self._evicting: set[str] = set()
         self._recovered = 0
@@ -170,6 +178,7 @@ class Supervisor:
             ("billing clock", self._run_billing_clock),
             ("reconciliation", self._reconcile_and_make_room),
             ("live gauges", self._record_live),
+            ("retention", self._prune_when_due),
         )
         while True:
             await asyncio.sleep(self._recovery_interval_s)
@@ -193,6 +202,18 @@ class Supervisor:
 
     async def _record_live(self) -> None:
         metrics.live_conversations((await self.stats())["live_per_node"])
+
+    async def _prune_when_due(self) -> None:
+        if time.monotonic() < self._retention_due:
+            return
+        # Due again one interval later even if this pass fails (PostgreSQL away).
+        self._retention_due = time.monotonic() + self._retention_interval_s
+        await self.prune()
+
+    async def prune(self) -> dict[str, int]:
+        """Run a retention pass now (operators, tests); returns the rows deleted per kind."""
+        counts: dict[str, int] = await self._retention.run_once()
+        return counts
 
     async def silence_cliente(self, cliente_id: int) -> int:
         """Tell every live conversation actor of a cliente that is no longer served to stop
@@ -271,11 +292,14 @@ def _conversation_actors(*, alive_only: bool) -> dict[str, str]:
 
 
 def start_supervisor(settings: Settings, config: ConversationConfig) -> Any:
+    from engine.adapters import ray_secrets
+
+    ray_secrets.publish(settings)
     handle = Supervisor.options(  # type: ignore[attr-defined]
         name=SUPERVISOR_NAME,
         namespace=settings.ray_namespace,
         lifetime="detached",
         get_if_exists=True,
-    ).remote(settings, config)
+    ).remote(ray_secrets.withheld(settings), config)
     ray.get(handle.stats.remote())
     return handle

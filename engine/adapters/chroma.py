@@ -8,15 +8,27 @@ would try to download a model at run time. An on-disk store gets a directory of 
 be opened by one process only (the cliente's retriever actor): two processes writing one
 PersistentClient path silently lose vectors. A Chroma server (`CHROMA_URL`) is safe from any
 number of nodes.
+
+A collection (and an on-disk directory) records the uuid of the cliente it was made for
+(`clientes.uuid`). Names are by cliente id, and ids come back after a database reset or restore:
+a store made for another uuid is dropped on open, so a new cliente never inherits old vectors.
+A store that records no uuid (made before Conversa kept one) is adopted by the cliente that
+opens it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+log = logging.getLogger(__name__)
+
+OWNER_KEY = "cliente_uuid"  # in the collection's metadata, and the directory's marker file name
 
 
 @dataclass
@@ -24,13 +36,20 @@ class ChromaStore:
     name: str
     client: Any
     collection: Any
+    path: Path | None = None  # the on-disk store's directory
+    replaced: bool = False  # a store made for another cliente uuid was dropped on open
 
     @classmethod
-    def open(cls, name: str, *, chroma_dir: str | None, chroma_url: str | None) -> ChromaStore:
+    def open(
+        cls, name: str, *, chroma_dir: str | None, chroma_url: str | None, owner: str
+    ) -> ChromaStore:
+        """Open (or create) the store of the cliente whose uuid is `owner`."""
         import chromadb  # heavy: only a retriever's process loads it
         from chromadb.config import Settings as ChromaSettings
 
         settings = ChromaSettings(anonymized_telemetry=False)
+        path = None
+        replaced = False
         if chroma_url:
             url = urlparse(chroma_url)
             client = chromadb.HttpClient(
@@ -42,9 +61,10 @@ class ChromaStore:
         else:
             assert chroma_dir is not None, "an on-disk store needs a directory"
             path = Path(chroma_dir) / name
-            path.mkdir(parents=True, exist_ok=True)
+            replaced = _claim_directory(path, owner)
             client = chromadb.PersistentClient(path=str(path), settings=settings)
-        return cls(name, client, _get_or_create(client, name))
+        collection, dropped = _owned_collection(client, name, owner)
+        return cls(name, client, collection, path, replaced or dropped)
 
     def count(self) -> int:
         return int(self.collection.count())
@@ -94,8 +114,19 @@ class ChromaStore:
 
     def reset(self) -> None:
         """Drop the collection and start an empty one (`deletar_vectorstore_cliente`)."""
+        owner = (self.collection.metadata or {}).get(OWNER_KEY)
         self.client.delete_collection(self.name)
-        self.collection = _get_or_create(self.client, self.name)
+        self.collection = _create(self.client, self.name, owner)
+
+    def drop(self) -> None:
+        """The cliente is being deleted: its collection and its directory go, nothing is left."""
+        try:
+            self.client.delete_collection(self.name)
+        except Exception as e:  # already gone (a resumed deletion)
+            log.info("collection already gone", extra={"collection": self.name, "error": repr(e)})
+        if self.path is not None:
+            self.client.clear_system_cache()
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def key_of(chunk_id: int) -> str:
@@ -106,7 +137,44 @@ def chunk_id_of(key: str) -> int:
     return int(key.removeprefix("chunk"))
 
 
-def _get_or_create(client: Any, name: str) -> Any:
+def _claim_directory(path: Path, owner: str) -> bool:
+    """Make `path` the directory of `owner`'s store; True if another cliente's was removed."""
+    marker = path / OWNER_KEY
+    replaced = False
+    if marker.exists() and marker.read_text().strip() != owner:
+        from chromadb.api.client import SharedSystemClient
+
+        log.warning("store made for another cliente uuid: dropped", extra={"path": str(path)})
+        SharedSystemClient.clear_system_cache()  # a client of this process may hold its files
+        shutil.rmtree(path)
+        replaced = True
+    path.mkdir(parents=True, exist_ok=True)
+    marker.write_text(owner)
+    return replaced
+
+
+def _owned_collection(client: Any, name: str, owner: str) -> tuple[Any, bool]:
+    """The collection `name` of `owner` (created if missing); True if another uuid's was
+    dropped first. One made before uuids were kept is adopted."""
+    existing = {c.name if hasattr(c, "name") else str(c) for c in client.list_collections()}
+    if name not in existing:
+        return _create(client, name, owner), False
+    collection = client.get_collection(name, embedding_function=None)
+    recorded = (collection.metadata or {}).get(OWNER_KEY)
+    if recorded == owner:
+        return collection, False
+    if recorded is None:
+        collection.modify(metadata={**(collection.metadata or {}), OWNER_KEY: owner})
+        return collection, False
+    log.warning("collection made for another cliente uuid: dropped", extra={"collection": name})
+    client.delete_collection(name)
+    return _create(client, name, owner), True
+
+
+def _create(client: Any, name: str, owner: str | None) -> Any:
     return client.get_or_create_collection(
-        name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        name,
+        embedding_function=None,
+        configuration={"hnsw": {"space": "cosine"}},
+        metadata={OWNER_KEY: owner} if owner else None,
     )

@@ -79,14 +79,15 @@ def current_subscription(subscriptions: Iterable[Subscription]) -> Subscription 
 def decide_status(facts: BillingFacts, *, now: datetime, grace_s: float) -> ClienteStatus:
     """The status a cliente should have now.
 
-    An operator's SUSPENSO is never overridden. active/trialing → ATIVO; past_due → still ATIVO
-    for `grace_s` after it was first seen, then INADIMPLENTE; unpaid → INADIMPLENTE; canceled and
-    incomplete_expired → CANCELADO; paused → PAUSADO; incomplete (the first payment is being
-    made) → PENDENTE. With no subscription, a running trial is ATIVO and an ended one PENDENTE;
-    without either, the stored status stands (an operator set it).
+    An operator's SUSPENSO, and a cliente being deleted (EXCLUINDO), are never overridden.
+    active/trialing → ATIVO; past_due → still ATIVO for `grace_s` after it was first seen, then
+    INADIMPLENTE; unpaid → INADIMPLENTE; canceled and incomplete_expired → CANCELADO; paused →
+    PAUSADO; incomplete (the first payment is being made) → PENDENTE. With no subscription, a
+    running trial is ATIVO and an ended one PENDENTE; without either, the stored status stands
+    (an operator set it).
     """
-    if facts.status is ClienteStatus.SUSPENSO:
-        return ClienteStatus.SUSPENSO
+    if facts.status in (ClienteStatus.SUSPENSO, ClienteStatus.EXCLUINDO):
+        return facts.status
     match facts.subscription_status:
         case None:
             if facts.trial_ends_at is None:

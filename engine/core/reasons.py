@@ -29,6 +29,7 @@ class IgnoreReason(StrEnum):
     CLIENTE_SUSPENSO = "cliente_suspenso"
     CLIENTE_CANCELADO = "cliente_cancelado"
     CLIENTE_PAUSADO = "cliente_pausado"
+    CLIENTE_EXCLUINDO = "cliente_excluindo"
 
     @classmethod
     def for_status(cls, status: ClienteStatus) -> IgnoreReason:

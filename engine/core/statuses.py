@@ -18,6 +18,7 @@ class ClienteStatus(StrEnum):
     SUSPENSO = "SUSPENSO"  # stopped by an operator (Stripe never overrides it)
     CANCELADO = "CANCELADO"  # subscription ended
     PAUSADO = "PAUSADO"  # subscription paused (a trial ended without a payment method)
+    EXCLUINDO = "EXCLUINDO"  # being deleted with everything it owns (resumable; never served)
 
 
 class InstanciaStatus(StrEnum):

@@ -12,6 +12,7 @@ cliente.
 
 from __future__ import annotations
 
+import uuid as uuid_module
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -34,7 +35,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from engine.core.statuses import (
@@ -118,6 +119,11 @@ class Cliente(Base):
     # 010: billing clock
     past_due_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     trial_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 014: an identity a database reset never hands to a new cliente with the same id (its
+    # Chroma collection records it; a collection made for another uuid is not served)
+    uuid: Mapped[uuid_module.UUID] = mapped_column(
+        UUID(as_uuid=True), nullable=False, unique=True, server_default=text("gen_random_uuid()")
+    )
 
 
 class InstanciaWhatsApp(Base):
@@ -392,3 +398,19 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = _created()
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRecord(Base):
+    """Who erased or deleted what, when (014). Outlives what it describes: `cliente_id` is not
+    a foreign key, and a contact is named only masked, never with the erased data."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "cliente_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = _created()
+    actor: Mapped[str] = mapped_column(String(40), nullable=False)  # operator | api_key:{id}
+    action: Mapped[str] = mapped_column(String(40), nullable=False)
+    cliente_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    subject: Mapped[str | None] = mapped_column(String(120))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

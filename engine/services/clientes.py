@@ -12,7 +12,7 @@ from engine.core.business_hours import BusinessHours
 from engine.core.statuses import ClienteStatus
 from engine.db import clientes as clientes_db
 from engine.db.models import Cliente
-from engine.errors import InvalidInput
+from engine.errors import Conflict, InvalidInput
 from engine.services.billing import StatusChange
 
 
@@ -27,6 +27,7 @@ async def create_cliente(
     PENDENTE (not served until it pays). Not committed."""
     fields = canonical(fields)
     check_wait(fields.get("debounce_s"), fields.get("max_wait_s"))
+    _refuse_excluindo(status)
     chosen = initial_status(requested=status, trial_days=trial_days)
     trial_ends_at = None
     if status is None and trial_days > 0:
@@ -48,6 +49,12 @@ async def update_cliente(
         raise InvalidInput(f"{', '.join(nulled)} cannot be null")
     current = await clientes_db.get_cliente(session, cliente_id)
     before = current.status
+    if before is ClienteStatus.EXCLUINDO:
+        raise Conflict(
+            f"cliente {cliente_id} is being deleted; finish it with DELETE /admin/clientes/"
+            f"{cliente_id}?confirm={cliente_id}"
+        )
+    _refuse_excluindo(changes.get("status"))
     check_wait(
         changes.get("debounce_s", current.debounce_s),
         changes.get("max_wait_s", current.max_wait_s),
@@ -57,6 +64,11 @@ async def update_cliente(
     cliente = await clientes_db.update_cliente(session, cliente_id, **changes)
     change = StatusChange(cliente_id, before, cliente.status) if before != cliente.status else None
     return cliente, change
+
+
+def _refuse_excluindo(status: Any) -> None:
+    if status == ClienteStatus.EXCLUINDO:
+        raise InvalidInput("EXCLUINDO is set by deleting the cliente (DELETE /admin/clientes/{id})")
 
 
 def canonical(fields: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ goes into its own module, imported here.
 
 from __future__ import annotations
 
-from serve_app.cli import admin, deliveries, engine, ops, tenancy  # noqa: F401  (each registers its commands)
+from serve_app.cli import admin, deliveries, engine, ops, privacy, tenancy  # noqa: F401  (each registers its commands)
 from serve_app.cli.app import app, main
 
 __all__ = ["app", "main"]

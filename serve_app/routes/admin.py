@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from engine.actors.calls import call_with_timeout
 from engine.core.naming import get_collection_name
@@ -16,7 +16,9 @@ from engine.db import conversations as conversations_db
 from engine.db import deliveries as deliveries_db
 from engine.db import handoff as handoff_db
 from engine.db import knowledge as knowledge_db
+from engine.errors import InvalidInput
 from engine.services import api_keys, clientes, conversations
+from engine.services.privacy import OPERATOR
 from engine.services.status import gather_status
 from serve_app.deps import Ctx, Session, require_operator, upload_body
 from serve_app.schemas import (
@@ -26,8 +28,11 @@ from serve_app.schemas import (
     BigRowId,
     BillingOut,
     ClienteCreate,
+    ClienteDeleted,
     ClienteOut,
     ClienteUpdate,
+    ContactErased,
+    ContactExportOut,
     ConversationOut,
     DeliveryOut,
     DeliveryState,
@@ -85,6 +90,20 @@ async def update_cliente(
     await session.commit()
     ctx.announce(change)
     return ClienteOut.model_validate(cliente)
+
+
+@router.delete("/clientes/{cliente_id}", response_model=ClienteDeleted)
+async def delete_cliente(
+    cliente_id: int,
+    ctx: Ctx,
+    confirm: int = Query(..., description="The cliente's id again: deletion cannot be undone."),
+) -> ClienteDeleted:
+    """Delete a cliente and everything it owns: conversations, messages, knowledge (rows, Chroma
+    collection and directory), instances (on Evolution too), API keys, live actors; audited.
+    An interrupted deletion (the cliente stays EXCLUINDO) is finished by asking again."""
+    if confirm != cliente_id:
+        raise InvalidInput(f"confirm must repeat the cliente's id ({cliente_id})")
+    return ClienteDeleted.model_validate(await ctx.deletion.delete(cliente_id, actor=OPERATOR))
 
 
 @router.post(
@@ -397,3 +416,28 @@ async def live_conversations(ctx: Ctx) -> dict[str, Any]:
 async def status_at_a_glance(ctx: Ctx, session: Session) -> StatusOut:
     """Live actors per node and per cliente, pending bursts, sends owed, last hour's failures."""
     return StatusOut.model_validate(await gather_status(session, ctx.supervisor))
+
+
+Contact = Annotated[
+    str,
+    Path(
+        max_length=120,
+        description="The contact's phone number or WhatsApp JID (@s.whatsapp.net or @lid).",
+    ),
+]
+
+
+@router.get("/clientes/{cliente_id}/contacts/{contact}/export", response_model=ContactExportOut)
+async def export_contact(cliente_id: int, contact: Contact, ctx: Ctx) -> ContactExportOut:
+    """LGPD access: everything the cliente holds about one contact, under any of their JIDs."""
+    data = await ctx.privacy.export(cliente_id, contact, actor=OPERATOR)
+    return ContactExportOut.model_validate(data)
+
+
+@router.delete("/clientes/{cliente_id}/contacts/{contact}", response_model=ContactErased)
+async def erase_contact(cliente_id: int, contact: Contact, ctx: Ctx) -> ContactErased:
+    """LGPD erasure: the contact's conversations, messages, turns, owed replies, idempotency
+    keys and lid pairs are deleted and their live actor forgets them; audited."""
+    return ContactErased.model_validate(
+        await ctx.privacy.erase(cliente_id, contact, actor=OPERATOR)
+    )

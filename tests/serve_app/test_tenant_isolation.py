@@ -50,7 +50,7 @@ ROUTES = tenant_routes()
 class ClienteB:
     tenant: TenantHandle
     account: Account
-    ids: dict[str, int]  # path parameter → one of B's resources
+    ids: dict[str, int | str]  # path parameter → one of B's resources
     markers: list[str]  # strings only B's data contains
 
 
@@ -110,6 +110,7 @@ async def world(
             "document_id": document["id"],
             "conversation_id": conversation["id"],
             "key_id": account.key_id,
+            "contact": chat,  # B's customer: A holds nothing about them
         },
         markers=[
             chat,
@@ -156,7 +157,7 @@ async def _snapshot(world: World, fake_evolution: FakeEvolution) -> str:
     return json.dumps(parts, sort_keys=True, default=str)
 
 
-def _fill(path: str, ids: dict[str, int]) -> str:
+def _fill(path: str, ids: dict[str, int | str]) -> str:
     params = re.findall(r"{([^}]+)}", path)
     unknown = [p for p in params if p not in ids]
     assert not unknown, f"{path}: say which of cliente B's resources {unknown} names"

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from serve_app.routes.v1 import account, conversations, instances, knowledge, reports
+from serve_app.routes.v1 import account, contacts, conversations, instances, knowledge, reports
 from serve_app.schemas import ErrorBody
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -25,5 +25,5 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
-for module in (account, instances, knowledge, conversations, reports):
+for module in (account, instances, knowledge, conversations, contacts, reports):
     router.include_router(module.router)

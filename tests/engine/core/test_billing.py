@@ -49,6 +49,7 @@ HOUR = timedelta(hours=1)
         # an operator's suspension is never overridden by Stripe
         (S.SUSPENSO, "active", None, None, S.SUSPENSO),
         (S.SUSPENSO, "canceled", None, None, S.SUSPENSO),
+        (S.EXCLUINDO, "active", None, None, S.EXCLUINDO),
         # no subscription: a trial Conversa granted, or what an operator set
         (S.ATIVO, None, None, NOW + HOUR, S.ATIVO),
         (S.ATIVO, None, None, NOW, S.PENDENTE),
