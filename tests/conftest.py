@@ -274,8 +274,12 @@ async def kill_actors_of(cliente_ids: list[int], settings: Settings, database_ur
         return
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
+        # A finished test's pending bursts must not be revived by recovery while the next test
+        # runs: dozens of actor starts at the live cap would make its chats wait in line.
         rows = await connection.fetch(
-            "SELECT session_id FROM conversations WHERE cliente_id = ANY($1::int[])", cliente_ids
+            "UPDATE conversations SET answer_due_at = NULL WHERE cliente_id = ANY($1::int[]) "
+            "RETURNING session_id",
+            cliente_ids,
         )
     finally:
         await connection.close()

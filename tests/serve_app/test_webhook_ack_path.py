@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 # Long enough that nothing is answered while a test looks at the rows.
 DEBOUNCE_S = 20.0
 MAX_WAIT_S = 30.0
+SHORT_DEBOUNCE_S = 5.0
 POSTS_PER_CHECK = 6  # both replicas answer some of them
 
 
@@ -34,17 +35,19 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await connection.close()
 
 
-async def _warm(tenant: TenantHandle) -> None:
-    """Accepted posts through both replicas: each caches the instance's route."""
+async def _warm(tenant: TenantHandle, chat: str) -> None:
+    """Accepted posts through both replicas: each caches the instance's route. One chat: every
+    post is its own message, but only one conversation actor is started (a test that starts
+    dozens leaves the live cap busy for the tests after it)."""
     for _ in range(POSTS_PER_CHECK):
-        response = await tenant.post(wa.text(tenant.instance, wa.new_chat(), "oi"))
+        response = await tenant.post(wa.text(tenant.instance, chat, "oi"))
         assert response.json()["status"] == "accepted", response.text
 
 
-async def _statuses(tenant: TenantHandle) -> set[tuple[int, str, str | None]]:
+async def _statuses(tenant: TenantHandle, chat: str) -> set[tuple[int, str, str | None]]:
     answers = set()
     for _ in range(POSTS_PER_CHECK):
-        response = await tenant.post(wa.text(tenant.instance, wa.new_chat(), "oi"))
+        response = await tenant.post(wa.text(tenant.instance, chat, "oi"))
         body = response.json()
         answers.add((response.status_code, body.get("status"), body.get("detail")))
     return answers
@@ -100,33 +103,37 @@ async def test_a_cliente_stopped_behind_the_replicas_backs_is_not_served_on_the_
     make_tenant: MakeTenant, db: asyncpg.Connection
 ) -> None:
     tenant = await make_tenant(debounce_s=DEBOUNCE_S, max_wait_s=MAX_WAIT_S)
-    await _warm(tenant)
+    chat = wa.new_chat()
+    await _warm(tenant, chat)
 
     # No admin call (it would not reach the other replica anyway): only the database changes.
     await db.execute("UPDATE clientes SET status = 'SUSPENSO' WHERE id = $1", tenant.id)
-    assert await _statuses(tenant) == {(200, "recorded", "cliente_suspenso")}
+    assert await _statuses(tenant, chat) == {(200, "recorded", "cliente_suspenso")}
 
     await db.execute("UPDATE clientes SET status = 'ATIVO' WHERE id = $1", tenant.id)
-    assert await _statuses(tenant) == {(200, "accepted", None)}
+    assert await _statuses(tenant, chat) == {(200, "accepted", None)}
 
 
 async def test_a_deleted_instance_is_refused_on_the_next_post(
     make_tenant: MakeTenant, db: asyncpg.Connection
 ) -> None:
     tenant = await make_tenant(debounce_s=DEBOUNCE_S, max_wait_s=MAX_WAIT_S)
-    await _warm(tenant)
+    chat = wa.new_chat()
+    await _warm(tenant, chat)
 
     await db.execute("DELETE FROM instancias_whatsapp WHERE instance_id = $1", tenant.instance)
 
-    assert {status for status, _, _ in await _statuses(tenant)} == {401}
+    assert {status for status, _, _ in await _statuses(tenant, chat)} == {401}
 
 
 async def test_a_changed_debounce_and_a_paused_chat_are_seen_on_the_next_post(
     make_tenant: MakeTenant, db: asyncpg.Connection
 ) -> None:
-    tenant = await make_tenant(debounce_s=DEBOUNCE_S, max_wait_s=MAX_WAIT_S)
-    await _warm(tenant)
+    # A short debounce (the rows are read right after the posts): its chats are answered and
+    # their actors idle within seconds, instead of holding the live cap for the next test.
+    tenant = await make_tenant(debounce_s=SHORT_DEBOUNCE_S, max_wait_s=MAX_WAIT_S)
     paused = wa.new_chat()
+    await _warm(tenant, wa.new_chat())
     await tenant.post(wa.text(tenant.instance, paused, "oi"))
     await db.execute(
         "UPDATE conversations SET paused_until = now() + interval '1 hour', answer_due_at = NULL "
