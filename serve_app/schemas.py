@@ -25,6 +25,14 @@ from engine.core.turns import ReplyKind
 # Path ids of the tenant API, bounded by their columns (a larger number is a 422, not a 500).
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # INTEGER keys: instances, documents, keys
 BigRowId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # BIGINT keys: conversations
+# A customer in an LGPD request: a phone number typed any usual way, or either JID form.
+Contact = Annotated[
+    str,
+    Path(
+        max_length=120,
+        description="The customer's phone number or WhatsApp JID (@s.whatsapp.net or @lid).",
+    ),
+]
 
 INSTANCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 NUMBER = r"^\d{8,15}$"

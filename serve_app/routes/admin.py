@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from engine.actors.calls import call_with_timeout
 from engine.core.naming import get_collection_name
@@ -31,6 +31,7 @@ from serve_app.schemas import (
     ClienteDeleted,
     ClienteOut,
     ClienteUpdate,
+    Contact,
     ContactErased,
     ContactExportOut,
     ConversationOut,
@@ -416,15 +417,6 @@ async def live_conversations(ctx: Ctx) -> dict[str, Any]:
 async def status_at_a_glance(ctx: Ctx, session: Session) -> StatusOut:
     """Live actors per node and per cliente, pending bursts, sends owed, last hour's failures."""
     return StatusOut.model_validate(await gather_status(session, ctx.supervisor))
-
-
-Contact = Annotated[
-    str,
-    Path(
-        max_length=120,
-        description="The contact's phone number or WhatsApp JID (@s.whatsapp.net or @lid).",
-    ),
-]
 
 
 @router.get("/clientes/{cliente_id}/contacts/{contact}/export", response_model=ContactExportOut)

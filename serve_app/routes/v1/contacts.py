@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from engine.services.privacy import api_key_actor
 from serve_app.deps import Ctx, Tenant
-from serve_app.schemas import ContactErased, ContactExportOut
+from serve_app.schemas import Contact, ContactErased, ContactExportOut
 
 router = APIRouter(prefix="/contacts", tags=["tenant: contacts"])
-
-Contact = Annotated[
-    str,
-    Path(
-        max_length=120,
-        description="The customer's phone number or WhatsApp JID (@s.whatsapp.net or @lid).",
-    ),
-]
 
 
 @router.get("/{contact}/export", response_model=ContactExportOut)
