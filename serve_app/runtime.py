@@ -26,7 +26,10 @@ from engine.db import migrate
 log = logging.getLogger(__name__)
 
 APP_NAME = "conversa"
-HAPROXY_DIR_PREFIX = "conversa-hap-"
+HAPROXY_DIR_PREFIX = "cvhap-"
+# HAProxy's limit on a socket path (97) less what Serve puts below our directory:
+# `/<56-character node id>/metrics.sock`.
+HAPROXY_DIR_MAX_CHARS = 97 - len("/") - 56 - len("/metrics.sock")
 
 
 # An idle Ray worker wakes ~149 times a second; ~100 of them are a 10 ms signal check compiled
@@ -82,13 +85,20 @@ def node_resources(settings: Settings) -> dict[str, float]:
 
 
 def haproxy_runtime_dir(settings: Settings) -> Path:
-    """HAProxy's sockets live in `<dir>/<56-char node id>/`, and a socket path may have at most
-    97 characters, so this directory must be short: `conversa-hap-<hash of the data dir>` in
-    the user's runtime directory (XDG_RUNTIME_DIR, private to them) or else the temp directory,
-    where `private_dir` refuses one that someone else made."""
+    """HAProxy's sockets live in `<dir>/<56-char node id>/metrics.sock`, and HAProxy refuses a
+    socket path of more than 97 characters, so this directory must be short:
+    `cvhap-<hash of the data dir>` in the user's runtime directory (XDG_RUNTIME_DIR, private to
+    them) when that path is short enough, else in the temp directory or `/tmp`, where
+    `private_dir` refuses one that someone else made."""
     digest = hashlib.sha1(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    return Path(base) / f"{HAPROXY_DIR_PREFIX}{digest}"
+    name = f"{HAPROXY_DIR_PREFIX}{digest}"
+    for base in (os.environ.get("XDG_RUNTIME_DIR"), tempfile.gettempdir(), "/tmp"):
+        if base and len(str(Path(base) / name)) <= HAPROXY_DIR_MAX_CHARS:
+            return Path(base) / name
+    raise RuntimeError(
+        "no directory short enough for HAProxy's sockets (at most 97 characters in all): set "
+        "TMPDIR or XDG_RUNTIME_DIR to a short private directory"
+    )
 
 
 def private_dir(path: Path) -> Path:
