@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.support (webhook bodies, free ports, databases)
+
+from bench.tenants import create_bench_tenant  # noqa: E402
+
 SYSTEM_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -94,7 +96,6 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     import ray
 
     from engine.actors.router import ConversationRouter
-    from engine.db import clientes as clientes_db
     from engine.services.inbox import EvolutionInbox
     from engine.wiring import conversation_config
     from serve_app.context import IngressContext
@@ -106,19 +107,8 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     context = IngressContext(settings)
     inbox: EvolutionInbox = context.inbox
     router = ConversationRouter(conversation_config(settings))
-    secret = uuid.uuid4().hex * 2
-    async with context.sessions() as session:
-        cliente = await clientes_db.create_cliente(session, nome="bench", status="ATIVO")
-        instance = f"bench-{cliente.id}"
-        await clientes_db.register_instance(
-            session,
-            cliente.id,
-            instance_id=instance,
-            numero=None,
-            webhook_secret=secret,
-            api_key_encrypted=None,
-        )
-        await session.commit()
+    tenant = await create_bench_tenant(context, status="ATIVO")
+    instance, secret = tenant.instance, tenant.secret
 
     handed_at_s: dict[str, float] = {}
 
@@ -139,7 +129,9 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     say(f"{args.actors} actors started: {results['actor_start_s']}")
     steps: dict[str, list[float]] = {}
     for chat in chats:
-        actor = ray.get_actor(f"cliente_{cliente.id}_{chat}", namespace=settings.ray_namespace)
+        actor = ray.get_actor(
+            f"cliente_{tenant.cliente_id}_{chat}", namespace=settings.ray_namespace
+        )
         status = await actor.status.remote()
         at = status.get("started_s")
         if at is None:  # an older actor that does not report its steps
@@ -171,7 +163,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         )
         connection = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
-            while await connection.fetchval(query, cliente.id) < count:  # noqa: ASYNC110
+            while await connection.fetchval(query, tenant.cliente_id) < count:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
         finally:
             await connection.close()
@@ -180,7 +172,9 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     await asyncio.sleep(2)
     pids = []
     for chat in chats:
-        actor = ray.get_actor(f"cliente_{cliente.id}_{chat}", namespace=settings.ray_namespace)
+        actor = ray.get_actor(
+            f"cliente_{tenant.cliente_id}_{chat}", namespace=settings.ray_namespace
+        )
         pids.append((await actor.status.remote())["pid"])
     processes = [psutil.Process(pid) for pid in pids]
     uss = [p.memory_full_info().uss / 1e6 for p in processes]

@@ -35,6 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.support (webhook bodies, throwaway databases)
 
+from bench.tenants import create_bench_tenant  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from tests.support import evolution_payloads as wa  # noqa: E402
 from tests.support.postgres import create_database, drop_database  # noqa: E402
@@ -49,24 +50,12 @@ def parse_args() -> argparse.Namespace:
 
 
 async def measure(settings: Settings, posts: int) -> dict[str, list[float]]:
-    from engine.db import clientes as clientes_db
     from serve_app.app import build_app
     from serve_app.context import IngressContext
 
     context = IngressContext(settings)
-    secret = uuid.uuid4().hex * 2
-    async with context.sessions() as session:
-        cliente = await clientes_db.create_cliente(session, nome="bench", status="SUSPENSO")
-        instance = f"bench-{cliente.id}"
-        await clientes_db.register_instance(
-            session,
-            cliente.id,
-            instance_id=instance,
-            numero=None,
-            webhook_secret=secret,
-            api_key_encrypted=None,
-        )
-        await session.commit()
+    tenant = await create_bench_tenant(context, status="SUSPENSO")
+    instance, secret = tenant.instance, tenant.secret
     app = build_app()
     app.state.ctx = context
     oversize = str(settings.webhook_max_body_bytes + 1)
