@@ -34,30 +34,35 @@ async def prune_processed_webhooks(session: AsyncSession, before: datetime, batc
 async def prune_conversations(session: AsyncSession, before: datetime, batch: int) -> int:
     """Conversations silent since `before` with nothing owed (their messages and turns go with
     them)."""
-    ids = (
-        select(Conversation.id)
-        .where(Conversation.last_message_at < before, Conversation.answer_due_at.is_(None))
-        .limit(batch)
+    return await _delete_batch(
+        session,
+        Conversation,
+        Conversation.last_message_at < before,
+        Conversation.answer_due_at.is_(None),
+        batch=batch,
     )
-    return await _deleted(session, delete(Conversation).where(Conversation.id.in_(ids)))
 
 
 async def prune_messages(session: AsyncSession, before: datetime, batch: int) -> int:
-    ids = (
-        select(Message.id)
-        .where(Message.created_at < before, Message.status.not_in(_UNFINISHED_MESSAGES))
-        .limit(batch)
+    return await _delete_batch(
+        session,
+        Message,
+        Message.created_at < before,
+        Message.status.not_in(_UNFINISHED_MESSAGES),
+        batch=batch,
     )
-    return await _deleted(session, delete(Message).where(Message.id.in_(ids)))
 
 
 async def prune_turns(session: AsyncSession, before: datetime, batch: int) -> int:
-    ids = (
-        select(Turn.id)
-        .where(Turn.created_at < before, Turn.status.in_(_FINISHED_TURNS))
-        .limit(batch)
+    return await _delete_batch(
+        session, Turn, Turn.created_at < before, Turn.status.in_(_FINISHED_TURNS), batch=batch
     )
-    return await _deleted(session, delete(Turn).where(Turn.id.in_(ids)))
+
+
+async def _delete_batch(session: AsyncSession, model: Any, *conditions: Any, batch: int) -> int:
+    """Delete at most `batch` rows of `model` (keyed by `id`) matching every condition."""
+    ids = select(model.id).where(*conditions).limit(batch)
+    return await _deleted(session, delete(model).where(model.id.in_(ids)))
 
 
 async def _deleted(session: AsyncSession, statement: Any) -> int:
