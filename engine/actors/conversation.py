@@ -162,8 +162,8 @@ class ConversationActor:
     async def deliver(
         self,
         message: BurstMessage,
-        policy: DebouncePolicy | None = None,
-        conversation_id: int | None = None,
+        policy: DebouncePolicy | None,
+        conversation_id: int,
     ) -> int:
         """Add an accepted message to the current burst; returns the burst's size. Never waits
         for a reply being produced, so the webhook is acked fast even while the chat is busy.
@@ -174,7 +174,7 @@ class ConversationActor:
         on a new actor built for the delivery's conversation."""
         if self._closing:
             raise ActorClosing(self._session_id)
-        if conversation_id is not None and conversation_id != self._conversation_id:
+        if conversation_id != self._conversation_id:
             log.warning(
                 "delivery for another conversation under this name; leaving",
                 extra={**self._log, "conversation_id": self._conversation_id},
