@@ -16,7 +16,9 @@ from engine.services.api_keys import authenticate
 from serve_app.context import IngressContext
 
 
-def get_context(request: Request) -> IngressContext:
+async def get_context(request: Request) -> IngressContext:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread hop
+    # (and now and then a thread start) on every request, the ack included.
     return request.app.state.ctx
 
 
