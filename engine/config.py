@@ -169,6 +169,13 @@ class Settings(BaseSettings):
     max_live_conversations: int = Field(
         150, ge=2, description="Live conversation actors per node; idle ones are evicted LRU-first."
     )
+    warm_workers: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="Idle Python workers kept booted per node, so a new chat's actor starts "
+        "without waiting for a process to boot (~45 MB each); 0 turns it off.",
+    )
     recovery_interval_s: float = Field(
         5.0, gt=0, description="How often unanswered bursts are looked for."
     )

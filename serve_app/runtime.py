@@ -67,6 +67,10 @@ def ray_process_env(settings: Settings) -> dict[str, str]:
     env = {"RAY_USAGE_STATS_ENABLED": "0"}
     if settings.lean_ray_workers:
         env |= LEAN_WORKERS
+    if settings.warm_workers:
+        # Idle workers the raylet keeps instead of killing (default: its CPU count): the warm
+        # pool the supervisor has it boot (engine.adapters.warm_workers).
+        env["RAY_num_workers_soft_limit"] = str(max(settings.warm_workers, os.cpu_count() or 1))
     haproxy_dir = haproxy_runtime_dir(settings)
     if settings.ingress_mode is IngressMode.HAPROXY:
         env |= {

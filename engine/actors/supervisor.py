@@ -13,6 +13,9 @@ process only.
   than `RECOVERY_GRACE_S` past it (actor crashed, node lost, process killed mid-reply).
 - **Nothing kept longer than allowed.** Every `RETENTION_INTERVAL_S` it deletes, in batches,
   what the retention settings say is too old (`engine.services.retention`).
+- **Quick to start.** A new chat's actor takes an idle Python worker the supervisor had the raylet
+  boot ahead of time (`WARM_WORKERS` per node, refilled as they are used), instead of waiting for
+  a process to boot (`engine.adapters.warm_workers`).
 - **Only the served are answered.** When a cliente stops being served (Stripe, an operator, or
   the end of a payment grace period, which this supervisor's periodic pass notices), its live
   conversation actors are told to stop answering and leave (`silence_cliente`).
@@ -29,11 +32,12 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from engine.adapters import metrics
-from engine.core.naming import SUPERVISOR_NAME, session_id_prefix
+from engine.core.naming import CONVERSATION_SLOT, SUPERVISOR_NAME, session_id_prefix
 from engine.logs import configure_logging
 
 if TYPE_CHECKING:
     from engine.actors.conversation import ConversationConfig
+    from engine.adapters.warm_workers import WarmPool
     from engine.config import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,9 @@ REGISTRATION_SETTLE_S = 5.0
 # A full node evicts this share of its cap at once (at least one actor): idle chats leave in
 # batches ahead of need instead of one per new chat.
 EVICT_AHEAD_FRACTION = 0.25
+# Prestarted workers outlive the raylet's idle trimming this long even past its soft limit (a
+# flood's refills); after it, the raylet keeps `num_workers_soft_limit` of them.
+WARM_KEEP_ALIVE_S = 60
 
 
 @dataclass
@@ -79,12 +86,24 @@ class Supervisor:
         self._adopted = 0
         self._silenced = 0
         self._recovery_task = asyncio.get_running_loop().create_task(self._recovery_loop())
+        self._warm = self._start_warm_pool(settings.warm_workers)
+
+    def _start_warm_pool(self, target: int) -> WarmPool | None:
+        if target <= 0:
+            return None
+        from engine.adapters.warm_workers import WarmPool
+
+        pool = WarmPool(target, CONVERSATION_SLOT, keep_alive_s=WARM_KEEP_ALIVE_S)
+        self._warm_task = asyncio.get_running_loop().create_task(pool.run())
+        return pool
 
     # --- registry (fire-and-forget calls from conversation actors) ------------------------
 
     async def register(self, session_id: str, handle: Any, node_id: str) -> None:
         # Busy until it says otherwise: a new actor is about to be handed a message.
         self._live[session_id] = LiveConversation(handle, node_id, None)
+        if self._warm is not None:
+            self._warm.used(node_id)
         await self._make_room(node_id)
 
     async def busy(self, session_id: str) -> None:
@@ -267,6 +286,7 @@ class Supervisor:
             "recovered": self._recovered,
             "adopted": self._adopted,
             "silenced": self._silenced,
+            "workers_prestarted": self._warm.prestarted if self._warm is not None else 0,
         }
 
 
