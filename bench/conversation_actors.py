@@ -20,8 +20,8 @@ Messages go through `EvolutionInbox` (what the webhook route calls) and the rout
 `bench/webhook_ingress.py` measures the HTTP path. No OpenAI key, no Evolution URL (offline
 responder, replies recorded only), hash embeddings.
 
-    .venv/bin/python bench/conversation_actors.py [--actors 20] [--cap 24] [--idle-s 20]
-        [--flood 72] [--not-lean] [--json out.json]
+    [WARM_WORKERS=4] .venv/bin/python bench/conversation_actors.py [--actors 20] [--cap 24]
+        [--idle-s 20] [--start-gap-s 1] [--flood 72] [--not-lean] [--json out.json]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))  # for tests.support (webhook bodies, free ports, 
 from bench.tenants import create_bench_tenant  # noqa: E402
 
 SYSTEM_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+WARM_BOOT_S = 5.0  # for the pool's workers, asked for, to finish booting
 
 
 def say(message: str) -> None:
@@ -122,9 +123,18 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         await router.deliver(outcome.delivery)
         return time.perf_counter() - started
 
-    # 1. start time, one new chat after another, and its steps
+    # 1. start time, one new chat after another (`--start-gap-s` apart), and its steps
+    supervisor = ray.get_actor("supervisor", namespace=settings.ray_namespace)
+    if settings.warm_workers:  # measure what a running node does, not its first seconds
+        while (await supervisor.stats.remote())["workers_prestarted"] < settings.warm_workers:
+            await asyncio.sleep(0.2)  # noqa: ASYNC110 (another process's counter)
+        await asyncio.sleep(WARM_BOOT_S)
+        say(f"warm pool of {settings.warm_workers} idle workers per node booted")
     chats = [wa.new_chat() for _ in range(args.actors)]
-    starts = [await hand_off(chat, "oi") for chat in chats]
+    starts = []
+    for chat in chats:
+        starts.append(await hand_off(chat, "oi"))
+        await asyncio.sleep(args.start_gap_s)
     results["actor_start_s"] = _summary(starts)
     say(f"{args.actors} actors started: {results['actor_start_s']}")
     steps: dict[str, list[float]] = {}
@@ -151,7 +161,10 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         1 for s in steps.get("schedule_and_spawn_process", []) if s == 0
     )
     results["imports_s"] = _import_costs()
-    say(f"actor start, by step: {results['actor_start_steps_s']}")
+    say(
+        f"actor start, by step: {results['actor_start_steps_s']}; "
+        f"{results['pooled_workers_used']}/{len(chats)} took a worker booted ahead"
+    )
     say(f"of which imports in a fresh interpreter: {results['imports_s']}")
 
     # 2. memory and idle CPU, once every turn is done
@@ -198,7 +211,6 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
 
     # 3. three times the cap at once
     flood = [wa.new_chat() for _ in range(args.flood or 3 * args.cap)]
-    supervisor = ray.get_actor("supervisor", namespace=settings.ray_namespace)
     before = await supervisor.stats.remote()
     peak = 0
     sampling = True
@@ -214,7 +226,27 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
             peak = max(peak, live)
             await asyncio.sleep(0.05)
 
+    async def progress() -> None:
+        query = (
+            "SELECT count(*) FROM messages WHERE cliente_id = $1"
+            " AND direction = 'inbound' AND status = 'RESPONDIDA'"
+        )
+        connection = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            while sampling:
+                await asyncio.sleep(2.0)
+                done = await connection.fetchval(query, tenant.cliente_id) - args.actors
+                stats = await supervisor.stats.remote()
+                say(
+                    f"  flood: {done}/{len(flood)} answered, {stats['live']} live, "
+                    f"{stats['evicted'] - before['evicted']} evicted, "
+                    f"{stats['workers_prestarted']} workers prestarted so far"
+                )
+        finally:
+            await connection.close()
+
     sampler = asyncio.get_running_loop().create_task(sample())
+    reporter = asyncio.get_running_loop().create_task(progress())
     say(f"flood: {len(flood)} new chats at once against a cap of {args.cap}")
     started = time.perf_counter()
     handed = await asyncio.gather(
@@ -227,6 +259,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     sampling = False
     await sampler
+    reporter.cancel()
     after = await supervisor.stats.remote()
     results["flood"] = {
         "chats": len(flood),
@@ -282,6 +315,9 @@ if __name__ == "__main__":
     parser.add_argument("--cap", type=int, default=24)
     parser.add_argument("--idle-s", type=float, default=20)
     parser.add_argument("--flood", type=int, default=0, help="new chats at once (3 x --cap)")
+    parser.add_argument(
+        "--start-gap-s", type=float, default=1.0, help="between the new chats of the start test"
+    )
     parser.add_argument("--not-lean", action="store_true", help="Ray's default worker settings")
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()

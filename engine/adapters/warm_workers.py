@@ -111,7 +111,8 @@ class WarmPool:
 
     Every `rescan_s` it counts them on each node (the raylet's own worker list) and asks for the
     difference; in between, each conversation actor that starts on a node (it took one) is
-    replaced at once, batched over `batch_s` so a flood is one request per node. A node asked
+    replaced, batched over `batch_s`: a flood is one request per node, and a lone new chat's first
+    turn is not competing with its replacement's boot for the CPU. A node asked
     recently is not recounted until its workers had time to boot. The raylet trims any excess
     past its `num_workers_soft_limit` once the workers' keep-alive ends."""
 
@@ -122,14 +123,16 @@ class WarmPool:
         *,
         keep_alive_s: int,
         rescan_s: float = 10.0,
-        batch_s: float = 0.2,
+        batch_s: float = 2.0,
         boot_s: float = 5.0,
+        start_delay_s: float = 10.0,
     ):
         self._target = target
         self._resource = resource
         self._rescan_s = rescan_s
         self._batch_s = batch_s
         self._boot_s = boot_s
+        self._start_delay_s = start_delay_s
         self._prestarter = WorkerPrestarter(keep_alive_s)
         self._owed: dict[str, int] = {}
         self._asked_at: dict[str, float] = {}
@@ -144,6 +147,8 @@ class WarmPool:
     async def run(self) -> None:
         """Forever (a task of the supervisor)."""
         loop = asyncio.get_running_loop()
+        # The node is still starting (Serve, shared actors): boots would compete with it.
+        await asyncio.sleep(self._start_delay_s)
         next_count = loop.time()
         while True:
             self._wanted.clear()
@@ -156,7 +161,7 @@ class WarmPool:
                 log.exception("warm worker pass failed; retrying at the next one")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wanted.wait(), max(0.0, next_count - loop.time()))
-            await asyncio.sleep(self._batch_s)  # let a flood's registrations add up
+            await asyncio.sleep(self._batch_s)  # let registrations add up (see the docstring)
 
     async def _pass(self, *, count: bool) -> None:
         now = asyncio.get_running_loop().time()
