@@ -126,8 +126,9 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     # 1. start time, one new chat after another (`--start-gap-s` apart), and its steps
     supervisor = ray.get_actor("supervisor", namespace=settings.ray_namespace)
     if settings.warm_workers:  # measure what a running node does, not its first seconds
-        while (await supervisor.stats.remote())["workers_prestarted"] < settings.warm_workers:
-            await asyncio.sleep(0.2)  # noqa: ASYNC110 (another process's counter)
+        warmed = settings.warm_workers
+        while (await supervisor.stats.remote())["workers_prestarted"] < warmed:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
         await asyncio.sleep(WARM_BOOT_S)
         say(f"warm pool of {settings.warm_workers} idle workers per node booted")
     chats = [wa.new_chat() for _ in range(args.actors)]
