@@ -290,12 +290,17 @@ class ConversationActor:
         self._turns_answered += 1
 
     async def _search(self, query: str) -> list[Any]:
-        """The cliente's passages for `query`; none when the retriever is gone, fails or is
-        slower than RETRIEVER_TIMEOUT_S (a reply without passages beats no reply)."""
+        """The cliente's passages for `query`; none when the retriever is gone, fails, does not
+        start within ACTOR_CALL_TIMEOUT_S or searches for longer than RETRIEVER_TIMEOUT_S (a
+        reply without passages beats no reply)."""
         try:
             with metrics.retrieval_timer(self._cliente_id):
                 return await self._retriever.call(
-                    "search", query, self._config.top_k, timeout_s=self._config.retriever_timeout_s
+                    "search",
+                    query,
+                    self._config.top_k,
+                    timeout_s=self._config.retriever_timeout_s,
+                    start_timeout_s=self._config.actor_call_timeout_s,
                 )
         except GONE:
             log.warning("retriever unavailable; answering without passages", extra=self._log)

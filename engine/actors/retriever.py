@@ -123,6 +123,11 @@ class TenantRetriever:
 
     # --- search -----------------------------------------------------------------------------
 
+    async def ready(self) -> bool:
+        """Up with its store open: what a caller waits for before timing a search."""
+        await self._ready()
+        return True
+
     async def search(self, query: str, k: int) -> list[Passage]:
         """The `k` chunks of this cliente's knowledge that best answer `query` (hybrid)."""
         await self._ready()
@@ -233,9 +238,27 @@ class RetrieverClient:
         self._cliente_id = cliente_id
         self._config = config
         self._handle: Any = None
+        self._seen_ready = False
 
-    async def call(self, method: str, *args: Any, timeout_s: float | None = None) -> Any:
-        """Each attempt waits at most `timeout_s` (None: as long as it takes, for ingestion)."""
+    async def call(
+        self,
+        method: str,
+        *args: Any,
+        timeout_s: float | None = None,
+        start_timeout_s: float | None = None,
+    ) -> Any:
+        """Each attempt waits at most `timeout_s` (None: as long as it takes, for ingestion).
+
+        With `start_timeout_s`, a client that has not yet seen its retriever up first waits that
+        long at most for it to be up with its store open: a retriever's cold start (imports,
+        opening Chroma: seconds on a busy node) is then not counted against the search's
+        `timeout_s`, while a retriever that hangs once up still costs only `timeout_s`."""
+        if start_timeout_s is not None and not self._seen_ready:
+            await self._call("ready", timeout_s=start_timeout_s)
+            self._seen_ready = True
+        return await self._call(method, *args, timeout_s=timeout_s)
+
+    async def _call(self, method: str, *args: Any, timeout_s: float | None) -> Any:
         return await call_with_retry(
             self._get,
             method,
@@ -249,4 +272,5 @@ class RetrieverClient:
     def _get(self, fresh: bool) -> Any:
         if fresh or self._handle is None:
             self._handle = retriever_handle(self._cliente_id, self._config)
+            self._seen_ready = False  # a new actor: the next search waits for its start again
         return self._handle
