@@ -716,7 +716,21 @@ async def prewarm(session: aiohttp.ClientSession, base_url: str, args: argparse.
         raise RuntimeError(f"pre-warm webhooks were not all accepted: {dict(burst.outcomes)}")
     handles = await actor_handles(tenant, namespace, timeout_s=min(120, remaining_s(args)))
     say(f"{len(handles)} conversation actors live")
+    await warm_pool_settled(namespace)
     return tenant, handles
+
+
+async def warm_pool_settled(namespace: str, quiet_s: float = 6.0) -> None:
+    """Wait until the warm pool has refilled what the new actors took (WARM_WORKERS): those
+    workers' boots are the new chats' cost, not the ack path's, and must not land in a burst."""
+    supervisor = ray.get_actor("supervisor", namespace=namespace)
+    last, quiet_since = -1, time.monotonic()
+    while time.monotonic() - quiet_since < quiet_s:
+        asked = (await supervisor.stats.remote())["workers_prestarted"]
+        if asked != last:
+            last, quiet_since = asked, time.monotonic()
+        await asyncio.sleep(0.5)
+    say(f"warm pool settled ({last} workers asked for so far)")
 
 
 async def run(args: argparse.Namespace, running: Any, data_dir: Path,
