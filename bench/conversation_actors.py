@@ -44,7 +44,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.support (webhook bodies, free ports, databases)
 
-from bench.tenants import create_bench_tenant  # noqa: E402
+from tests.support.scenario import make_cliente  # noqa: E402
 
 SYSTEM_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 WARM_BOOT_S = 5.0  # for the pool's workers, asked for, to finish booting
@@ -108,7 +108,9 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     context = IngressContext(settings)
     inbox: EvolutionInbox = context.inbox
     router = ConversationRouter(conversation_config(settings))
-    tenant = await create_bench_tenant(context, status="ATIVO")
+    tenant = await make_cliente(
+        context.sessions, context.settings, nome="bench", instance_prefix="bench", status="ATIVO"
+    )
     instance, secret = tenant.instance, tenant.secret
 
     handed_at_s: dict[str, float] = {}
@@ -140,9 +142,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     say(f"{args.actors} actors started: {results['actor_start_s']}")
     steps: dict[str, list[float]] = {}
     for chat in chats:
-        actor = ray.get_actor(
-            f"cliente_{tenant.cliente_id}_{chat}", namespace=settings.ray_namespace
-        )
+        actor = ray.get_actor(f"cliente_{tenant.id}_{chat}", namespace=settings.ray_namespace)
         status = await actor.status.remote()
         at = status.get("started_s")
         if at is None:  # an older actor that does not report its steps
@@ -164,7 +164,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     results["imports_s"] = _import_costs()
     say(
         f"actor start, by step: {results['actor_start_steps_s']}; "
-        f"{results['pooled_workers_used']}/{len(chats)} took a worker booted ahead"
+        f"{results['pooled_workers_used']}/{len(chats)} in a process spawned before their hand-off"
     )
     say(f"of which imports in a fresh interpreter: {results['imports_s']}")
 
@@ -177,7 +177,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         )
         connection = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
-            while await connection.fetchval(query, tenant.cliente_id) < count:  # noqa: ASYNC110
+            while await connection.fetchval(query, tenant.id) < count:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
         finally:
             await connection.close()
@@ -186,9 +186,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     await asyncio.sleep(2)
     pids = []
     for chat in chats:
-        actor = ray.get_actor(
-            f"cliente_{tenant.cliente_id}_{chat}", namespace=settings.ray_namespace
-        )
+        actor = ray.get_actor(f"cliente_{tenant.id}_{chat}", namespace=settings.ray_namespace)
         pids.append((await actor.status.remote())["pid"])
     processes = [psutil.Process(pid) for pid in pids]
     uss = [p.memory_full_info().uss / 1e6 for p in processes]
@@ -236,7 +234,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         try:
             while sampling:
                 await asyncio.sleep(2.0)
-                done = await connection.fetchval(query, tenant.cliente_id) - args.actors
+                done = await connection.fetchval(query, tenant.id) - args.actors
                 stats = await supervisor.stats.remote()
                 say(
                     f"  flood: {done}/{len(flood)} answered, {stats['live']} live, "

@@ -35,10 +35,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.support (webhook bodies, throwaway databases)
 
-from bench.tenants import create_bench_tenant  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from tests.support import evolution_payloads as wa  # noqa: E402
 from tests.support.postgres import create_database, drop_database  # noqa: E402
+from tests.support.scenario import make_cliente  # noqa: E402
 
 SYSTEM_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -54,7 +54,9 @@ async def measure(settings: Settings, posts: int) -> dict[str, list[float]]:
     from serve_app.context import IngressContext
 
     context = IngressContext(settings)
-    tenant = await create_bench_tenant(context, status="SUSPENSO")
+    tenant = await make_cliente(
+        context.sessions, context.settings, nome="bench", instance_prefix="bench", status="SUSPENSO"
+    )
     instance, secret = tenant.instance, tenant.secret
     app = build_app()
     app.state.ctx = context

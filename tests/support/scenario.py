@@ -27,13 +27,16 @@ async def make_cliente(
     *,
     nome: str,
     instance_prefix: str,
+    status: str = "ATIVO",
     **cliente_fields: Any,
 ) -> ScenarioCliente:
-    """An ATIVO cliente with one registered instance (its token sealed as Conversa keeps it)."""
+    """A cliente (ATIVO unless told) with one registered instance `{instance_prefix}-{id}` and a
+    fresh webhook secret (its token sealed as Conversa keeps it). The benchmarks that drive the
+    ingress in-process use it too."""
     secret = uuid.uuid4().hex * 2
     async with sessions() as session:
         cliente = await clientes_db.create_cliente(
-            session, nome=nome, status="ATIVO", **cliente_fields
+            session, nome=nome, status=status, **cliente_fields
         )
         instance = f"{instance_prefix}-{cliente.id}"
         await clientes_db.register_instance(
