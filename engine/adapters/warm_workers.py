@@ -167,7 +167,8 @@ class WarmPool:
         now = asyncio.get_running_loop().time()
         for raylet in await asyncio.to_thread(raylets_offering, self._resource):
             owed = self._owed.pop(raylet.node_id, 0)
-            booting = now - self._asked_at.get(raylet.node_id, -self._boot_s) < self._boot_s
+            asked_at = self._asked_at.get(raylet.node_id)
+            booting = asked_at is not None and now - asked_at < self._boot_s
             if count and not booting:
                 idle = await self._prestarter.idle_workers(raylet)
                 if idle is not None:
