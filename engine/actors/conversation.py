@@ -34,10 +34,14 @@ import ray
 from engine.actors.calls import GONE, call_with_timeout
 from engine.actors.retriever import RetrieverClient, RetrieverConfig
 from engine.adapters import metrics
-from engine.core.debounce import BurstMessage, DebouncePolicy
+from engine.core.debounce import BurstMessage, DebouncePolicy, merge_burst
 from engine.core.naming import SUPERVISOR_NAME, reply_worker_name
 from engine.core.prompt import Exchange
 from engine.core.prompt_budget import retrieval_query
+
+# Imported with the actor, inside the customer's typing window, not on the first reply's path:
+# unpickling the first TurnPlan would otherwise import these (behaviour, zoneinfo: ~20 ms here).
+from engine.core.turns import TurnPlan, TurnResult
 from engine.errors import ActorClosing, DatabaseUnavailable
 from engine.logs import configure_logging
 
@@ -236,7 +240,7 @@ class ConversationActor:
     async def _answer(self, burst: list[BurstMessage], *, last_at: float) -> None:
         async with self._turn_lock:
             try:
-                await self._run_turn(last_at=last_at)
+                await self._run_turn(burst, last_at=last_at)
             except (TimeoutError, ray.exceptions.RayActorError) as e:
                 # The messages stay unanswered in PostgreSQL with their deadline; the turn's
                 # lease expires and recovery re-activates them. Not on this worker again.
@@ -254,25 +258,36 @@ class ConversationActor:
                 # The messages stay RECEBIDA in PostgreSQL; the next turn (or recovery) claims them.
                 log.exception("turn failed", extra={**self._log, "messages": len(burst)})
 
-    async def _run_turn(self, *, last_at: float) -> None:
+    async def _run_turn(self, burst: list[BurstMessage], *, last_at: float) -> None:
         """Answer what is pending: claim it under a lease, search, have the reply produced.
-        `last_at`: when the burst's last message arrived (loop time), for the reply latency."""
+        `last_at`: when the burst's last message arrived (loop time), for the reply latency.
+
+        The search for the burst as this actor holds it runs while the worker claims the burst
+        (neither needs the other), so its time hides behind the claim's. The claimed burst is
+        what counts: its passages are searched again if it reads otherwise (a message whose
+        hand-off was lost, a voice note transcribed meanwhile)."""
         timeout_s = self._config.turn_timeout_s
-        plan = await call_with_timeout(
-            self._worker.begin_turn, self._conversation_id, timeout_s=timeout_s
-        )
-        if plan is None:
-            return
-        if plan.new_session:
-            self._memory.clear()
-        passages = (
-            await self._search(
-                retrieval_query(plan.user_text, self._config.retrieval_query_max_tokens)
+        held_query = self._query(merge_burst(burst))
+        early_search = self._loop.create_task(self._search(held_query)) if held_query else None
+        try:
+            plan: TurnPlan | None = await call_with_timeout(
+                self._worker.begin_turn, self._conversation_id, timeout_s=timeout_s
             )
-            if plan.needs_passages
-            else []
-        )
-        result = await call_with_timeout(
+            if plan is None:
+                return
+            if plan.new_session:
+                self._memory.clear()
+            passages: list[Any] = []
+            if plan.needs_passages:
+                query = self._query(plan.user_text)
+                if early_search is not None and query == held_query:
+                    passages = await early_search
+                else:
+                    passages = await self._search(query)
+        finally:
+            if early_search is not None:
+                early_search.cancel()  # not needed (or done): its result is dropped
+        result: TurnResult = await call_with_timeout(
             self._worker.answer_turn,
             plan,
             passages=passages,
@@ -288,6 +303,9 @@ class ConversationActor:
         elif result.is_memory:
             self._memory.append(Exchange(plan.user_text, result.reply_text))
         self._turns_answered += 1
+
+    def _query(self, user_text: str) -> str:
+        return retrieval_query(user_text, self._config.retrieval_query_max_tokens)
 
     async def _search(self, query: str) -> list[Any]:
         """The cliente's passages for `query`; none when the retriever is gone, fails, does not

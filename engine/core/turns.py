@@ -66,6 +66,7 @@ class ConversationContext:
 class OutboundPart:
     message_id: int
     text: str
+    claimed: bool = False  # claimed for its first send by the transaction that recorded it
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class TurnPlan:
     context: ConversationContext
     decision: TurnDecision
     lease_owner: str
+    leased_at_s: float = 0.0  # epoch s, no later than the lease was taken (0: unknown)
 
     @property
     def user_text(self) -> str:

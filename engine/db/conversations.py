@@ -25,7 +25,7 @@ from engine.core.statuses import Author, ClienteStatus, Direction, MessageStatus
 from engine.core.turn_policy import ConversationState
 from engine.core.turns import MEMORY_KINDS, ConversationContext, OutboundPart, ReplyKind
 from engine.db.clientes import OVERRIDE_COLUMNS, overrides_of
-from engine.db.deliveries import settle_turn
+from engine.db.deliveries import claim_new_part, settle_turn
 from engine.db.models import Cliente, Conversation, InstanciaWhatsApp, Message, Turn
 from engine.errors import NotFound
 
@@ -328,10 +328,13 @@ async def record_reply(
     max_wait_s: float,
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
+    claim_first_s: float | None = None,
 ) -> list[OutboundPart] | None:
     """Store the reply and one row per part, owed (PENDENTE, due now) when `deliver`, else
     REGISTRADA (no Evolution: the turn is answered at once). Compare-and-set: None, and nothing
-    written, if the turn is no longer PROCESSANDO under this lease (it was taken over)."""
+    written, if the turn is no longer PROCESSANDO under this lease (it was taken over).
+    With `claim_first_s`, the first owed part is also claimed for its first send (for that
+    long) unless an earlier reply of the chat is still owed."""
     taken = await session.execute(
         update(Turn)
         .where(
@@ -389,7 +392,14 @@ async def record_reply(
     )
     if not deliver:
         await settle_turn(session, turn_id)
-    return [OutboundPart(row.id, row.text) for row in rows]
+    claimed = (
+        deliver
+        and claim_first_s is not None
+        and await claim_new_part(
+            session, rows[0].id, context.conversation_id, claim_s=claim_first_s
+        )
+    )
+    return [OutboundPart(r.id, r.text, claimed=claimed and i == 0) for i, r in enumerate(rows)]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +38,16 @@ from engine.db.deliveries import DuePart
 from engine.errors import DatabaseUnavailable, SendFailed, SendOutcomeUnknown
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClaimedPart:
+    """A new reply's first part, claimed for its first send by the transaction that recorded
+    it; `api_key`: its instance's key, already opened."""
+
+    part: DuePart
+    api_key: str | None
+
 
 LOOP_CONCURRENCY = 32  # conversations one process delivers at once
 RECORD_RETRY_S = 1.0  # while PostgreSQL is away, how often an attempt's outcome is retried
@@ -80,11 +91,31 @@ class Deliverer:
     def breaker_state(self) -> CircuitState:
         return self._breaker.state(time.monotonic())
 
-    async def deliver_conversation(self, conversation_id: int) -> bool:
-        """Send the conversation's due parts in order; stop at the first that is not delivered
-        (it stays owed). True when every due part was delivered."""
-        if self._evolution is None or conversation_id in self._in_hand:
+    def first_claim_s(self, text: str) -> float | None:
+        """How long a new reply's first part (`text`) is claimed by the transaction that
+        records it, so that it goes out without a claim of its own; None: it is not (no
+        Evolution, or the circuit is not closed: sends wait for the breaker as usual)."""
+        if self._evolution is None or self.breaker_state() is not CircuitState.CLOSED:
+            return None
+        return self._claim_s(self._typing_ms(text))
+
+    async def deliver_conversation(
+        self, conversation_id: int, *, claimed: ClaimedPart | None = None
+    ) -> bool:
+        """Send the conversation's due parts in order, starting with `claimed` (a part claimed
+        by the transaction that recorded it); stop at the first that is not delivered (it stays
+        owed). True when every due part was delivered."""
+        if self._evolution is None:
             return False
+        if claimed is not None:
+            # Sent even while the loop holds this chat: the claim found no earlier part owed, and
+            # later ones are not due before this one is delivered.
+            if await self._attempt(claimed.part, 1, api_key=claimed.api_key) is not (
+                SendOutcome.DELIVERED
+            ):
+                return False
+        if conversation_id in self._in_hand:
+            return claimed is not None  # the loop sends the rest
         self._in_hand.add(conversation_id)
         try:
             while True:
@@ -157,11 +188,17 @@ class Deliverer:
                 return SendOutcome.REFUSED
             if not self._breaker.allow(time.monotonic()):
                 return SendOutcome.RETRYABLE  # rolled back: still due when the circuit allows
-            delay_ms = self._typing_ms(part.text)
-            claim_s = self._send_timeout_s(delay_ms) + self._policy.echo_window_s
-            attempt = await deliveries_db.claim_part(session, part, claim_s=claim_s)
+            attempt = await deliveries_db.claim_part(
+                session, part, claim_s=self._claim_s(self._typing_ms(part.text))
+            )
             await session.commit()
-        outcome, key, error = await self._send(part, delay_ms)
+        api_key = self._secrets.open_optional(part.instance_api_key_encrypted)
+        return await self._attempt(part, attempt, api_key=api_key)
+
+    async def _attempt(self, part: DuePart, attempt: int, *, api_key: str | None) -> SendOutcome:
+        """Send a claimed part and record the outcome."""
+        delay_ms = self._typing_ms(part.text)
+        outcome, key, error = await self._send(part, delay_ms, api_key)
         if outcome in (SendOutcome.DELIVERED, SendOutcome.REFUSED):
             self._breaker.record_success()  # Evolution answered: it is up
         else:
@@ -174,11 +211,11 @@ class Deliverer:
             jitter=self._random.random(),
             error=error,
         )
-        await self._record(part, attempt, step, key, error, patience_s=claim_s)
+        await self._record(part, attempt, step, key, error, patience_s=self._claim_s(delay_ms))
         return outcome
 
     async def _send(
-        self, part: DuePart, delay_ms: int
+        self, part: DuePart, delay_ms: int, api_key: str | None
     ) -> tuple[SendOutcome, str | None, str | None]:
         assert self._evolution is not None
         try:
@@ -186,7 +223,7 @@ class Deliverer:
                 instance=part.instance_id,
                 number=part.chat_jid,
                 text=part.text,
-                api_key=self._secrets.open_optional(part.instance_api_key_encrypted),
+                api_key=api_key,
                 delay_ms=delay_ms,
             )
         except SendOutcomeUnknown as e:
@@ -269,8 +306,10 @@ class Deliverer:
             text, ms_per_char=s.typing_ms_per_char, min_ms=s.typing_min_ms, max_ms=s.typing_max_ms
         )
 
-    def _send_timeout_s(self, delay_ms: int) -> float:
-        return send_timeout_s(delay_ms, base_timeout_s=self._settings.evolution_timeout_s)
+    def _claim_s(self, delay_ms: int) -> float:
+        """A send's claim: the send's own time limit, then the echo's window to confirm it."""
+        send_s = send_timeout_s(delay_ms, base_timeout_s=self._settings.evolution_timeout_s)
+        return send_s + self._policy.echo_window_s
 
     def _log_dead(self, part: DuePart, reason: str) -> None:
         log.error(

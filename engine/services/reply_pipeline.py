@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict, replace
@@ -31,13 +32,20 @@ from engine.core.reasons import IgnoreReason
 from engine.core.relevance import RelevancePolicy, hands_off
 from engine.core.replies import split_reply
 from engine.core.turn_policy import TurnDecision, TurnKind, decide_turn, limit_turn
-from engine.core.turns import ConversationContext, ReplyKind, TurnPlan, TurnResult
+from engine.core.turns import (
+    ConversationContext,
+    OutboundPart,
+    ReplyKind,
+    TurnPlan,
+    TurnResult,
+)
 from engine.db import conversations as conversations_db
 from engine.db import handoff as handoff_db
+from engine.db.deliveries import DuePart
 from engine.db.session import create_engine, session_factory
 from engine.errors import SendFailed, TurnTakenOver
 from engine.logs import configure_logging
-from engine.services.delivery import Deliverer
+from engine.services.delivery import ClaimedPart, Deliverer
 from engine.services.handoff import HandoffNotice, HandoffNotifier
 from engine.wiring import default_behaviour
 
@@ -109,6 +117,7 @@ class ReplyPipeline:
         """Claim the conversation's pending messages under a new lease and decide the turn;
         None = nothing to do now (no messages left, another turn's lease is live, or the burst
         is recorded without a reply)."""
+        leased_at_s = time.time()  # before the transaction whose now() starts the lease
         await self._transcribe_pending_audio(conversation_id)
         async with self._sessions() as session:
             claim = await conversations_db.claim(session, conversation_id)
@@ -158,7 +167,7 @@ class ReplyPipeline:
                 lease_s=self._settings.turn_lease_s + self._settings.retriever_timeout_s,
             )
             await session.commit()
-        return TurnPlan(turn_id, context, decision, lease_owner)
+        return TurnPlan(turn_id, context, decision, lease_owner, leased_at_s=leased_at_s)
 
     async def _within_limits(
         self,
@@ -229,7 +238,7 @@ class ReplyPipeline:
         if reply.kind in NEEDS_HUMAN_REASONS:
             self._notify_handoff(plan, NEEDS_HUMAN_REASONS[reply.kind], log_context)
         delivered = not self.deliverer.enabled or await self.deliverer.deliver_conversation(
-            context.conversation_id
+            context.conversation_id, claimed=_claimed_first(plan, parts)
         )
         log.info(
             "turn answered",
@@ -238,16 +247,19 @@ class ReplyPipeline:
                 "kind": plan.decision.kind.value,
                 "reply_kind": reply.kind.value,
                 "passages": len(passages),
-                "parts": parts,
+                "parts": len(parts),
                 "delivered": delivered,
             },
         )
         return TurnResult(reply.text, reply.kind, delivered)
 
-    async def _record(self, plan: TurnPlan, reply: Reply, passages: list[Passage]) -> int | None:
-        """The reply and its parts (owed when Evolution is there); None if the lease was lost."""
+    async def _record(
+        self, plan: TurnPlan, reply: Reply, passages: list[Passage]
+    ) -> list[OutboundPart] | None:
+        """The reply and its parts (owed when Evolution is there, the first one claimed for its
+        first send); None if the lease was lost."""
         context = plan.context
-        texts = split_reply(reply.text) if self._settings.split_replies else [reply.text]
+        texts = (split_reply(reply.text) if self._settings.split_replies else []) or [reply.text]
         async with self._sessions() as session:
             parts = await conversations_db.record_reply(
                 session,
@@ -257,8 +269,9 @@ class ReplyPipeline:
                 reply_text=reply.text,
                 reply_kind=reply.kind,
                 sources=[asdict(p) for p in passages],
-                parts=texts or [reply.text],
+                parts=texts,
                 deliver=self.deliverer.enabled and bool(context.instance_id),
+                claim_first_s=self.deliverer.first_claim_s(texts[0]),
                 close_session=plan.close_session,
                 max_wait_s=context.behaviour.debounce.max_wait_s,
                 prompt_tokens=reply.prompt_tokens,
@@ -268,15 +281,20 @@ class ReplyPipeline:
             if parts is not None and reason is not None:
                 await handoff_db.flag_needs_human(session, context.conversation_id, reason=reason)
             await session.commit()
-        return None if parts is None else len(parts)
+        return parts
 
     @contextlib.asynccontextmanager
     async def _lease(self, plan: TurnPlan) -> AsyncIterator[None]:
         """Hold the turn's lease while the body runs: renewed now (TurnTakenOver if it was taken
         over) and every third of TURN_LEASE_S. A renewal that cannot reach PostgreSQL is tried
-        again; if the lease expires meanwhile, recording the reply fails its compare-and-set."""
+        again; if the lease expires meanwhile, recording the reply fails its compare-and-set.
+
+        The first renewal is skipped when begin_turn took the lease less than a third of
+        TURN_LEASE_S ago (the usual case): that lease (TURN_LEASE_S + RETRIEVER_TIMEOUT_S) then
+        outlasts the heartbeat's first renewal, and a round trip is spared on the reply's path."""
         lease_s = self._settings.turn_lease_s
-        if not await self._renew(plan, lease_s):
+        fresh = 0 < time.time() - plan.leased_at_s < lease_s / 3
+        if not fresh and not await self._renew(plan, lease_s):
             raise TurnTakenOver(f"turn {plan.turn_id}'s lease is no longer {plan.lease_owner}'s")
 
         async def heartbeat() -> None:
@@ -399,6 +417,28 @@ class ReplyPipeline:
             async with self._sessions() as session:
                 await conversations_db.set_text(session, message_id, text)
                 await session.commit()
+
+
+def _claimed_first(plan: TurnPlan, parts: list[OutboundPart]) -> ClaimedPart | None:
+    """The reply's first part as the deliverer sends it, if recording the reply claimed it."""
+    first = parts[0] if parts else None
+    if first is None or not first.claimed:
+        return None
+    context = plan.context
+    part = DuePart(
+        message_id=first.message_id,
+        turn_id=plan.turn_id,
+        conversation_id=context.conversation_id,
+        cliente_id=context.cliente_id,
+        chat_jid=context.chat_jid,
+        instance_id=context.instance_id or "",
+        instance_api_key_encrypted=None,  # given opened, below
+        text=first.text,
+        attempts=0,
+        unconfirmed=0,
+        owed_s=0.0,
+    )
+    return ClaimedPart(part, api_key=context.instance_api_key)
 
 
 def _log_context(context: ConversationContext) -> dict[str, Any]:

@@ -95,6 +95,38 @@ async def test_a_reply_evolution_cannot_take_stays_owed_and_is_delivered_when_it
     assert turn.status is TurnStatus.RESPONDIDA and turn.answered_at is not None
 
 
+async def test_a_new_reply_goes_out_after_the_chats_earlier_reply_still_owed_not_before(
+    here: Here, evolution_faults: FakeEvolution
+) -> None:
+    # A reply's first part is claimed by the transaction that records it, so it is sent at once;
+    # not while an earlier reply of the same chat is still owed: parts go out in order.
+    conversa = here()
+    shop = await conversa.make_shop()
+    chat = wa.new_chat()
+    evolution_faults.fail("sendText", number=chat)
+    conversation = await conversa.receive(shop, chat, "Vocês abrem no domingo?")
+    await conversa.turn(conversation)
+    await conversa.receive(shop, chat, "E qual o telefone da loja?")
+    assert await conversa.turn(conversation) is not None
+
+    earlier, later = _outbound(await conversa.messages(conversation))
+    assert earlier.attempts == 1 and earlier.status is MessageStatus.PENDENTE
+    assert later.attempts == 0 and later.status is MessageStatus.PENDENTE  # never tried first
+    assert len(evolution_faults.attempts_to(chat)) == 1
+
+    evolution_faults.clear_faults()
+    conversa.start_delivery_loop()
+
+    async def both_sent() -> list[Any] | None:
+        sent = evolution_faults.sent_to(chat)
+        return sent if len(sent) == 2 else None
+
+    sent = await eventually(both_sent)
+    assert [s.text for s in sent] == [earlier.text, later.text]
+    parts = _outbound(await conversa.messages(conversation))
+    assert [p.status for p in parts] == [MessageStatus.ENVIADA] * 2
+
+
 async def test_a_part_still_failing_after_its_last_attempt_is_dead_lettered_and_can_be_resent(
     here: Here, evolution_faults: FakeEvolution
 ) -> None:
