@@ -108,6 +108,7 @@ class ConversationActor:
         runtime = ray.get_runtime_context()
         self._report("register", runtime.current_actor, runtime.get_node_id())
         self._restored = self._loop.create_task(self._restore())
+        self._retriever_up = self._loop.create_task(self._start_retriever())
         self._touch()
 
     @property
@@ -160,6 +161,17 @@ class ConversationActor:
         )
         if not self._busy(exclude_restore=True):
             self._report("idle")
+
+    async def _start_retriever(self) -> None:
+        """Find (or start) the cliente's retriever and wait for it to be up while the customer
+        is still typing: the first turn's search then pays neither the lookup nor a cold start."""
+        try:
+            await self._retriever.ready(self._config.actor_call_timeout_s)
+        except Exception as e:  # the first search tries again, and answers without passages
+            log.warning(
+                "retriever not up at the actor's start",
+                extra={**self._log, "error": f"{type(e).__name__}: {e}"},
+            )
 
     # --- messages in ----------------------------------------------------------------------
 

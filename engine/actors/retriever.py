@@ -253,10 +253,16 @@ class RetrieverClient:
         long at most for it to be up with its store open: a retriever's cold start (imports,
         opening Chroma: seconds on a busy node) is then not counted against the search's
         `timeout_s`, while a retriever that hangs once up still costs only `timeout_s`."""
-        if start_timeout_s is not None and not self._seen_ready:
-            await self._call("ready", timeout_s=start_timeout_s)
-            self._seen_ready = True
+        if start_timeout_s is not None:
+            await self.ready(start_timeout_s)
         return await self._call(method, *args, timeout_s=timeout_s)
+
+    async def ready(self, timeout_s: float) -> None:
+        """Wait at most `timeout_s` for the retriever to be up with its store open, creating
+        it if needed (once per actor: a client that has seen it up returns at once)."""
+        if not self._seen_ready:
+            await self._call("ready", timeout_s=timeout_s)
+            self._seen_ready = True
 
     async def _call(self, method: str, *args: Any, timeout_s: float | None) -> Any:
         return await call_with_retry(
