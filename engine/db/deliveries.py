@@ -27,6 +27,8 @@ from engine.errors import Conflict, NotFound
 
 EARLIER_PART_FAILED = "not sent: an earlier part of this reply could not be delivered"
 _OWED = tuple(OWED_STATUSES)
+# Built once: an alias builds a proxy of every column of the table (~1 ms of CPU per statement).
+_EARLIER = aliased(Message, name="earlier")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,6 @@ class DuePart:
 
 
 def _due(conversation_id: int | None) -> Any:
-    earlier = aliased(Message)
     query = (
         select(
             Message.id,
@@ -66,9 +67,9 @@ def _due(conversation_id: int | None) -> Any:
             Message.status.in_(_OWED),
             Message.next_attempt_at <= func.now(),
             ~exists().where(
-                earlier.conversation_id == Message.conversation_id,
-                earlier.status.in_(_OWED),
-                earlier.id < Message.id,
+                _EARLIER.conversation_id == Message.conversation_id,
+                _EARLIER.status.in_(_OWED),
+                _EARLIER.id < Message.id,
             ),
         )
         .order_by(Message.next_attempt_at, Message.id)
@@ -144,16 +145,15 @@ async def claim_new_part(
     """Claim a part for its first send in the transaction that records it (the sender is then
     spared a transaction of its own before the reply goes out), unless an earlier part of its
     conversation is still owed: parts go out in order, so it then waits its turn as usual."""
-    earlier = aliased(Message)
     claimed = await session.execute(
         update(Message)
         .where(
             Message.id == message_id,
             Message.status == MessageStatus.PENDENTE,
             ~exists().where(
-                earlier.conversation_id == conversation_id,
-                earlier.status.in_(_OWED),
-                earlier.id < message_id,
+                _EARLIER.conversation_id == conversation_id,
+                _EARLIER.status.in_(_OWED),
+                _EARLIER.id < message_id,
             ),
         )
         .values(
