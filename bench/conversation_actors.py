@@ -13,8 +13,9 @@ What it measures, on the real stack (`serve_app.runtime.start`, local Ray, Postg
   constructor with the restore from PostgreSQL; plus the imports alone in a fresh interpreter;
 * the cap: 3 x `--cap` (or `--flood`) new chats at once against
   `MAX_LIVE_CONVERSATIONS=--cap`; the most live conversation actor processes seen at any time
-  (psutil, sampled every 50 ms), evictions and idle reaps by the supervisor, how long until
-  every chat was answered, and the admission rate (new chats answered per second).
+  (psutil, sampled every 0.5 s), evictions and idle reaps by the supervisor, how long until
+  every chat was answered, and the admission rate (new chats answered per second); the CPU
+  each new chat's actor process used (its boot included) and the machine's CPU per chat.
 
 Messages go through `EvolutionInbox` (what the webhook route calls) and the router, not HTTP:
 `bench/webhook_ingress.py` measures the HTTP path. No OpenAI key, no Evolution URL (offline
@@ -213,17 +214,24 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     before = await supervisor.stats.remote()
     peak = 0
     sampling = True
+    existing = {
+        p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("ray::")
+    }
+    actor_cpu_s: dict[int, float] = {}  # new conversation actor processes: CPU last seen
 
     async def sample() -> None:
+        # Every 0.5 s: at 50 ms this loop alone took ~11 % of the two cores during the flood.
         nonlocal peak
         while sampling:
-            live = sum(
-                1
-                for p in psutil.process_iter(["name"])
-                if (p.info["name"] or "").startswith("ray::Conversati")
-            )
+            live = 0
+            for p in psutil.process_iter(["name", "cpu_times"]):
+                if not (p.info["name"] or "").startswith("ray::Conversati"):
+                    continue
+                live += 1
+                if p.pid not in existing and p.info["cpu_times"] is not None:
+                    actor_cpu_s[p.pid] = p.info["cpu_times"].user + p.info["cpu_times"].system
             peak = max(peak, live)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
 
     async def progress() -> None:
         query = (
@@ -247,6 +255,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     sampler = asyncio.get_running_loop().create_task(sample())
     reporter = asyncio.get_running_loop().create_task(progress())
     say(f"flood: {len(flood)} new chats at once against a cap of {args.cap}")
+    busy_before = _machine_busy_s()
     started = time.perf_counter()
     handed = await asyncio.gather(
         *(hand_off(chat, "oi, tudo bem?") for chat in flood), return_exceptions=True
@@ -256,6 +265,7 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     given_up = sum(1 for h in handed if isinstance(h, BaseException))
     await answered(args.actors + len(flood))
     elapsed = time.perf_counter() - started
+    busy_s = _machine_busy_s() - busy_before
     sampling = False
     await sampler
     reporter.cancel()
@@ -268,6 +278,13 @@ async def measure(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         "all_answered_s": round(elapsed, 1),
         "new_chats_per_s": round(len(flood) / elapsed, 1),
         "hand_offs_given_up_to_recovery": given_up,
+        # Every process's CPU (boot included) up to its last sample before it left.
+        "cpu_s_per_new_actor_process": round(sum(actor_cpu_s.values()) / len(actor_cpu_s), 2)
+        if actor_cpu_s
+        else None,
+        "new_actor_processes_seen": len(actor_cpu_s),
+        "machine_cpu_s_per_chat": round(busy_s / len(flood), 2),
+        "machine_busy_cores": round(busy_s / elapsed, 2),
     }
     say(f"flood: {results['flood']}")
     await context.close()
@@ -286,6 +303,13 @@ def _import_costs() -> dict[str, float]:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout.split()
     return {"ray": float(out[0]), "engine.actors.conversation": float(out[1])}
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy so far (all cores; /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _voluntary_switches(pid: int) -> int:
