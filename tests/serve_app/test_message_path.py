@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
+from engine.config import Settings
+from engine.db.session import create_engine, session_factory
+from engine.services.inbox import EvolutionInbox
+from engine.wiring import default_behaviour
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
 from tests.support.tenants import MakeTenant
@@ -65,6 +70,47 @@ async def test_burst_of_three_messages_gets_one_reply_covering_all_three(
     [turn] = await tenant.turns(chat)
     assert turn["user_text"] == "\n".join(parts)
     assert reply.apikey == f"instance-key-{tenant.id}"
+
+
+async def test_a_message_whose_hand_off_was_lost_still_gets_its_passages(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution, settings: Settings, database_url: str
+) -> None:
+    # The actor searches for the burst it holds while the reply worker claims the burst. Here the
+    # claimed burst also holds a message the actor never got (accepted, but its hand-off lost):
+    # the search must be run again for the whole burst, so both questions get their passages.
+    delivery = "Entregamos em Campinas e Jundiaí."
+    others = tuple(f"Aviso {i}: funcionamento normal na semana {i}." for i in range(8))
+    tenant = await make_tenant(documents=(delivery, PRODUTO_X, *others))
+    chat = wa.new_chat()
+    base = 1_761_070_000
+    # The chat's actor is up (a new one would restore the lost message from PostgreSQL).
+    assert (await tenant.post(wa.text(tenant.instance, chat, "Bom dia", timestamp=base))).json()[
+        "status"
+    ] == "accepted"
+    await eventually(lambda: _replies(fake_evolution, chat, count=1))
+    lost = wa.text(tenant.instance, chat, "Vocês entregam em Campinas?", timestamp=base + 10)
+    await _accept_without_hand_off(settings, database_url, tenant.secret, lost)
+    handed = wa.text(tenant.instance, chat, "Quanto custa o produto X?", timestamp=base + 11)
+    assert (await tenant.post(handed)).json()["status"] == "accepted"
+
+    await eventually(lambda: _replies(fake_evolution, chat, count=2))
+    [_, turn] = await tenant.turns(chat)
+    assert turn["user_text"] == "Vocês entregam em Campinas?\nQuanto custa o produto X?"
+    best = {s["text"].strip() for s in turn["sources"][:2]}
+    assert best == {delivery, PRODUTO_X}
+
+
+async def _accept_without_hand_off(
+    settings: Settings, database_url: str, secret: str, payload: dict[str, Any]
+) -> None:
+    """What the webhook records for a message, without handing it to the chat's actor."""
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        inbox = EvolutionInbox(session_factory(engine), defaults=default_behaviour(settings))
+        outcome = await inbox.handle(secret=secret, read_body=wa.body_reader(payload))
+        assert outcome.delivery is not None, outcome
+    finally:
+        await engine.dispose()
 
 
 async def test_max_wait_caps_the_debounce_for_a_chatty_customer(
