@@ -72,7 +72,11 @@ async def test_export_then_erase_one_contact_under_both_jids(
 
     # Erase (by the LID: the phone's conversation goes too) while the actor still holds memory.
     actor = ray.get_actor(conversation["session_id"], namespace=settings.ray_namespace)
-    assert (await actor.status.remote())["memory_turns"] == 1
+
+    async def remembered() -> bool:  # the turn ends (memory kept) once the send is recorded
+        return (await actor.status.remote())["memory_turns"] == 1
+
+    assert await eventually(remembered)
     response = await account.client.delete(f"/v1/contacts/{lid}")
     assert response.status_code == 200, response.text
     erased = response.json()

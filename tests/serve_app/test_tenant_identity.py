@@ -52,7 +52,11 @@ async def test_an_actor_refuses_a_delivery_for_another_conversation_and_leaves(
     await eventually(lambda: _sent(fake_evolution, chat))
     conversation = await tenant.conversation_for(chat)
     actor = ray.get_actor(conversation["session_id"], namespace=settings.ray_namespace)
-    assert (await actor.status.remote())["memory_turns"] == 1
+
+    async def remembered() -> bool:  # the turn ends (memory kept) once the send is recorded
+        return (await actor.status.remote())["memory_turns"] == 1
+
+    assert await eventually(remembered)
 
     # The same name, another conversation id: what a reset database hands out again.
     with pytest.raises(ActorClosing):
