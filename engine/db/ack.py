@@ -19,12 +19,7 @@ import asyncpg
 
 from engine.core.auth import SECRET_ROTATION_OVERLAP
 from engine.core.statuses import Author, ClienteStatus, Direction, MessageStatus
-from engine.db.session import (
-    IDLE_IN_TRANSACTION_FACTOR,
-    INSERT_RACE_ATTEMPTS,
-    UNAVAILABLE_STATES,
-    lost_new_conversation_race,
-)
+from engine.db.session import IDLE_IN_TRANSACTION_FACTOR, UNAVAILABLE_STATES
 from engine.errors import DatabaseUnavailable
 
 ACCEPT_SQL = f"""
@@ -147,17 +142,7 @@ class AckWriter:
         return self._pool
 
     async def accept(self, target: AcceptTarget, text: AcceptedText) -> Accepted:
-        """Run the statement (autocommit: it is one transaction by itself; one that lost the
-        race to create a new chat's conversation wrote nothing and runs again)."""
-        for attempt in range(1, INSERT_RACE_ATTEMPTS + 1):
-            try:
-                return await self._accept(target, text)
-            except asyncpg.UniqueViolationError as e:
-                if attempt == INSERT_RACE_ATTEMPTS or not lost_new_conversation_race(e):
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _accept(self, target: AcceptTarget, text: AcceptedText) -> Accepted:
+        """Run the statement (autocommit: it is one transaction by itself)."""
         try:
             pool = await self._opened()
             row = await pool.fetchrow(

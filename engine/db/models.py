@@ -184,7 +184,8 @@ class Conversation(Base):
         ForeignKey("instancias_whatsapp.id", ondelete="SET NULL")
     )
     chat_jid: Mapped[str] = mapped_column(String(120), nullable=False)
-    session_id: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    # `cliente_{id}_{chat_jid}`: unique through (cliente_id, chat_jid) (migration 015).
+    session_id: Mapped[str] = mapped_column(String(200), nullable=False)
     push_name: Mapped[str | None] = mapped_column(String(200))
     last_message_at: Mapped[datetime] = _created()
     created_at: Mapped[datetime] = _created()

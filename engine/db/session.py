@@ -27,20 +27,6 @@ from engine.errors import DatabaseUnavailable
 # the statement timeout (57014 query_canceled).
 UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300", "57014")
 IDLE_IN_TRANSACTION_FACTOR = 6
-# A chat's first messages arriving at once all insert its conversation. `ON CONFLICT (cliente_id,
-# chat_jid)` covers only that constraint: the loser of the race can instead hit the unique
-# session_id (derived from the same two columns) and fail; run again, it finds the row.
-NEW_CONVERSATION_RACE = "uq_conversations_session_id"
-INSERT_RACE_ATTEMPTS = 3
-
-
-def lost_new_conversation_race(error: BaseException) -> bool:
-    """Whether `error` (asyncpg's, or SQLAlchemy's wrapping it) is the loser's side of that race."""
-    while error is not None:
-        if getattr(error, "constraint_name", None) == NEW_CONVERSATION_RACE:
-            return True
-        error = getattr(error, "orig", None) or error.__cause__  # type: ignore[assignment]
-    return False
 
 
 def async_url(url: str) -> str:

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.core import identity, inbound, whatsapp
@@ -47,7 +46,6 @@ from engine.db import clientes as clientes_db
 from engine.db import deliveries as deliveries_db
 from engine.db import identity as identity_db
 from engine.db import inbox as inbox_db
-from engine.db.session import INSERT_RACE_ATTEMPTS, lost_new_conversation_race
 from engine.errors import InvalidJson, MalformedWebhook, PayloadTooLarge, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -240,29 +238,7 @@ class EvolutionInbox:
         *,
         payload: Any = None,
     ) -> WebhookOutcome:
-        """Any post, in one SQLAlchemy transaction (`payload`: the body already decoded); a
-        transaction that lost the race to create a new chat's conversation is run again."""
-        body: bytes | None = None
-
-        async def read_once() -> bytes:  # a second attempt gets the same body
-            nonlocal body
-            if body is None:
-                body = await read_body()
-            return body
-
-        for attempt in range(1, INSERT_RACE_ATTEMPTS + 1):
-            try:
-                return await self._general_once(
-                    secret_sha256, read_once, path_event, payload=payload
-                )
-            except IntegrityError as e:
-                if attempt == INSERT_RACE_ATTEMPTS or not lost_new_conversation_race(e):
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _general_once(
-        self, secret_sha256: str, read_body: ReadBody, path_event: str | None, *, payload: Any
-    ) -> WebhookOutcome:
+        """Any post, in one SQLAlchemy transaction (`payload`: the body already decoded)."""
         async with self._sessions() as session:
             # The secret's hash finds the instance: an unknown instance and a wrong secret are
             # the same miss of the same indexed lookup, and the body is not even read for it.

@@ -1,7 +1,8 @@
 """A chat's first messages arriving at once, on a database of its own: each one is accepted (the
 webhook answers 200, not 500) and stored, on the ack path's one statement and on the general
-path alike. The conversation's insert covers one unique constraint (`cliente_id, chat_jid`); the
-loser of the race could hit the other (`session_id`) and fail the webhook."""
+path alike. The conversation's upsert names one unique constraint (`cliente_id, chat_jid`); while
+`session_id` had its own (dropped by migration 015), the loser of the race could hit that one and
+fail the webhook."""
 
 from __future__ import annotations
 
