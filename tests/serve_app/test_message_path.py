@@ -6,13 +6,16 @@ import asyncio
 from typing import Any
 
 import pytest
+import ray
 
 from engine.config import Settings
+from engine.core.naming import get_collection_name
 from engine.db.session import create_engine, session_factory
 from engine.services.inbox import EvolutionInbox
 from engine.wiring import default_behaviour
 from tests.support import evolution_payloads as wa
 from tests.support.fake_evolution import FakeEvolution
+from tests.support.ray_actors import kill_actor
 from tests.support.tenants import MakeTenant
 from tests.support.waiting import eventually
 
@@ -98,6 +101,32 @@ async def test_a_message_whose_hand_off_was_lost_still_gets_its_passages(
     assert turn["user_text"] == "Vocês entregam em Campinas?\nQuanto custa o produto X?"
     best = {s["text"].strip() for s in turn["sources"][:2]}
     assert best == {delivery, PRODUTO_X}
+
+
+async def test_a_new_chats_actor_starts_the_retriever_while_the_customer_types(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution, settings: Settings
+) -> None:
+    # The retriever's cold start (imports, opening Chroma) must not be added to the first reply:
+    # the chat's new actor starts it inside the debounce window, before the burst is answered.
+    tenant = await make_tenant(documents=(PRODUTO_X,), debounce_s=5.0, max_wait_s=10.0)
+    retriever = get_collection_name(tenant.id)
+    assert kill_actor(retriever, namespace=settings.ray_namespace)  # reaped, as when idle
+    chat = wa.new_chat()
+    assert (await tenant.post(wa.text(tenant.instance, chat, "Quanto custa o produto X?"))).json()[
+        "status"
+    ] == "accepted"
+
+    async def retriever_up() -> bool:
+        try:
+            ray.get_actor(retriever, namespace=settings.ray_namespace)
+        except ValueError:
+            return False
+        return True
+
+    assert await eventually(retriever_up, timeout_s=4.0)
+    assert not fake_evolution.sent_to(chat)  # still inside the customer's typing window
+    [reply] = await eventually(lambda: _replies(fake_evolution, chat, count=1))
+    assert "R$ 100" in reply.text
 
 
 async def _accept_without_hand_off(
