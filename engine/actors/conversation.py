@@ -108,7 +108,7 @@ class ConversationActor:
         runtime = ray.get_runtime_context()
         self._report("register", runtime.current_actor, runtime.get_node_id())
         self._restored = self._loop.create_task(self._restore())
-        self._retriever_up = self._loop.create_task(self._start_retriever())
+        self._retriever_up = self._loop.create_task(self._start_retriever())  # held: not GC'd
         self._touch()
 
     @property

@@ -110,9 +110,8 @@ class Deliverer:
         if claimed is not None:
             # Sent even while the loop holds this chat: the claim found no earlier part owed, and
             # later ones are not due before this one is delivered.
-            if await self._attempt(claimed.part, 1, api_key=claimed.api_key) is not (
-                SendOutcome.DELIVERED
-            ):
+            first = await self._attempt(claimed.part, 1, api_key=claimed.api_key)
+            if first is not SendOutcome.DELIVERED:
                 return False
         if conversation_id in self._in_hand:
             return claimed is not None  # the loop sends the rest

@@ -421,8 +421,8 @@ class ReplyPipeline:
 
 def _claimed_first(plan: TurnPlan, parts: list[OutboundPart]) -> ClaimedPart | None:
     """The reply's first part as the deliverer sends it, if recording the reply claimed it."""
-    first = parts[0] if parts else None
-    if first is None or not first.claimed:
+    first = parts[0]  # a reply has at least one part
+    if not first.claimed:
         return None
     context = plan.context
     part = DuePart(
