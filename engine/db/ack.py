@@ -12,15 +12,11 @@ reads everything afresh: a stale cache can cost a round trip, never a wrong answ
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
-
-import asyncpg
 
 from engine.core.auth import SECRET_ROTATION_OVERLAP
 from engine.core.statuses import Author, ClienteStatus, Direction, MessageStatus
-from engine.db.session import IDLE_IN_TRANSACTION_FACTOR, UNAVAILABLE_STATES
-from engine.errors import DatabaseUnavailable
+from engine.db.raw import RawPool
 
 ACCEPT_SQL = f"""
 WITH guard AS (
@@ -101,7 +97,7 @@ class Accepted:
 
 
 class AckWriter:
-    """A small asyncpg pool (opened on first use) and the one statement of the ack path."""
+    """The one statement of the ack path, on the replica's own asyncpg pool."""
 
     def __init__(
         self,
@@ -111,41 +107,17 @@ class AckWriter:
         statement_timeout_s: float,
         connect_timeout_s: float,
     ):
-        self._dsn = dsn
-        self._pool_size = pool_size
-        self._statement_timeout_s = statement_timeout_s
-        self._connect_timeout_s = connect_timeout_s
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
-
-    async def _opened(self) -> asyncpg.Pool:
-        if self._pool is not None:
-            return self._pool
-        async with self._opening:
-            if self._pool is None:
-                statement_ms = int(self._statement_timeout_s * 1000)
-                self._pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=1,
-                    max_size=self._pool_size,
-                    timeout=self._connect_timeout_s,
-                    command_timeout=self._statement_timeout_s + 5,
-                    max_inactive_connection_lifetime=1800,
-                    reset=_keep_session,
-                    server_settings={
-                        "statement_timeout": str(statement_ms),
-                        "idle_in_transaction_session_timeout": str(
-                            statement_ms * IDLE_IN_TRANSACTION_FACTOR
-                        ),
-                    },
-                )
-        return self._pool
+        self._pool = RawPool(
+            dsn,
+            pool_size=pool_size,
+            statement_timeout_s=statement_timeout_s,
+            connect_timeout_s=connect_timeout_s,
+        )
 
     async def accept(self, target: AcceptTarget, text: AcceptedText) -> Accepted:
         """Run the statement (autocommit: it is one transaction by itself)."""
-        try:
-            pool = await self._opened()
-            row = await pool.fetchrow(
+        async with self._pool.connection() as connection:
+            row = await connection.fetchrow(
                 ACCEPT_SQL,
                 target.instancia_id,
                 target.instance_id,
@@ -165,13 +137,6 @@ class AckWriter:
                 text.text,
                 text.wa_timestamp,
             )
-        except Exception as e:
-            if _unavailable(e):
-                raise DatabaseUnavailable(
-                    f"PostgreSQL is unavailable ({type(e).__name__}: {e}); "
-                    "the request can be retried"
-                ) from e
-            raise
         assert row is not None  # the final SELECT always yields one row
         return Accepted(
             vouched=bool(row["vouched"]),
@@ -180,24 +145,4 @@ class AckWriter:
         )
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-
-
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """What the pool runs when a connection comes back, instead of asyncpg's default reset.
-
-    The default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on every
-    release: a second round trip per ack, which the ack waits for. This pool runs only the one
-    autocommit statement, which leaves no lock, cursor, listener or setting behind; asyncpg still
-    rolls back a transaction left open (an interrupted statement) before calling this.
-    """
-
-
-def _unavailable(error: BaseException) -> bool:
-    """Losing PostgreSQL (refused, dropped, starting up, too slow), as `engine.db.session`
-    sees it."""
-    if isinstance(error, OSError | TimeoutError | asyncpg.ConnectionDoesNotExistError):
-        return True
-    state = getattr(error, "sqlstate", None) or ""
-    return state.startswith(UNAVAILABLE_STATES)
+        await self._pool.close()

@@ -139,34 +139,6 @@ async def claim_part(session: AsyncSession, part: DuePart, *, claim_s: float) ->
     return attempt
 
 
-async def claim_new_part(
-    session: AsyncSession, message_id: int, conversation_id: int, *, claim_s: float
-) -> bool:
-    """Claim a part for its first send in the transaction that records it (the sender is then
-    spared a transaction of its own before the reply goes out), unless an earlier part of its
-    conversation is still owed: parts go out in order, so it then waits its turn as usual."""
-    claimed = await session.execute(
-        update(Message)
-        .where(
-            Message.id == message_id,
-            Message.status == MessageStatus.PENDENTE,
-            ~exists().where(
-                _EARLIER.conversation_id == conversation_id,
-                _EARLIER.status.in_(_OWED),
-                _EARLIER.id < message_id,
-            ),
-        )
-        .values(
-            status=MessageStatus.ENVIANDO,
-            attempts=1,
-            last_attempt_at=func.now(),
-            next_attempt_at=func.now() + timedelta(seconds=claim_s),
-        )
-        .returning(Message.id)
-    )
-    return claimed.first() is not None
-
-
 async def record_sent(session: AsyncSession, part: DuePart, *, wa_message_id: str | None) -> None:
     """Evolution accepted the part: ENVIADA, whatever attempt it was (a late success is still
     the truth); keeps a key the echo may have recorded first."""

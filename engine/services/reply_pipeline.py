@@ -25,13 +25,19 @@ from engine.adapters.evolution import EvolutionClient
 from engine.adapters.llm import ChatModel, Reply
 from engine.adapters.secrets import SecretBox
 from engine.config import Settings
-from engine.core.chat_limits import ChatLimits, ChatVerdict, judge_chat
+from engine.core.chat_limits import ChatActivity, ChatLimits, ChatVerdict, judge_chat
 from engine.core.debounce import BurstMessage
 from engine.core.prompt import Exchange, Passage
 from engine.core.reasons import IgnoreReason
 from engine.core.relevance import RelevancePolicy, hands_off
 from engine.core.replies import split_reply
-from engine.core.turn_policy import TurnDecision, TurnKind, decide_turn, limit_turn
+from engine.core.turn_policy import (
+    ConversationState,
+    TurnDecision,
+    TurnKind,
+    decide_turn,
+    limit_turn,
+)
 from engine.core.turns import (
     ConversationContext,
     OutboundPart,
@@ -40,9 +46,10 @@ from engine.core.turns import (
     TurnResult,
 )
 from engine.db import conversations as conversations_db
-from engine.db import handoff as handoff_db
 from engine.db.deliveries import DuePart
-from engine.db.session import create_engine, session_factory
+from engine.db.raw import RawPool
+from engine.db.session import asyncpg_dsn, create_engine, session_factory
+from engine.db.turn_path import TurnStatements
 from engine.errors import SendFailed, TurnTakenOver
 from engine.logs import configure_logging
 from engine.services.delivery import ClaimedPart, Deliverer
@@ -76,6 +83,14 @@ class ReplyPipeline:
             connect_timeout_s=settings.db_connect_timeout_s,
         )
         self._sessions = session_factory(self._engine)
+        self._turns = TurnStatements(
+            RawPool(
+                asyncpg_dsn(settings.database_url),
+                pool_size=settings.db_pool_size,
+                statement_timeout_s=settings.db_statement_timeout_s,
+                connect_timeout_s=settings.db_connect_timeout_s,
+            )
+        )
         self._model = ChatModel(settings)
         self._defaults = default_behaviour(settings)
         self._coverage_weight = settings.relevance_coverage_weight
@@ -116,49 +131,77 @@ class ReplyPipeline:
     async def begin_turn(self, conversation_id: int) -> TurnPlan | None:
         """Claim the conversation's pending messages under a new lease and decide the turn;
         None = nothing to do now (no messages left, another turn's lease is live, or the burst
-        is recorded without a reply)."""
+        is recorded without a reply).
+
+        Every pending message is claimed, not only those an actor happens to hold, so a message
+        whose hand-off to the actor was lost is still answered by the conversation's next turn.
+        """
         leased_at_s = time.time()  # before the transaction whose now() starts the lease
         await self._transcribe_pending_audio(conversation_id)
-        async with self._sessions() as session:
-            claim = await conversations_db.claim(session, conversation_id)
-            if claim is None:
-                await session.commit()
+        async with self._turns.transaction() as claiming:
+            locked = await claiming.lock(conversation_id)
+            if locked is None:
                 return None
             context = ConversationContext(
-                conversation_id=claim.conversation_id,
-                cliente_id=claim.cliente_id,
-                chat_jid=claim.chat_jid,
-                instance_id=claim.instance_id,
-                instance_api_key=self._secrets.open_optional(claim.instance_api_key_encrypted),
-                behaviour=self._defaults.overridden_by(claim.overrides),
+                conversation_id=conversation_id,
+                cliente_id=locked.cliente_id,
+                chat_jid=locked.chat_jid,
+                instance_id=locked.instance_id,
+                instance_api_key=self._secrets.open_optional(locked.instance_api_key_encrypted),
+                behaviour=self._defaults.overridden_by(locked.overrides),
+            )
+            limits = replace(
+                self._limits,
+                max_messages=context.behaviour.chat_max_messages,
+                daily_llm_tokens=context.behaviour.llm_daily_tokens,
+            )
+            gathered = await claiming.gather(
+                locked, window_s=limits.window_s, count_tokens=limits.daily_llm_tokens > 0
+            )
+            if not gathered.burst or gathered.live_lease:
+                # Nothing left, or a live lease whose owner answers these (the deadline stays
+                # for recovery).
+                return None
+            state = ConversationState(
+                paused_until=locked.paused_until,
+                session_started_at=locked.session_started_at,
+                last_activity_at=gathered.last_activity_at,
+                out_of_office_sent_at=locked.out_of_office_sent_at,
             )
             now = datetime.now(UTC)
             decision = decide_turn(
-                claim.burst,
-                claim.state,
+                gathered.burst,
+                state,
                 context.behaviour,
-                cliente_status=claim.cliente_status,
+                cliente_status=locked.cliente_status,
                 now=now,
             )
             if decision.kind is not TurnKind.SKIP:
-                decision = await self._within_limits(session, context, decision, now=now)
+                decision = self._within_limits(
+                    context, decision, gathered.activity, limits, now=now
+                )
             if decision.kind is TurnKind.SKIP:
                 reason = decision.skip_reason
-                await conversations_db.skip_burst(session, claim, reason=reason or "")
-                if reason is IgnoreReason.LOOP_SUSPECTED:
-                    await handoff_db.flag_needs_human(
-                        session, context.conversation_id, reason=ChatVerdict.LOOP.value
-                    )
-                await session.commit()
+                loop = reason is IgnoreReason.LOOP_SUSPECTED
+                await claiming.skip_burst(
+                    locked,
+                    gathered.burst,
+                    reason=reason or "",
+                    needs_human=ChatVerdict.LOOP.value if loop else None,
+                )
                 log.info(
                     "burst recorded without a reply",
-                    extra={**_log_context(context), "reason": reason, "messages": len(claim.burst)},
+                    extra={
+                        **_log_context(context),
+                        "reason": reason,
+                        "messages": len(gathered.burst),
+                    },
                 )
                 return None
             lease_owner = f"{self._owner}:{uuid.uuid4().hex[:16]}"
-            turn_id = await conversations_db.start_turn(
-                session,
-                claim,
+            turn_id = await claiming.start_turn(
+                locked,
+                gathered.burst,
                 user_text=decision.user_text,
                 new_session=decision.new_session,
                 out_of_office=decision.kind is TurnKind.OUT_OF_OFFICE,
@@ -166,32 +209,20 @@ class ReplyPipeline:
                 # Until answer_turn renews it: the actor retrieves passages in between.
                 lease_s=self._settings.turn_lease_s + self._settings.retriever_timeout_s,
             )
-            await session.commit()
         return TurnPlan(turn_id, context, decision, lease_owner, leased_at_s=leased_at_s)
 
-    async def _within_limits(
+    def _within_limits(
         self,
-        session: Any,
         context: ConversationContext,
         decision: TurnDecision,
+        activity: ChatActivity,
+        limits: ChatLimits,
         *,
         now: datetime,
     ) -> TurnDecision:
         """The turn once the chat's limits are judged (engine.core.chat_limits): a loop is
         skipped, a flood or a spent budget gets its fixed reply (and the chat a human)."""
         calls_model = decision.kind is TurnKind.ANSWER
-        limits = replace(
-            self._limits,
-            max_messages=context.behaviour.chat_max_messages,
-            daily_llm_tokens=context.behaviour.llm_daily_tokens,
-        )
-        activity = await conversations_db.chat_activity(
-            session,
-            context.conversation_id,
-            context.cliente_id,
-            window_s=limits.window_s,
-            count_tokens=calls_model and limits.daily_llm_tokens > 0,
-        )
         verdict = judge_chat(activity, limits, now=now, calls_model=calls_model)
         if verdict is None:
             return decision
@@ -257,31 +288,28 @@ class ReplyPipeline:
         self, plan: TurnPlan, reply: Reply, passages: list[Passage]
     ) -> list[OutboundPart] | None:
         """The reply and its parts (owed when Evolution is there, the first one claimed for its
-        first send); None if the lease was lost."""
+        first send), in one statement; None if the lease was lost."""
         context = plan.context
         texts = (split_reply(reply.text) if self._settings.split_replies else []) or [reply.text]
-        async with self._sessions() as session:
-            parts = await conversations_db.record_reply(
-                session,
-                turn_id=plan.turn_id,
-                lease_owner=plan.lease_owner,
-                context=context,
-                reply_text=reply.text,
-                reply_kind=reply.kind,
-                sources=[asdict(p) for p in passages],
-                parts=texts,
-                deliver=self.deliverer.enabled and bool(context.instance_id),
-                claim_first_s=self.deliverer.first_claim_s(texts[0]),
-                close_session=plan.close_session,
-                max_wait_s=context.behaviour.debounce.max_wait_s,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-            )
-            reason = NEEDS_HUMAN_REASONS.get(reply.kind)
-            if parts is not None and reason is not None:
-                await handoff_db.flag_needs_human(session, context.conversation_id, reason=reason)
-            await session.commit()
-        return parts
+        deliver = self.deliverer.enabled and bool(context.instance_id)
+        return await self._turns.record_reply(
+            turn_id=plan.turn_id,
+            lease_owner=plan.lease_owner,
+            conversation_id=context.conversation_id,
+            cliente_id=context.cliente_id,
+            instance_id=context.instance_id,
+            reply_text=reply.text,
+            reply_kind=reply.kind.value,
+            sources=[asdict(p) for p in passages],
+            parts=texts,
+            deliver=deliver,
+            claim_first_s=self.deliverer.first_claim_s(texts[0]) if deliver else None,
+            close_session=plan.close_session,
+            max_wait_s=context.behaviour.debounce.max_wait_s,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            needs_human=NEEDS_HUMAN_REASONS.get(reply.kind),
+        )
 
     @contextlib.asynccontextmanager
     async def _lease(self, plan: TurnPlan) -> AsyncIterator[None]:
@@ -351,6 +379,7 @@ class ReplyPipeline:
         if self._evolution is not None:
             await self._evolution.close()
         await self._model.close()
+        await self._turns.close()
         await self._engine.dispose()
 
     def _dont_know(
