@@ -1,4 +1,4 @@
-"""Queries the conversation pipeline needs: claiming bursts, memory, turns, replies, recovery.
+"""Queries the conversation pipeline needs: pending messages, memory, leases, recovery, reads.
 
 A turn moves PROCESSANDO → ENVIANDO → RESPONDIDA (or FALHOU, dead-lettered). While PROCESSANDO
 it is owned by a lease (`lease_owner`, `lease_expires_at`) that its reply worker renews; recovery

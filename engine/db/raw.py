@@ -64,7 +64,8 @@ class RawPool:
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection; losing PostgreSQL (on the way in or while it is used) is
-        `DatabaseUnavailable`."""
+        `DatabaseUnavailable`. A connection the server closed (a restart) is seen closed by
+        asyncpg and replaced when the pool hands it out next."""
         with unavailable_as_error():
             pool = await self.opened()
             async with pool.acquire() as connection:

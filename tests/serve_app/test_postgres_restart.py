@@ -14,6 +14,7 @@ import pytest
 from engine.config import Settings
 from engine.core.statuses import MessageStatus, TurnStatus
 from engine.db import migrate
+from engine.errors import DatabaseUnavailable
 from serve_app.app import build_app
 from serve_app.context import IngressContext
 from tests.conftest import ADMIN_TOKEN
@@ -141,3 +142,44 @@ async def test_a_reply_owed_across_a_postgresql_restart_is_delivered_once(
 
 async def _sent(fake: FakeEvolution, chat: str) -> list[Any] | None:
     return fake.sent_to(chat) or None
+
+
+async def test_turns_after_a_postgresql_restart_fail_at_most_once_then_answer(
+    private_settings: Settings, private_postgres: PrivatePostgres, fake_evolution: FakeEvolution
+) -> None:
+    """A reply worker's turn statements run on an asyncpg pool of their own: after a restart
+    its connections are dead, and turns work again by themselves (a failure is
+    `DatabaseUnavailable`, which the actor retries, never a driver error)."""
+    worker = InProcessConversa(private_settings)  # what a reply worker runs
+    try:
+        shop = await worker.make_shop()
+        chats = [wa.new_chat() for _ in range(4)]
+        conversations = [await worker.receive(shop, chat, "Olá") for chat in chats]
+        await asyncio.gather(*(worker.turn(c) for c in conversations))  # several connections
+
+        await asyncio.to_thread(private_postgres.restart, down_s=1.0)
+        for chat in chats:
+            await _receive_retrying(worker, shop, chat, "Vocês abrem amanhã?")
+        failures = 0
+        for conversation in conversations:
+            for _ in range(5):
+                try:
+                    result = await worker.turn(conversation)
+                    break
+                except DatabaseUnavailable:
+                    failures += 1
+            assert result is not None and result.delivered
+        assert failures <= 1
+    finally:
+        await worker.close()
+
+
+async def _receive_retrying(worker: InProcessConversa, shop: Any, chat: str, text: str) -> None:
+    """The webhook's side (not under test here): Evolution retries a 503."""
+    for attempt in range(5):
+        try:
+            await worker.receive(shop, chat, text)
+            return
+        except DatabaseUnavailable:
+            await asyncio.sleep(0.2 * attempt)
+    raise AssertionError("the webhook never worked again")

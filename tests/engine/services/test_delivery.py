@@ -123,8 +123,12 @@ async def test_a_new_reply_goes_out_after_the_chats_earlier_reply_still_owed_not
 
     sent = await eventually(both_sent)
     assert [s.text for s in sent] == [earlier.text, later.text]
-    parts = _outbound(await conversa.messages(conversation))
-    assert [p.status for p in parts] == [MessageStatus.ENVIADA] * 2
+
+    async def both_recorded_sent() -> bool:  # the send is recorded just after Evolution has it
+        parts = _outbound(await conversa.messages(conversation))
+        return [p.status for p in parts] == [MessageStatus.ENVIADA] * 2
+
+    await eventually(both_recorded_sent)
 
 
 async def test_a_part_still_failing_after_its_last_attempt_is_dead_lettered_and_can_be_resent(
