@@ -18,6 +18,7 @@ from engine.core.naming import SUPERVISOR_NAME
 from engine.core.rate_limit import Rate
 from engine.core.turns import Delivery
 from engine.db.ack import AckWriter
+from engine.db.raw import RawPool
 from engine.db.session import asyncpg_dsn, create_engine, session_factory
 from engine.services.billing import Billing, StatusChange, announce
 from engine.services.cliente_deletion import ClienteDeletion
@@ -45,10 +46,12 @@ class IngressContext:
         )
         self.sessions = session_factory(self.engine)
         self.ack = AckWriter(
-            asyncpg_dsn(settings.database_url),
-            pool_size=settings.db_pool_size,
-            statement_timeout_s=settings.db_statement_timeout_s,
-            connect_timeout_s=settings.db_connect_timeout_s,
+            RawPool(
+                asyncpg_dsn(settings.database_url),
+                pool_size=settings.db_pool_size,
+                statement_timeout_s=settings.db_statement_timeout_s,
+                connect_timeout_s=settings.db_connect_timeout_s,
+            )
         )
         self.inbox = EvolutionInbox(
             self.sessions, defaults=default_behaviour(settings), ack=self.ack

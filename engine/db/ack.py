@@ -99,20 +99,8 @@ class Accepted:
 class AckWriter:
     """The one statement of the ack path, on the replica's own asyncpg pool."""
 
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        pool_size: int,
-        statement_timeout_s: float,
-        connect_timeout_s: float,
-    ):
-        self._pool = RawPool(
-            dsn,
-            pool_size=pool_size,
-            statement_timeout_s=statement_timeout_s,
-            connect_timeout_s=connect_timeout_s,
-        )
+    def __init__(self, pool: RawPool):
+        self._pool = pool
 
     async def accept(self, target: AcceptTarget, text: AcceptedText) -> Accepted:
         """Run the statement (autocommit: it is one transaction by itself)."""

@@ -14,6 +14,7 @@ import pytest
 from engine.config import Settings
 from engine.core.inbound import InboundOutcome
 from engine.db.ack import AckWriter
+from engine.db.raw import RawPool
 from engine.db.session import asyncpg_dsn
 from engine.services.inbox import EvolutionInbox
 from engine.wiring import default_behaviour
@@ -42,10 +43,12 @@ async def test_a_new_chats_first_messages_at_once_are_all_accepted(
     ack = None
     if path == "one statement":
         ack = AckWriter(
-            asyncpg_dsn(own_database_url),
-            pool_size=AT_ONCE,
-            statement_timeout_s=settings.db_statement_timeout_s,
-            connect_timeout_s=settings.db_connect_timeout_s,
+            RawPool(
+                asyncpg_dsn(own_database_url),
+                pool_size=AT_ONCE,
+                statement_timeout_s=settings.db_statement_timeout_s,
+                connect_timeout_s=settings.db_connect_timeout_s,
+            )
         )
     inbox = EvolutionInbox(conversa.sessions, defaults=default_behaviour(settings), ack=ack)
     shop = await conversa.make_shop()
