@@ -44,8 +44,9 @@ class BurstMessage:
     text: str  # empty for media the bot cannot read
     message_type: str | None = None
     timestamp: int = 0  # WhatsApp's messageTimestamp (epoch seconds)
-    # When the ingress accepted it (epoch seconds; 0: unknown, e.g. restored from PostgreSQL).
-    # The debounce runs from here, so an actor's start-up overlaps the customer's typing.
+    # When the ingress accepted it (epoch seconds; 0: unknown); restored from PostgreSQL, its
+    # row's created_at. The debounce runs from here, so an actor's start-up overlaps the
+    # customer's typing.
     accepted_at_s: float = 0.0
 
 

@@ -42,6 +42,7 @@ def _pending(conversation_id: int) -> Any:  # a Select; typed Any to keep rows' 
             Message.text,
             Message.message_type,
             Message.wa_timestamp,
+            Message.created_at,
             Message.turn_id,
             Turn.status.label("turn_status"),
         )
@@ -55,13 +56,21 @@ def _pending(conversation_id: int) -> Any:  # a Select; typed Any to keep rows' 
     )
 
 
-def _burst_message(row: Any) -> BurstMessage:
-    return BurstMessage(row.id, row.text, row.message_type, row.wa_timestamp or 0)
-
-
 async def load_pending(session: AsyncSession, conversation_id: int) -> list[BurstMessage]:
+    """The pending messages, each with when it was accepted (its row's `created_at`): a new
+    actor (a chat's first, or a re-created one) restores them, and their debounce counts from
+    then, not from the actor's start."""
     rows = await session.execute(_pending(conversation_id))
-    return [_burst_message(row) for row in rows]
+    return [
+        BurstMessage(
+            row.id,
+            row.text,
+            row.message_type,
+            row.wa_timestamp or 0,
+            accepted_at_s=row.created_at.timestamp(),
+        )
+        for row in rows
+    ]
 
 
 async def load_memory(session: AsyncSession, conversation_id: int, limit: int) -> list[Exchange]:
