@@ -134,6 +134,7 @@ def main() -> None:
             _env_file=None,  # type: ignore[call-arg]
             database_url=database_url,
             db_pool_size=2,
+            log_level="WARNING",  # a line per turn and per send would be most of the CPU
             evolution_url=evolution.url,
             evolution_api_key=evolution.api_key,
             openai_api_key=model.api_key,
