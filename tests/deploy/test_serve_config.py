@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.config import Settings
-from tests.deploy.files import DEPLOY, environment, load_yaml
+from tests.deploy.files import DEPLOY, SERVICES, environment, load_yaml
 
 
 def serve_config() -> Any:
@@ -39,9 +39,17 @@ def test_serve_config_scales_the_ingress_within_what_postgresql_and_haproxy_allo
     settings = Settings()
     assert scaling["min_replicas"] >= 2  # a replica restart never stalls acks
     assert ingress.max_ongoing_requests >= scaling["target_ongoing_requests"]
-    pool = settings.db_pool_size
-    assert scaling["max_replicas"] * pool + settings.reply_workers * pool < 100  # max_connections
+    # Replicas and reply workers each hold two pools (SQLAlchemy, and asyncpg for the ack or the
+    # turn); the rest is room for recovery, billing, retention and ~15 live retrievers (2 each).
+    pools = 2 * (scaling["max_replicas"] + settings.reply_workers) * settings.db_pool_size
+    assert pools + 40 <= _compose_max_connections()
     assert config.http_options.port == int(environment("conversa")["HTTP_PORT"])
+
+
+def _compose_max_connections() -> int:
+    command = SERVICES["postgres"].get("command") or []
+    settings = [c.split("=", 1) for c in command if c.startswith("max_connections=")]
+    return int(settings[0][1]) if settings else 100  # PostgreSQL's default
 
 
 def test_conversa_run_serves_the_ingress_with_the_config_files_scaling_and_admission() -> None:

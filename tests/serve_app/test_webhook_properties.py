@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.core.statuses import Author
 from tests.support import webhook_strategies as fuzz
 from tests.support.postgres import asyncpg_dsn
 from tests.support.tenants import MakeTenant, TenantHandle
@@ -30,12 +31,13 @@ ROUTE_CASES = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-# Rows a webhook can write, for one cliente (its actors' replies are author BOT: not counted).
-SNAPSHOT = """
+# Rows a webhook can write, for one cliente (its actors' replies, author bot, are not counted:
+# they land whenever a burst is answered, a refused post in between or not).
+SNAPSHOT = f"""
 SELECT
   (SELECT count(*) FROM processed_webhooks WHERE source = 'evolution:' || $2) AS keys,
   (SELECT count(*) FROM conversations WHERE cliente_id = $1) AS conversations,
-  (SELECT count(*) FROM messages WHERE cliente_id = $1 AND author <> 'BOT') AS messages,
+  (SELECT count(*) FROM messages WHERE cliente_id = $1 AND author <> '{Author.BOT}') AS messages,
   (SELECT count(*) FROM lid_pairs WHERE cliente_id = $1) AS lid_pairs,
   (SELECT row(status, numero, qr_code, updated_at)::text FROM instancias_whatsapp
     WHERE instance_id = $2) AS instance
