@@ -7,6 +7,9 @@ A sender claims a part (ENVIANDO until its `next_attempt_at`, `attempts` + 1) in
 transaction before sending; a claim that outlives its sender simply comes due again. Every
 update is a compare-and-set on the status (and the claim's attempt number), so a late answer
 from an old attempt cannot overwrite a newer state, and a delivered part stays delivered.
+A reply's first part is claimed by the statement that records the reply, and a part Evolution
+accepted is recorded by one statement too: both are on the reply's path, in
+`engine.db.turn_path` (raw asyncpg).
 """
 
 from __future__ import annotations
@@ -137,29 +140,6 @@ async def claim_part(session: AsyncSession, part: DuePart, *, claim_s: float) ->
         )
     )
     return attempt
-
-
-async def record_sent(session: AsyncSession, part: DuePart, *, wa_message_id: str | None) -> None:
-    """Evolution accepted the part: ENVIADA, whatever attempt it was (a late success is still
-    the truth); keeps a key the echo may have recorded first."""
-    values: dict[str, Any] = {
-        "status": MessageStatus.ENVIADA,
-        "wa_message_id": func.coalesce(Message.wa_message_id, wa_message_id),
-        "next_attempt_at": None,
-        "error": None,
-    }
-    statement = update(Message).where(
-        Message.id == part.message_id, Message.status != MessageStatus.ENVIADA
-    )
-    try:
-        async with session.begin_nested():
-            await session.execute(statement.values(**values))
-    except IntegrityError:
-        # The key is already stored on another row (an echo recorded on its own): the part was
-        # sent all the same.
-        values["wa_message_id"] = Message.wa_message_id
-        await session.execute(statement.values(**values))
-    await settle_turn(session, part.turn_id)
 
 
 async def record_retry(

@@ -8,7 +8,9 @@ RESPONDIDA) and every rule kept here; this module writes the same rules as few s
   the burst without a reply (`SKIP_SQL`);
 - recording the reply is one statement (`RECORD_SQL`): the compare-and-set on the lease, the parts
   (the first one claimed for its first send when no earlier part of the chat is owed), the burst's
-  next deadline and the needs-a-human flag.
+  next deadline and the needs-a-human flag;
+- recording that Evolution took a part is one statement (`SENT_SQL`): the part delivered and, once
+  none of its reply's parts is owed, the turn settled (`engine.db.deliveries.settle_turn`).
 The gathering is a statement of its own, after the lock: in READ COMMITTED each statement sees
 what committed before it started, so it sees a message whose ack held the lock a moment ago.
 """
@@ -202,6 +204,40 @@ SELECT id, text, status FROM parts ORDER BY id
 """
 
 
+# $1 the part, $2 Evolution's key for it (NULL: keep the one an echo may have stored), $3 its
+# turn. The part is ENVIADA whatever attempt it was (a late success is still the truth); the
+# turn is settled from its other parts, this one being delivered.
+SENT_SQL = f"""
+WITH sent AS (
+    UPDATE messages SET status = '{MessageStatus.ENVIADA}',
+        wa_message_id = coalesce(wa_message_id, $2::varchar), next_attempt_at = NULL, error = NULL
+    WHERE id = $1 AND status <> '{MessageStatus.ENVIADA}'
+    RETURNING id
+), others AS (
+    SELECT status FROM messages
+    WHERE turn_id = $3 AND direction = '{Direction.OUTBOUND}' AND id <> $1
+), target AS (
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM others WHERE status IN {_in(OWED_STATUSES)}) THEN NULL
+        WHEN EXISTS (SELECT 1 FROM others WHERE status = '{MessageStatus.FALHOU}')
+            THEN '{TurnStatus.FALHOU}'
+        ELSE '{TurnStatus.RESPONDIDA}' END AS status
+), settled AS (
+    UPDATE turns SET status = target.status, answered_at = now()
+    FROM target
+    WHERE turns.id = $3 AND target.status IS NOT NULL
+      AND turns.status IN ('{TurnStatus.ENVIANDO}', '{TurnStatus.FALHOU}')
+      AND turns.status <> target.status
+), answered AS (
+    UPDATE messages SET status = '{MessageStatus.RESPONDIDA}'
+    FROM target
+    WHERE messages.turn_id = $3 AND messages.direction = '{Direction.INBOUND}'
+      AND messages.status = '{MessageStatus.RECEBIDA}' AND target.status = '{TurnStatus.RESPONDIDA}'
+)
+SELECT count(*) FROM sent
+"""
+
+
 @dataclass(frozen=True)
 class Locked:
     """A conversation row-locked for a turn, with its cliente and instance."""
@@ -392,6 +428,18 @@ class TurnStatements:
             OutboundPart(row["id"], row["text"], claimed=row["status"] == MessageStatus.ENVIANDO)
             for row in rows
         ]
+
+    async def record_sent(
+        self, message_id: int, turn_id: int, *, wa_message_id: str | None
+    ) -> None:
+        """Evolution accepted the part (see `SENT_SQL`); keeps a key an echo recorded first."""
+        async with self._pool.connection() as connection:
+            try:
+                await connection.execute(SENT_SQL, message_id, wa_message_id, turn_id)
+            except asyncpg.UniqueViolationError:
+                # The key is already stored on another row (an echo recorded on its own): the
+                # part was sent all the same.
+                await connection.execute(SENT_SQL, message_id, None, turn_id)
 
     async def close(self) -> None:
         await self._pool.close()

@@ -35,6 +35,7 @@ from engine.core.replies import send_timeout_s, typing_delay_ms
 from engine.core.statuses import MessageStatus
 from engine.db import deliveries as deliveries_db
 from engine.db.deliveries import DuePart
+from engine.db.turn_path import TurnStatements
 from engine.errors import DatabaseUnavailable, SendFailed, SendOutcomeUnknown
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,12 @@ class Deliverer:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        statements: TurnStatements,
         evolution: EvolutionClient | None,
         settings: Settings,
     ):
         self._sessions = sessions
+        self._statements = statements  # raw asyncpg: a delivered part is recorded in one statement
         self._evolution = evolution
         self._settings = settings
         self._policy = retry_policy(settings)
@@ -249,9 +252,15 @@ class Deliverer:
         deadline = time.monotonic() + patience_s
         while True:
             try:
-                async with self._sessions() as session:
-                    applied = await self._apply(session, part, attempt, step, key, error)
-                    await session.commit()
+                if step.status is MessageStatus.ENVIADA:  # the common case: one statement
+                    await self._statements.record_sent(
+                        part.message_id, part.turn_id, wa_message_id=key
+                    )
+                    applied = True
+                else:
+                    async with self._sessions() as session:
+                        applied = await self._apply(session, part, attempt, step, error)
+                        await session.commit()
                 break
             except DatabaseUnavailable:
                 if time.monotonic() >= deadline:
@@ -279,13 +288,10 @@ class Deliverer:
         part: DuePart,
         attempt: int,
         step: NextStep,
-        key: str | None,
         error: str | None,
     ) -> bool:
-        """Record the step; False if the part moved on meanwhile (compare-and-set refused)."""
-        if step.status is MessageStatus.ENVIADA:
-            await deliveries_db.record_sent(session, part, wa_message_id=key)
-            return True
+        """Record a failed attempt; False if the part moved on meanwhile (compare-and-set
+        refused)."""
         if step.status is MessageStatus.FALHOU:
             return await deliveries_db.dead_letter(
                 session, part, reason=step.reason or error or "", attempt=attempt

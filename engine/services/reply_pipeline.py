@@ -105,7 +105,7 @@ class ReplyPipeline:
             self._evolution = EvolutionClient(
                 base_url=settings.evolution_url, api_key=key, timeout_s=settings.evolution_timeout_s
             )
-        self.deliverer = Deliverer(self._sessions, self._evolution, settings)
+        self.deliverer = Deliverer(self._sessions, self._turns, self._evolution, settings)
         self.answering: dict[int, str] = {}  # turn id → the burst whose reply is being produced
         self._background: set[asyncio.Task[Any]] = set()
         self._limits = ChatLimits(  # flood and budget: the cliente's behaviour, per turn

@@ -1,6 +1,6 @@
 """A turn's statements on raw asyncpg (engine/db/turn_path.py), in-process on a database of its
-own: what the claim sees when it had to wait for the chat, and a reply recorded where there is no
-Evolution to send it."""
+own: what the claim sees when it had to wait for the chat, a reply recorded where there is no
+Evolution to send it, and a part sent under a key another row already holds."""
 
 from __future__ import annotations
 
@@ -12,11 +12,16 @@ import pytest
 
 from engine.config import Settings
 from engine.core.statuses import MessageStatus, TurnStatus
+from engine.db.raw import RawPool
+from engine.db.turn_path import TurnStatements
 from tests.support import evolution_payloads as wa
+from tests.support.fake_evolution import FakeEvolution
 from tests.support.pipeline import InProcessConversa
 from tests.support.postgres import asyncpg_dsn
 
 pytestmark = pytest.mark.integration
+
+POOL = {"pool_size": 1, "statement_timeout_s": 5.0, "connect_timeout_s": 5.0}
 
 
 @pytest.fixture
@@ -94,3 +99,45 @@ async def test_a_reply_recorded_without_evolution_answers_the_turn_at_once(
         ("outbound", MessageStatus.REGISTRADA, None),
     ]
     assert messages[1].text == result.reply_text
+
+
+async def test_a_part_sent_under_a_key_already_stored_elsewhere_is_still_delivered(
+    conversa: InProcessConversa, evolution_faults: FakeEvolution, own_database_url: str
+) -> None:
+    """Evolution took the part, but its key is already on another row (an echo recorded on its
+    own): the part is delivered all the same, and its turn and the customer's message answered."""
+    shop = await conversa.make_shop()
+    chat = wa.new_chat()
+    evolution_faults.fail("sendText", number=chat)
+    conversation = await conversa.receive(shop, chat, "Tem estacionamento?")
+    await conversa.turn(conversation)  # the reply is owed: Evolution failed
+    _, part = await conversa.messages(conversation)
+    key = wa.new_key_id()
+    echo = await asyncpg.connect(asyncpg_dsn(own_database_url))
+    try:
+        await echo.execute(
+            """INSERT INTO messages (conversation_id, cliente_id, direction, author, status,
+                                     instance_id, wa_message_id, text)
+               VALUES ($1, $2, 'outbound', 'human', 'ENVIADA', $3, $4, 'eco')""",
+            conversation,
+            shop.id,
+            shop.instance,
+            key,
+        )
+    finally:
+        await echo.close()
+    statements = TurnStatements(RawPool(asyncpg_dsn(own_database_url), **POOL))
+    try:
+        await statements.record_sent(part.id, part.turn_id or 0, wa_message_id=key)
+    finally:
+        await statements.close()
+
+    inbound, part, _ = await conversa.messages(conversation)
+    [turn] = await conversa.turns(conversation)
+    assert (part.status, part.wa_message_id, part.next_attempt_at) == (
+        MessageStatus.ENVIADA,
+        None,
+        None,
+    )
+    assert turn.status is TurnStatus.RESPONDIDA and turn.answered_at is not None
+    assert inbound.status is MessageStatus.RESPONDIDA
