@@ -44,10 +44,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ClaimedPart:
     """A new reply's first part, claimed for its first send by the transaction that recorded
-    it; `api_key`: its instance's key, already opened."""
+    it; `api_key`: its instance's key, already opened; `only`: the reply has no other part."""
 
     part: DuePart
     api_key: str | None
+    only: bool = False
 
 
 LOOP_CONCURRENCY = 32  # conversations one process delivers at once
@@ -107,7 +108,11 @@ class Deliverer:
     ) -> bool:
         """Send the conversation's due parts in order, starting with `claimed` (a part claimed
         by the transaction that recorded it); stop at the first that is not delivered (it stays
-        owed). True when every due part was delivered."""
+        owed). True when every due part was delivered.
+
+        Once `claimed` is out, losing PostgreSQL while looking for the rest does not fail the
+        caller's turn: its reply is delivered and recorded, and whatever else is owed stays owed
+        for the delivery loop."""
         if self._evolution is None:
             return False
         if claimed is not None:
@@ -126,6 +131,14 @@ class Deliverer:
                     return True
                 if outcome is not SendOutcome.DELIVERED:
                     return False
+        except DatabaseUnavailable as e:
+            if claimed is None:
+                raise
+            log.warning(
+                "reply's first part delivered; the rest is left to the delivery loop",
+                extra={**self._context(claimed.part), "error": str(e)[:300]},
+            )
+            return claimed.only
         finally:
             self._in_hand.discard(conversation_id)
 

@@ -467,7 +467,7 @@ def _claimed_first(plan: TurnPlan, parts: list[OutboundPart]) -> ClaimedPart | N
         unconfirmed=0,
         owed_s=0.0,
     )
-    return ClaimedPart(part, api_key=context.instance_api_key)
+    return ClaimedPart(part, api_key=context.instance_api_key, only=len(parts) == 1)
 
 
 def _log_context(context: ConversationContext) -> dict[str, Any]:

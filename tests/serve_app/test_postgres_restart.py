@@ -147,9 +147,11 @@ async def _sent(fake: FakeEvolution, chat: str) -> list[Any] | None:
 async def test_turns_after_a_postgresql_restart_fail_at_most_once_then_answer(
     private_settings: Settings, private_postgres: PrivatePostgres, fake_evolution: FakeEvolution
 ) -> None:
-    """A reply worker's turn statements run on an asyncpg pool of their own: after a restart
-    its connections are dead, and turns work again by themselves (a failure is
-    `DatabaseUnavailable`, which the actor retries, never a driver error)."""
+    """A reply worker's turn statements run on an asyncpg pool of their own, beside its
+    SQLAlchemy pool: after a restart both hold dead connections, and turns work again by
+    themselves (a failure is `DatabaseUnavailable`, never a driver error). A reply that went
+    out is not reported as a failed turn because the other pool found a dead connection while
+    looking for anything else due."""
     worker = InProcessConversa(private_settings)  # what a reply worker runs
     try:
         shop = await worker.make_shop()
@@ -170,6 +172,7 @@ async def test_turns_after_a_postgresql_restart_fail_at_most_once_then_answer(
                     failures += 1
             assert result is not None and result.delivered
         assert failures <= 1
+        assert [len(fake_evolution.sent_to(chat)) for chat in chats] == [2] * len(chats)
     finally:
         await worker.close()
 
