@@ -148,21 +148,22 @@ async def test_a_message_accepted_before_its_actor_started_counts_its_wait_from_
 ) -> None:
     # A chat's new actor restores the chat's pending messages from PostgreSQL, the one that
     # started it included. Their wait counts from when each was accepted, not from when the
-    # actor got going: here the first message waited 6.5 s for its actor (its hand-off lost),
-    # so the burst is due 8 s (MAX_WAIT) after it, not a whole debounce after the actor started.
-    tenant = await make_tenant(documents=(PRODUTO_X,), debounce_s=6.0, max_wait_s=8.0)
+    # actor got going: here the first message waited 5 s for its actor (its hand-off lost), so
+    # the burst is due 10 s (MAX_WAIT) after it, not a whole debounce after the actor started.
+    tenant = await make_tenant(documents=(PRODUTO_X,), debounce_s=10.0, max_wait_s=10.0)
     chat = wa.new_chat()
     first = wa.text(tenant.instance, chat, "Bom dia")
     accepted = time.monotonic()
     await _accept_without_hand_off(settings, database_url, tenant.secret, first)
-    await asyncio.sleep(6.5 - (time.monotonic() - accepted))
+    await asyncio.sleep(5.0 - (time.monotonic() - accepted))
     second = wa.text(tenant.instance, chat, "Quanto custa o produto X?")
     assert (await tenant.post(second)).json()["status"] == "accepted"  # starts the chat's actor
 
-    [reply] = await eventually(lambda: _replies(fake_evolution, chat, count=1), timeout_s=15)
+    [reply] = await eventually(lambda: _replies(fake_evolution, chat, count=1), timeout_s=20)
     waited_s = reply.at - accepted
-    # Due at 8 s; counted from the actor's start it would be due at ~12.5 s (6.5 s + debounce).
-    assert 7.9 <= waited_s < 10.5, waited_s
+    # Due at 10 s (the actor has 5 s to start); counted from the actor's start it would be due
+    # after 15 s or more (5 s + the debounce + the start).
+    assert 9.9 <= waited_s < 13.0, waited_s
 
 
 async def test_max_wait_caps_the_debounce_for_a_chatty_customer(
