@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -50,7 +49,6 @@ class RawPool:
                     timeout=self._connect_timeout_s,
                     command_timeout=self._statement_timeout_s + 5,
                     max_inactive_connection_lifetime=1800,
-                    init=_json_codecs,
                     reset=_keep_session,
                     server_settings={
                         "statement_timeout": str(statement_ms),
@@ -95,14 +93,6 @@ def is_unavailable(error: BaseException) -> bool:
         return True
     state = getattr(error, "sqlstate", None) or ""
     return state.startswith(UNAVAILABLE_STATES)
-
-
-async def _json_codecs(connection: asyncpg.Connection) -> None:
-    """JSON and JSONB as Python values, as SQLAlchemy gives them."""
-    for name in ("json", "jsonb"):
-        await connection.set_type_codec(
-            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:

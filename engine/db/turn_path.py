@@ -18,6 +18,7 @@ what committed before it started, so it sees a message whose ack held the lock a
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -275,7 +276,10 @@ class TurnTransaction:
         if row is None:
             return None
         overrides = {name: row[name] for name in _OVERRIDES}
+        # What SQLAlchemy's column types would have done: the enum, and JSONB (text on asyncpg).
         overrides["group_replies"] = GroupReplies(overrides["group_replies"])
+        if overrides["business_hours"] is not None:
+            overrides["business_hours"] = json.loads(overrides["business_hours"])
         return Locked(
             conversation_id=conversation_id,
             cliente_id=row["cliente_id"],
@@ -408,7 +412,7 @@ class TurnStatements:
                 lease_owner,
                 reply_text,
                 reply_kind,
-                sources,
+                json.dumps(sources),
                 prompt_tokens,
                 completion_tokens,
                 conversation_id,
