@@ -35,7 +35,8 @@ UNFINISHED_TURNS = (TurnStatus.PROCESSANDO, TurnStatus.ABANDONADA)
 def _pending(conversation_id: int) -> Any:  # a Select; typed Any to keep rows' attributes
     """Inbound messages waiting for a reply: in no turn yet, or in an unfinished one. Messages
     of a turn whose reply is owed or dead-lettered are unanswered too, but not pending: that
-    reply is delivered (or re-sent) as it is, never produced again."""
+    reply is delivered (or re-sent) as it is, never produced again. The claim's `pending`
+    (`engine.db.turn_path.GATHER_SQL`) is the same rule on raw asyncpg: change both."""
     return (
         select(
             Message.id,

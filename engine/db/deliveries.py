@@ -203,7 +203,8 @@ async def dead_letter(
 
 async def settle_turn(session: AsyncSession, turn_id: int) -> TurnStatus | None:
     """Once none of a turn's parts is owed: RESPONDIDA (and its messages answered) if all were
-    delivered, FALHOU if one was dead-lettered. None while parts are still owed."""
+    delivered, FALHOU if one was dead-lettered. None while parts are still owed.
+    `engine.db.turn_path.SENT_SQL` applies the same rule when a part is delivered: change both."""
     statuses = set(
         await session.scalars(
             select(Message.status).where(
