@@ -127,8 +127,10 @@ WITH turn AS (
 SELECT id FROM turn
 """
 
-# The needs-a-human flag (`engine.db.handoff.flag_needs_human`) as SET clauses of an update of
-# the conversation, applied when the parameter numbered {reason} (the reason) is not NULL.
+# The needs-a-human flag (`engine.db.handoff`) as SET clauses of an update of the conversation,
+# applied when the parameter numbered {reason} (the reason) is not NULL: the first flag's time is
+# kept (the queue is oldest first) and the bot is paused until a human answers or an operator
+# resumes the chat.
 _FLAG_SET = """
         needs_human_since = CASE WHEN ${reason}::text IS NULL THEN needs_human_since
                                  ELSE coalesce(needs_human_since, now()) END,
