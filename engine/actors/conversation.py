@@ -394,7 +394,10 @@ class ConversationActor:
             task.cancel()
 
     async def passivate(self) -> bool:
-        """Leave if idle (the supervisor's eviction); False if there is work in hand."""
+        """Leave if idle (the supervisor's eviction); False if there is work in hand.
+
+        The caller may see the actor gone (`RayActorError`) instead of True: the exit can win
+        the race with this call's answer, and both mean it left."""
         if self._closing or self._busy():
             return False
         self._begin_leaving("evicted")

@@ -80,7 +80,10 @@ async def test_message_racing_the_reaper_is_answered_exactly_once(
         await asyncio.sleep(rng.uniform(0, 0.02))
         response = await tenant.post(wa.text(tenant.instance, chat, f"mensagem {trial}"))
         assert response.json()["status"] == "accepted"
-        await leaving
+        try:
+            await leaving
+        except ray.exceptions.RayActorError:
+            pass  # it left before its answer went out: what the supervisor also counts as left
         await eventually(lambda n=trial: _sent(fake_evolution, chat, n + 1), timeout_s=30)
     await asyncio.sleep(1.5)
     texts = [s.text for s in fake_evolution.sent_to(chat)]
