@@ -70,12 +70,13 @@ class ChromaStore:
         return int(self.collection.count())
 
     def nearest(self, vector: list[float], k: int) -> list[tuple[int, float]]:
-        """(chunk id, cosine similarity) of the `k` stored chunks closest to `vector`."""
-        count = self.count()
-        if count == 0 or k <= 0:
+        """(chunk id, cosine similarity) of the `k` stored chunks closest to `vector`.
+        Fewer when fewer are stored: Chroma 1.5 returns what it has (none for an empty
+        collection), so no count first (a round trip to the store on every search)."""
+        if k <= 0:
             return []
         result = self.collection.query(
-            query_embeddings=[vector], n_results=min(k, count), include=["distances"]
+            query_embeddings=[vector], n_results=k, include=["distances"]
         )
         return [
             (chunk_id_of(key), 1.0 - float(distance))

@@ -46,11 +46,14 @@ class HybridSearch:
         if not question.strip() or k <= 0:
             return []
         depth = max(CANDIDATES_MIN, CANDIDATES_PER_RESULT * k)
-        [vector] = await self._embed([question])
-        dense, lexical = await asyncio.gather(
-            asyncio.to_thread(self._store.nearest, vector, depth),
-            self._lexical(question, depth),
-        )
+        # The words need no embedding: their side runs while the question is embedded.
+        lexical_side = asyncio.ensure_future(self._lexical(question, depth))
+        try:
+            [vector] = await self._embed([question])
+            dense = await asyncio.to_thread(self._store.nearest, vector, depth)
+            lexical = await lexical_side
+        finally:
+            lexical_side.cancel()  # the embedding failed: its result is not wanted
         similarity = dict(dense)
         lexical_by_id = {hit.chunk_id: hit for hit in lexical}
         fused = reciprocal_rank_fusion(

@@ -1,4 +1,5 @@
-"""A Chroma store records the uuid of the cliente it was made for; another uuid never gets it."""
+"""The Chroma store: it records the uuid of the cliente it was made for (another uuid never gets
+it), and answers nearest-neighbour queries."""
 
 from __future__ import annotations
 
@@ -48,3 +49,12 @@ def test_drop_leaves_no_directory(tmp_path: Path) -> None:
     store.drop()
     assert not (tmp_path / "tenant_1").exists()
     store.drop()  # a resumed deletion: nothing left to drop is fine
+
+
+def test_nearest_gives_every_stored_chunk_when_fewer_than_asked(tmp_path: Path) -> None:
+    store = _open(tmp_path, str(uuid.uuid4()))
+    assert store.nearest(VECTOR, 20) == []
+    store.upsert([1, 2], [VECTOR, [0.0, 1.0, 0.0]], document_id=1, cliente_id=1)
+    hits = store.nearest([1.0, 0.1, 0.0], 20)
+    assert [chunk_id for chunk_id, _ in hits] == [1, 2]
+    assert hits[0][1] > 0.99 and 0.05 < hits[1][1] < 0.15
