@@ -152,6 +152,12 @@ class Settings(BaseSettings):
     retriever_timeout_s: float = Field(
         10.0, gt=0, description="A knowledge search slower than this is answered without passages."
     )
+    search_ahead_s: float = Field(
+        0.3,
+        ge=0,
+        description="A burst's passages are searched this long before it is due, so the turn "
+        "finds them ready; a message in that stretch costs one search more. 0: the turn searches.",
+    )
     turn_lease_s: float = Field(
         30.0,
         gt=0,

@@ -54,4 +54,5 @@ def conversation_config(settings: Settings) -> ConversationConfig:
         turn_timeout_s=settings.turn_timeout_s,
         retriever_timeout_s=settings.retriever_timeout_s,
         retrieval_query_max_tokens=settings.retrieval_query_max_tokens,
+        search_ahead_s=settings.search_ahead_s,
     )

@@ -32,6 +32,7 @@ from tests.support.tenants import MakeTenant, TenantHandle
 
 ADMIN_TOKEN = "test-admin-token-Jq7vR2xW9mKp4sLd8NfT3bZc"  # strong: ENVIRONMENT=test
 IDLE_TTL_S = 3.0
+SEARCH_AHEAD_S = 1.0
 MAX_LIVE = 4
 EVOLUTION_TIMEOUT_S = 3.0
 ECHO_WINDOW_S = 3.0
@@ -145,6 +146,9 @@ def settings(
         reply_workers=2,
         debounce_s=0.5,
         max_wait_s=3.0,
+        # A second to watch a burst searched ahead (tests/serve_app/test_message_path.py); bursts
+        # due sooner (debounce 0.5 s) are searched by their turns, so both ways run in the suite.
+        search_ahead_s=SEARCH_AHEAD_S,
         # Lifecycle knobs small enough to watch happen inside a test.
         idle_ttl_s=IDLE_TTL_S,
         retriever_idle_ttl_s=6.0,

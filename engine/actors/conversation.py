@@ -34,7 +34,7 @@ import ray
 from engine.actors.calls import GONE, call_with_timeout
 from engine.actors.retriever import RetrieverClient, RetrieverConfig
 from engine.adapters import metrics
-from engine.core.debounce import BurstMessage, DebouncePolicy, merge_burst
+from engine.core.debounce import BurstMessage, DebouncePolicy, merge_burst, search_ahead_at
 from engine.core.naming import SUPERVISOR_NAME, reply_worker_name
 from engine.core.prompt import Exchange
 from engine.core.prompt_budget import retrieval_query
@@ -64,6 +64,7 @@ class ConversationConfig:
     turn_timeout_s: float = 120.0  # begin_turn, answer_turn
     retriever_timeout_s: float = 10.0  # search
     retrieval_query_max_tokens: int = 200  # what of a burst is embedded and searched
+    search_ahead_s: float = 0.3  # a burst's passages are searched this long before it is due
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -92,10 +93,14 @@ class ConversationActor:
         self._last_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        # The pending burst's passages, searched shortly before it is due: (query, search).
+        self._search_timer: asyncio.TimerHandle | None = None
+        self._searched_ahead: tuple[str, asyncio.Task[list[Any]]] | None = None
         self._turn_lock = asyncio.Lock()
         self._turns: set[asyncio.Task[None]] = set()
         self._memory: deque[Exchange] = deque(maxlen=config.history_turns)
         self._turns_answered = 0
+        self._searches = 0  # of the cliente's knowledge, ahead of a burst or by its turn
         self._closing = False
         self._leave_when_done = False  # the cliente stopped being served: leave after the turn
         self._workers = [
@@ -227,14 +232,36 @@ class ConversationActor:
         if self._leave_when_done:  # no waiting: the turn records it (or answers, if re-activated)
             deadline = now
         self._timer = self._loop.call_at(deadline, self._fire)
+        self._drop_search_ahead()  # it was for the burst without this message
+        search_at = search_ahead_at(deadline, now=now, ahead_s=self._config.search_ahead_s)
+        if search_at is not None:
+            self._search_timer = self._loop.call_at(search_at, self._search_ahead)
         self._touch()
+
+    def _search_ahead(self) -> None:
+        """Search for the burst as it stands shortly before it is due: the turn then finds its
+        passages ready (unless the burst it claims reads otherwise)."""
+        self._search_timer = None
+        query = self._query(merge_burst(self._pending.values()))
+        if query:
+            self._searched_ahead = (query, self._loop.create_task(self._search(query)))
+
+    def _drop_search_ahead(self) -> None:
+        if self._search_timer is not None:
+            self._search_timer.cancel()
+            self._search_timer = None
+        if self._searched_ahead is not None:
+            self._searched_ahead[1].cancel()
+            self._searched_ahead = None
 
     def _fire(self) -> None:
         self._timer = None
         burst, self._pending = list(self._pending.values()), {}
+        ahead, self._searched_ahead = self._searched_ahead, None
+        self._drop_search_ahead()  # one not started yet (stop_serving): the turn searches
         waited_s = self._loop.time() - self._first_at
         metrics.burst_fired(self._cliente_id, size=len(burst), waited_s=waited_s)
-        task = self._loop.create_task(self._answer(burst, last_at=self._last_at))
+        task = self._loop.create_task(self._answer(burst, last_at=self._last_at, ahead=ahead))
         self._turns.add(task)
         task.add_done_callback(self._turn_done)
 
@@ -249,10 +276,16 @@ class ConversationActor:
 
     # --- turns ----------------------------------------------------------------------------
 
-    async def _answer(self, burst: list[BurstMessage], *, last_at: float) -> None:
+    async def _answer(
+        self,
+        burst: list[BurstMessage],
+        *,
+        last_at: float,
+        ahead: tuple[str, asyncio.Task[list[Any]]] | None,
+    ) -> None:
         async with self._turn_lock:
             try:
-                await self._run_turn(burst, last_at=last_at)
+                await self._run_turn(burst, last_at=last_at, ahead=ahead)
             except (TimeoutError, ray.exceptions.RayActorError) as e:
                 # The messages stay unanswered in PostgreSQL with their deadline; the turn's
                 # lease expires and recovery re-activates them. Not on this worker again.
@@ -270,17 +303,32 @@ class ConversationActor:
                 # The messages stay RECEBIDA in PostgreSQL; the next turn (or recovery) claims them.
                 log.exception("turn failed", extra={**self._log, "messages": len(burst)})
 
-    async def _run_turn(self, burst: list[BurstMessage], *, last_at: float) -> None:
+    async def _run_turn(
+        self,
+        burst: list[BurstMessage],
+        *,
+        last_at: float,
+        ahead: tuple[str, asyncio.Task[list[Any]]] | None,
+    ) -> None:
         """Answer what is pending: claim it under a lease, search, have the reply produced.
-        `last_at`: when the burst's last message arrived (loop time), for the reply latency.
+        `last_at`: when the burst's last message arrived (loop time), for the reply latency;
+        `ahead`: the search started shortly before the burst was due, with its query.
 
-        The search for the burst as this actor holds it runs while the worker claims the burst
-        (neither needs the other), so its time hides behind the claim's. The claimed burst is
-        what counts: its passages are searched again if it reads otherwise (a message whose
-        hand-off was lost, a voice note transcribed meanwhile)."""
+        The search for the burst as this actor holds it was started ahead or runs while the
+        worker claims the burst (neither needs the other), so its time hides behind the
+        customer's typing or the claim's. The claimed burst is what counts: its passages are
+        searched again if it reads otherwise (a message whose hand-off was lost, a voice note
+        transcribed meanwhile)."""
         timeout_s = self._config.turn_timeout_s
         held_query = self._query(merge_burst(burst))
-        early_search = self._loop.create_task(self._search(held_query)) if held_query else None
+        early_search: asyncio.Task[list[Any]] | None = None
+        if ahead is not None and ahead[0] == held_query:
+            early_search = ahead[1]
+        else:
+            if ahead is not None:
+                ahead[1].cancel()
+            if held_query:
+                early_search = self._loop.create_task(self._search(held_query))
         try:
             plan: TurnPlan | None = await call_with_timeout(
                 self._worker.begin_turn, self._conversation_id, timeout_s=timeout_s
@@ -323,6 +371,7 @@ class ConversationActor:
         """The cliente's passages for `query`; none when the retriever is gone, fails, does not
         start within ACTOR_CALL_TIMEOUT_S or searches for longer than RETRIEVER_TIMEOUT_S (a
         reply without passages beats no reply)."""
+        self._searches += 1
         try:
             with metrics.retrieval_timer(self._cliente_id):
                 return await self._retriever.call(
@@ -390,6 +439,7 @@ class ConversationActor:
     def _forget_all(self) -> None:
         self._memory.clear()
         self._pending.clear()
+        self._drop_search_ahead()
         for task in self._turns:
             task.cancel()
 
@@ -408,6 +458,7 @@ class ConversationActor:
         for timer in (self._timer, self._idle_timer):
             if timer is not None:
                 timer.cancel()
+        self._drop_search_ahead()
         self._loop.create_task(self._leave(reason))
 
     async def _leave(self, reason: str) -> None:
@@ -437,6 +488,7 @@ class ConversationActor:
             "memory_turns": len(self._memory),
             "turns_answered": self._turns_answered,
             "busy": self._busy(),
+            "searches": self._searches,
             "closing": self._closing,
             # Epoch s of the steps of this actor's start (constructor entered, restored from
             # PostgreSQL), for bench/conversation_actors.py.

@@ -130,6 +130,73 @@ async def test_a_new_chats_actor_starts_the_retriever_while_the_customer_types(
     assert "R$ 100" in reply.text
 
 
+async def test_a_bursts_passages_are_searched_before_it_is_due_and_its_turn_uses_them(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution, settings: Settings
+) -> None:
+    # The search (the question's embedding, Chroma, BM25) runs SEARCH_AHEAD_S (1 s in tests)
+    # before the burst is due, not while the customer may still be typing, and its turn does not
+    # search again: the search is off the reply's path.
+    tenant = await make_tenant(documents=(PRODUTO_X, PRODUTO_Y), debounce_s=3.0, max_wait_s=10.0)
+    chat = wa.new_chat()
+    actor = await _answered_once(tenant, chat, settings, fake_evolution)
+    before = (await actor.status.remote())["searches"]
+    question = wa.text(tenant.instance, chat, "Quanto custa o produto X?")
+    assert (await tenant.post(question)).json()["status"] == "accepted"
+
+    status = await eventually(lambda: _status_when(actor, lambda s: s["pending"] == 1))
+    assert status["searches"] == before  # 2 s before the search ahead
+    status = await eventually(lambda: _status_when(actor, lambda s: s["searches"] > before))
+    assert status["pending"] == 1 and len(fake_evolution.sent_to(chat)) == 1  # not due yet
+    [_, reply] = await eventually(lambda: _replies(fake_evolution, chat, count=2))
+    assert "R$ 100" in reply.text
+    assert (await actor.status.remote())["searches"] == before + 1
+
+
+async def test_a_message_after_the_search_ahead_has_the_whole_burst_searched(
+    make_tenant: MakeTenant, fake_evolution: FakeEvolution, settings: Settings
+) -> None:
+    # A message that comes once the burst was searched ahead changes what the burst asks: the
+    # passages come from a search for the burst with it, not the one made without it.
+    delivery = "Entregamos em Campinas e Jundiaí."
+    others = tuple(f"Aviso {i}: funcionamento normal na semana {i}." for i in range(8))
+    tenant = await make_tenant(
+        documents=(delivery, PRODUTO_X, *others), debounce_s=3.0, max_wait_s=10.0
+    )
+    chat = wa.new_chat()
+    actor = await _answered_once(tenant, chat, settings, fake_evolution)
+    before = (await actor.status.remote())["searches"]
+    base = 1_761_080_000
+    first = wa.text(tenant.instance, chat, "Quanto custa o produto X?", timestamp=base)
+    assert (await tenant.post(first)).json()["status"] == "accepted"
+    status = await eventually(lambda: _status_when(actor, lambda s: s["searches"] > before))
+    assert status["pending"] == 1  # searched ahead; 1 s left before it is due
+    second = wa.text(tenant.instance, chat, "Vocês entregam em Campinas?", timestamp=base + 1)
+    assert (await tenant.post(second)).json()["status"] == "accepted"
+
+    await eventually(lambda: _replies(fake_evolution, chat, count=2))
+    [_, turn] = await tenant.turns(chat)
+    assert turn["user_text"] == "Quanto custa o produto X?\nVocês entregam em Campinas?"
+    assert {s["text"].strip() for s in turn["sources"][:2]} == {delivery, PRODUTO_X}
+    assert (await actor.status.remote())["searches"] == before + 2  # the first one dropped
+
+
+async def _answered_once(
+    tenant: Any, chat: str, settings: Settings, fake_evolution: FakeEvolution
+) -> Any:
+    """The chat's actor, once a first message was answered (it is warm, its retriever up)."""
+    assert (await tenant.post(wa.text(tenant.instance, chat, "Bom dia"))).json()[
+        "status"
+    ] == "accepted"
+    await eventually(lambda: _replies(fake_evolution, chat, count=1))
+    conversation = await tenant.conversation_for(chat)
+    return ray.get_actor(conversation["session_id"], namespace=settings.ray_namespace)
+
+
+async def _status_when(actor: Any, condition: Any) -> dict[str, Any] | None:
+    status: dict[str, Any] = await actor.status.remote()
+    return status if condition(status) else None
+
+
 async def _accept_without_hand_off(
     settings: Settings, database_url: str, secret: str, payload: dict[str, Any]
 ) -> None:

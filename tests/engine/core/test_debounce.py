@@ -7,7 +7,13 @@ import random
 
 import pytest
 
-from engine.core.debounce import BurstMessage, DebouncePolicy, merge_burst, order_burst
+from engine.core.debounce import (
+    BurstMessage,
+    DebouncePolicy,
+    merge_burst,
+    order_burst,
+    search_ahead_at,
+)
 
 DEADLINE_CASES = [
     # debounce_s, max_wait_s, first_at, last_at, expected
@@ -215,3 +221,16 @@ def test_a_first_message_accepted_during_an_actors_start_is_answered_on_time() -
     arrived = policy.arrived_at(now=50.0, accepted_at_s=999.6, wall_now_s=1_000.0)
 
     assert policy.deadline(first_at=arrived, last_at=arrived) == pytest.approx(50.6)
+
+
+def test_a_burst_is_searched_ahead_shortly_before_it_is_due_not_while_the_customer_types() -> None:
+    policy = DebouncePolicy(debounce_s=2.0, max_wait_s=8.0)
+    deadline = policy.deadline(first_at=100.0, last_at=100.0)
+    assert search_ahead_at(deadline, now=100.0, ahead_s=0.3) == pytest.approx(101.7)
+
+
+def test_a_burst_due_sooner_than_the_search_ahead_is_searched_by_its_turn() -> None:
+    assert search_ahead_at(10.0, now=9.7, ahead_s=0.3) is None
+    assert search_ahead_at(10.0, now=10.0, ahead_s=0.3) is None  # a cliente no longer served
+    assert search_ahead_at(10.0, now=11.0, ahead_s=0.3) is None  # restored past its deadline
+    assert search_ahead_at(10.0, now=5.0, ahead_s=0.0) is None  # turned off
