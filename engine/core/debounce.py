@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 
 def search_ahead_at(deadline: float, *, now: float, ahead_s: float) -> float | None:
-    """When to search for the passages of a burst due at `deadline`, `ahead_s` before it (the
+    """When to search for the passages of a burst due at `deadline`: `ahead_s` before it (the
     search, ~15 ms on a quiet node and a few hundred under load, is then done when the turn
-    begins); None when it is due sooner than that, or `ahead_s` is 0 (its turn searches as it
-    begins)."""
-    at = deadline - ahead_s
-    return at if ahead_s > 0 and at > now else None
+    begins), or now if it is due sooner (a new chat's actor that started late in the window);
+    None when it is due now, or `ahead_s` is 0 (its turn searches as it begins)."""
+    if ahead_s <= 0 or deadline <= now:
+        return None
+    return max(now, deadline - ahead_s)
 
 
 @dataclass(frozen=True)

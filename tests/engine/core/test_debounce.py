@@ -229,8 +229,12 @@ def test_a_burst_is_searched_ahead_shortly_before_it_is_due_not_while_the_custom
     assert search_ahead_at(deadline, now=100.0, ahead_s=0.3) == pytest.approx(101.7)
 
 
-def test_a_burst_due_sooner_than_the_search_ahead_is_searched_by_its_turn() -> None:
-    assert search_ahead_at(10.0, now=9.7, ahead_s=0.3) is None
+def test_a_burst_due_sooner_than_the_search_ahead_is_searched_at_once() -> None:
+    # A new chat's actor that restores its burst late in the window still gives it a head start.
+    assert search_ahead_at(10.0, now=9.8, ahead_s=0.3) == 9.8
+
+
+def test_a_burst_due_now_is_searched_by_its_turn() -> None:
     assert search_ahead_at(10.0, now=10.0, ahead_s=0.3) is None  # a cliente no longer served
     assert search_ahead_at(10.0, now=11.0, ahead_s=0.3) is None  # restored past its deadline
     assert search_ahead_at(10.0, now=5.0, ahead_s=0.0) is None  # turned off
