@@ -111,10 +111,12 @@ class WarmPool:
 
     Every `rescan_s` it counts them on each node (the raylet's own worker list) and asks for the
     difference; in between, each conversation actor that starts on a node (it took one) is
-    replaced, batched over `batch_s`: a flood is one request per node, and a lone new chat's first
-    turn is not competing with its replacement's boot for the CPU. A node asked
-    recently is not recounted until its workers had time to boot. The raylet trims any excess
-    past its `num_workers_soft_limit` once the workers' keep-alive ends."""
+    replaced, batched over `batch_s`, so a lone new chat's first turn is not competing with its
+    replacement's boot for the CPU. A node is asked for one worker at a time, `batch_s` apart:
+    a boot takes a core for ~0.5 s, and two at once on a 2-core node held every other chat's
+    turn for up to 0.6 s (`bench/compare.py`, loaded). A node asked recently is not recounted
+    until its workers had time to boot. The raylet trims any excess past its
+    `num_workers_soft_limit` once the workers' keep-alive ends."""
 
     def __init__(
         self,
@@ -175,8 +177,12 @@ class WarmPool:
                     owed = max(0, self._target - idle)
             if not owed:
                 continue
-            if await self._prestarter.prestart(raylet, owed):
-                self.prestarted += owed
+            asked = await self._prestarter.prestart(raylet, 1)
+            if asked:
+                self.prestarted += 1
                 self._asked_at[raylet.node_id] = now
-            else:
+                owed -= 1
+            if owed:
                 self._owed[raylet.node_id] = max(owed, self._owed.get(raylet.node_id, 0))
+                if asked:  # the next one at the next pass, `batch_s` from now
+                    self._wanted.set()
