@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 RESTORE_ATTEMPTS = 3
 
+# A search of the cliente's knowledge under way, with the query it is for.
+Search = tuple[str, asyncio.Task[list[Any]]]
+
 
 @dataclass(frozen=True)
 class ConversationConfig:
@@ -95,7 +98,7 @@ class ConversationActor:
         self._idle_timer: asyncio.TimerHandle | None = None
         # The pending burst's passages, searched shortly before it is due: (query, search).
         self._search_timer: asyncio.TimerHandle | None = None
-        self._searched_ahead: tuple[str, asyncio.Task[list[Any]]] | None = None
+        self._searched_ahead: Search | None = None
         self._turn_lock = asyncio.Lock()
         self._turns: set[asyncio.Task[None]] = set()
         self._memory: deque[Exchange] = deque(maxlen=config.history_turns)
@@ -281,7 +284,7 @@ class ConversationActor:
         burst: list[BurstMessage],
         *,
         last_at: float,
-        ahead: tuple[str, asyncio.Task[list[Any]]] | None,
+        ahead: Search | None,
     ) -> None:
         async with self._turn_lock:
             try:
@@ -308,7 +311,7 @@ class ConversationActor:
         burst: list[BurstMessage],
         *,
         last_at: float,
-        ahead: tuple[str, asyncio.Task[list[Any]]] | None,
+        ahead: Search | None,
     ) -> None:
         """Answer what is pending: claim it under a lease, search, have the reply produced.
         `last_at`: when the burst's last message arrived (loop time), for the reply latency;
@@ -321,14 +324,12 @@ class ConversationActor:
         transcribed meanwhile)."""
         timeout_s = self._config.turn_timeout_s
         held_query = self._query(merge_burst(burst))
-        early_search: asyncio.Task[list[Any]] | None = None
-        if ahead is not None and ahead[0] == held_query:
-            early_search = ahead[1]
-        else:
-            if ahead is not None:
-                ahead[1].cancel()
-            if held_query:
-                early_search = self._loop.create_task(self._search(held_query))
+        if ahead is not None and ahead[0] != held_query:
+            ahead[1].cancel()  # for another burst (`_add` drops it on each message already)
+            ahead = None
+        if ahead is None and held_query:
+            ahead = (held_query, self._loop.create_task(self._search(held_query)))
+        early_search = ahead[1] if ahead is not None else None
         try:
             plan: TurnPlan | None = await call_with_timeout(
                 self._worker.begin_turn, self._conversation_id, timeout_s=timeout_s

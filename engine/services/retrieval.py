@@ -53,7 +53,7 @@ class HybridSearch:
             dense = await asyncio.to_thread(self._store.nearest, vector, depth)
             lexical = await lexical_side
         finally:
-            lexical_side.cancel()  # the embedding failed: its result is not wanted
+            lexical_side.cancel()  # a no-op once awaited; else the other side failed
         similarity = dict(dense)
         lexical_by_id = {hit.chunk_id: hit for hit in lexical}
         fused = reciprocal_rank_fusion(
